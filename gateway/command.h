@@ -1,0 +1,24 @@
+/* Downlink commands on homecare/v1/<gw>/cmd/<name>. The payload is empty or a JSON object of at
+ * most 4 KiB. Parsing is pure so that it can be fuzzed; the Manager acts on the result. */
+#pragma once
+
+#include <stddef.h>
+
+typedef enum CommandKind {
+        COMMAND_TEST_ALARM, /* raise a test alert end to end ("send test alarm") */
+        COMMAND_STATUS,     /* publish a fresh status now */
+        _COMMAND_KIND_MAX,
+} CommandKind;
+
+#define COMMAND_PAYLOAD_MAX 4096
+
+typedef struct Command {
+        CommandKind kind;
+        char request_id[65]; /* echoed in the reply so the sender can match it; may be empty */
+        char message[257];   /* test-alarm: free text shown with the alert; may be empty */
+} Command;
+
+/* Returns 0 and fills *ret, or a negative errno with a static description in *ret_error:
+ * -ENOENT unknown command, -EMSGSIZE too large, -EBADMSG not a JSON object or wrong field types. */
+int command_parse(const char *name, const void *payload, size_t len, Command *ret, const char **ret_error);
+const char *command_name(CommandKind k);

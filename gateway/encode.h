@@ -1,0 +1,13 @@
+/* Item bodies for the outbox: one JSON object per reading, event or alert, without "seq"
+ * (the uplink adds it when it sends). The format is documented in docs/uplink.md. */
+#pragma once
+
+#include <stddef.h>
+
+#include "gateway/alert.h"
+#include "sensors/reading.h"
+
+/* Each returns a malloc'd NUL-terminated string and its length, or NULL on allocation failure. */
+char *encode_reading(const Reading *r, size_t *ret_len);
+char *encode_event(const Event *e, size_t *ret_len);
+char *encode_alert(const Alert *a, size_t *ret_len);

@@ -1,0 +1,131 @@
+/* homecare-gw: the command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gateway/base.h"
+#include "gateway/config.h"
+#include "gateway/manager.h"
+
+static void help(void)
+{
+        printf("Usage: homecare-gw COMMAND [OPTIONS]\n"
+               "\n"
+               "A home-care gateway: collects readings and events from the home's sensors,\n"
+               "detects what needs a nurse, and forwards everything over MQTT.\n"
+               "\n"
+               "Commands:\n"
+               "  run --config FILE       Run the gateway (as systemd's Type=notify service)\n"
+               "  check-config FILE       Check a configuration file; exit 0 if it is valid\n"
+               "\n"
+               "Options:\n"
+               "  -c, --config FILE       Configuration file (default /etc/homecare-gw/gateway.conf)\n"
+               "  -v, --verbose           Log debug messages\n"
+               "  -h, --help              Show this help\n"
+               "      --version           Show the version\n");
+}
+
+static int cmd_check_config(const char *path)
+{
+        _cleanup_free_ char *error = NULL;
+        Config *c = NULL;
+        int r = config_load(path, &c, &error);
+        if (r < 0) {
+                fprintf(stderr, "%s\n", error ?: "out of memory");
+                return EXIT_FAILURE;
+        }
+        printf("%s: OK (gateway %s, broker %s)\n", path, c->gateway_id, c->broker);
+        config_free(c);
+        return EXIT_SUCCESS;
+}
+
+static int cmd_run(const char *path)
+{
+        _cleanup_free_ char *error = NULL;
+        Manager *m = NULL;
+        Config *c = NULL;
+        int r;
+
+        r = config_load(path, &c, &error);
+        if (r < 0) {
+                log_error("Invalid configuration: %s", error ?: "out of memory");
+                return EXIT_FAILURE;
+        }
+        r = manager_new(c, &m);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up: %m");
+                return EXIT_FAILURE;
+        }
+        r = manager_start(m);
+        if (r >= 0)
+                r = manager_run(m);
+        manager_free(m);
+        return r < 0 ? EXIT_FAILURE : r;
+}
+
+enum { ARG_VERSION = 0x100 };
+static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, ARG_VERSION},
+        {},
+};
+
+/* Returns -1 to go on, or an exit code. */
+static int parse_options(int argc, char *argv[], const char *optstring, const char **config)
+{
+        int c;
+        while ((c = getopt_long(argc, argv, optstring, options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        *config = optarg;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_VERSION:
+                        printf("homecare-gw %s\n", HCGW_VERSION);
+                        return EXIT_SUCCESS;
+                default:
+                        return 2;
+                }
+        return -1;
+}
+
+int main(int argc, char *argv[])
+{
+        const char *config = "/etc/homecare-gw/gateway.conf", *command;
+        int r;
+
+        /* "+": stop at the command; its own options follow it (homecare-gw run --config FILE). */
+        if ((r = parse_options(argc, argv, "+c:vh", &config)) >= 0)
+                return r;
+        if (optind >= argc) {
+                help();
+                return 2;
+        }
+        command = argv[optind++];
+        if ((r = parse_options(argc, argv, "c:vh", &config)) >= 0)
+                return r;
+
+        if (streq(command, "run")) {
+                if (optind != argc) {
+                        fprintf(stderr, "run takes no arguments besides --config FILE\n");
+                        return 2;
+                }
+                return cmd_run(config);
+        }
+        if (streq(command, "check-config")) {
+                if (optind < argc)
+                        config = argv[optind++];
+                if (optind != argc) {
+                        fprintf(stderr, "check-config takes one FILE\n");
+                        return 2;
+                }
+                return cmd_check_config(config);
+        }
+        fprintf(stderr, "Unknown command '%s'. See homecare-gw --help.\n", command);
+        return 2;
+}

@@ -1,0 +1,533 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "gateway/base.h"
+#include "gateway/command.h"
+#include "gateway/encode.h"
+#include "gateway/json-writer.h"
+#include "gateway/manager.h"
+#include "gateway/timefmt.h"
+#include "sensors/sim.h"
+#include "uplink/mqtt.h"
+#include "uplink/outbox.h"
+
+#define SHUTDOWN_TIMEOUT_USEC (3ULL * 1000 * 1000) /* systemd gives us 5 s; keep a margin */
+#define SIM_HIGH_WATER 20000 /* Speed=max pauses the simulation above this backlog ... */
+#define SIM_LOW_WATER 5000   /* ... and resumes below this */
+
+struct Manager {
+        sd_event *event;
+        Config *config;
+        char *password;
+
+        Outbox *outbox;
+        Mqtt *mqtt;
+        Sim *sim;
+
+        sd_event_source *sig_term, *sig_int, *sig_hup, *status_timer;
+        uint64_t start_usec;  /* CLOCK_MONOTONIC */
+        uint64_t alert_count; /* for alert ids */
+        uint64_t last_dropped;
+        bool stopping;
+};
+
+static int64_t now_realtime(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* full: with the store's figures. The LWT is fixed at connect time, so it carries none. */
+static char *status_json(Manager *m, const char *state, const char *reason, bool full)
+{
+        JsonWriter w;
+        char buf[RFC3339_MAX];
+        uint64_t now = 0;
+
+        json_writer_init(&w);
+        json_object_begin(&w);
+        json_key(&w, "state");
+        json_string(&w, state);
+        json_key(&w, "gateway");
+        json_string(&w, m->config->gateway_id);
+        json_key(&w, "version");
+        json_string(&w, HCGW_VERSION);
+        if (reason) {
+                json_key(&w, "reason");
+                json_string(&w, reason);
+        }
+        if (full && m->outbox) {
+                json_key(&w, "time");
+                json_string(&w, format_rfc3339(buf, now_realtime()));
+                json_key(&w, "backlog");
+                json_int(&w, (int64_t)(outbox_backlog_total(m->outbox) + outbox_pending(m->outbox)));
+                json_key(&w, "backlog_by_lane");
+                json_object_begin(&w);
+                for (Lane l = 0; l < _LANE_MAX; l++) {
+                        json_key(&w, lane_name(l));
+                        json_int(&w, (int64_t)outbox_backlog(m->outbox, l));
+                }
+                json_object_end(&w);
+                json_key(&w, "dropped");
+                json_int(&w, (int64_t)outbox_dropped(m->outbox));
+                json_key(&w, "last_seq");
+                json_int(&w, (int64_t)outbox_last_seq(m->outbox));
+                json_key(&w, "epoch");
+                json_int(&w, (int64_t)outbox_epoch(m->outbox));
+                (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+                json_key(&w, "uptime_s");
+                json_int(&w, (int64_t)((now - m->start_usec) / 1000000));
+        }
+        json_object_end(&w);
+        return json_writer_steal(&w, NULL);
+}
+
+/* ---- sensors -> outbox ---- */
+
+static void queue_item(Manager *m, Lane lane, char *body, size_t len)
+{
+        int r;
+
+        if (!body) {
+                log_oom();
+                return;
+        }
+        r = outbox_add(m->outbox, lane, body, len);
+        if (r < 0)
+                log_error_errno(r, "Failed to queue a %s item, it is counted as dropped: %m", lane_name(lane));
+        free(body);
+        if (m->sim && !sim_paused(m->sim) && m->config->sim_speed == 0 &&
+            outbox_backlog_total(m->outbox) + outbox_pending(m->outbox) > SIM_HIGH_WATER)
+                sim_set_paused(m->sim, true);
+}
+
+static void on_reading(void *userdata, const Reading *r)
+{
+        Manager *m = userdata;
+        size_t len;
+        char *body = encode_reading(r, &len);
+        queue_item(m, LANE_TELEMETRY, body, len);
+}
+
+static void on_event(void *userdata, const Event *e)
+{
+        Manager *m = userdata;
+        size_t len;
+        char *body = encode_event(e, &len);
+        queue_item(m, LANE_EVENTS, body, len);
+}
+
+static int raise_alert(Manager *m, Alert *a)
+{
+        size_t len;
+        char *body;
+
+        snprintf(a->id, sizeof a->id, "%s-%lld-%llu", m->config->gateway_id, (long long)(a->time_usec / 1000000),
+                 (unsigned long long)++m->alert_count);
+        body = encode_alert(a, &len);
+        if (!body)
+                return log_oom();
+        log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
+        /* Committed and handed to the uplink at once, ahead of any backlog. */
+        queue_item(m, LANE_ALERTS, body, len);
+        return 0;
+}
+
+/* ---- uplink ---- */
+
+static void on_mqtt_log(void *userdata, int priority, const char *message)
+{
+        log_full(priority, "%s", message);
+}
+
+static void on_mqtt_state(void *userdata, bool connected)
+{
+        Manager *m = userdata;
+        (void)sd_notifyf(false, "STATUS=%s, backlog %llu", connected ? "Connected to broker" : "Broker unreachable",
+                         (unsigned long long)outbox_backlog_total(m->outbox));
+}
+
+static char *on_mqtt_status(void *userdata)
+{
+        return status_json(userdata, "online", NULL, true);
+}
+
+static void on_mqtt_acked(void *userdata, size_t n)
+{
+        Manager *m = userdata;
+        if (m->sim && sim_paused(m->sim) && outbox_backlog_total(m->outbox) < SIM_LOW_WATER)
+                sim_set_paused(m->sim, false);
+}
+
+static void on_mqtt_stopped(void *userdata)
+{
+        Manager *m = userdata;
+        log_info("Uplink stopped, exiting.");
+        sd_event_exit(m->event, 0);
+}
+
+static void reply(Manager *m, const char *name, bool ok, const char *request_id, const char *error,
+                  const char *alert_id)
+{
+        JsonWriter w;
+        char *s;
+
+        json_writer_init(&w);
+        json_object_begin(&w);
+        json_key(&w, "ok");
+        json_bool(&w, ok);
+        if (request_id && request_id[0]) {
+                json_key(&w, "request_id");
+                json_string(&w, request_id);
+        }
+        if (error) {
+                json_key(&w, "error");
+                json_string(&w, error);
+        }
+        if (alert_id) {
+                json_key(&w, "alert_id");
+                json_string(&w, alert_id);
+        }
+        json_object_end(&w);
+        s = json_writer_steal(&w, NULL);
+        if (s)
+                (void)mqtt_reply(m->mqtt, name, s);
+        free(s);
+}
+
+static void on_mqtt_command(void *userdata, const char *name, const void *payload, size_t len)
+{
+        Manager *m = userdata;
+        const char *error = NULL;
+        Command c;
+        int r;
+
+        r = command_parse(name, payload, len, &c, &error);
+        if (r < 0) {
+                log_warning("Refused command '%s': %s", name, error);
+                reply(m, name, false, NULL, error, NULL);
+                return;
+        }
+        switch (c.kind) {
+        case COMMAND_TEST_ALARM: {
+                Alert a = {.kind = "test_alarm",
+                           .severity = SEVERITY_CRITICAL,
+                           .state = ALERT_RAISED,
+                           .time_usec = now_realtime(),
+                           .message = c.message[0] ? c.message : "Test alarm requested"};
+                log_notice("Test alarm requested (request %s)", c.request_id[0] ? c.request_id : "-");
+                r = raise_alert(m, &a);
+                reply(m, name, r >= 0, c.request_id, r < 0 ? "could not store the alert" : NULL, a.id);
+                break;
+        }
+        case COMMAND_STATUS:
+                (void)mqtt_publish_status(m->mqtt);
+                reply(m, name, true, c.request_id, NULL, NULL);
+                break;
+        case _COMMAND_KIND_MAX:
+                break;
+        }
+}
+
+/* ---- simulation ---- */
+
+static void on_sim_done(Sim *s, void *userdata)
+{
+        log_info("Simulation finished after %llu readings and events.", (unsigned long long)sim_emitted(s));
+}
+
+static int sim_setup(Manager *m)
+{
+        SimOptions o = {.speed = m->config->sim_speed,
+                        .seed = m->config->sim_seed,
+                        .limit = m->config->sim_limit,
+                        .start_usec = m->config->sim_start_usec};
+        SensorSink sink = {.reading = on_reading, .event = on_event, .userdata = m};
+        int r;
+
+        m->sim = sim_free(m->sim);
+        if (!m->config->sim_enabled)
+                return 0;
+        r = sim_new(m->event, &o, &sink, &m->sim);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the simulated home: %m");
+        sim_set_done_callback(m->sim, on_sim_done, m);
+        r = sim_start(m->sim);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the simulated home: %m");
+        if (o.speed > 0)
+                log_info("Simulated home running at %g× real time.", o.speed);
+        else
+                log_info("Simulated home running as fast as the uplink takes it.");
+        return 0;
+}
+
+/* ---- set-up ---- */
+
+static MqttOptions mqtt_options(Manager *m, char *will)
+{
+        const Config *c = m->config;
+        return (MqttOptions){.gateway_id = c->gateway_id,
+                             .host = c->broker_host,
+                             .port = c->broker_port,
+                             .tls = c->broker_tls,
+                             .ca_file = c->ca_file,
+                             .cert_file = c->cert_file,
+                             .key_file = c->key_file,
+                             .username = c->username,
+                             .password = m->password,
+                             .keepalive_sec = c->keepalive_sec,
+                             .max_inflight = c->max_inflight,
+                             .batch_max = c->batch_max,
+                             .will_payload = will};
+}
+
+static OutboxOptions outbox_options(const Config *c)
+{
+        return (OutboxOptions){.max_size = c->store_max_size, .commit_delay_usec = c->commit_delay_usec};
+}
+
+static int read_password(Manager *m)
+{
+        char *pw = NULL;
+        int r = config_read_password(m->config, &pw);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read PasswordFile=%s: %m", m->config->password_file);
+        free(m->password);
+        m->password = pw;
+        return 0;
+}
+
+static void publish_status_if_changed(Manager *m)
+{
+        uint64_t d = outbox_dropped(m->outbox);
+        if (d != m->last_dropped) {
+                log_warning("The store dropped %llu items so far to stay within MaxSize=%llu.", (unsigned long long)d,
+                            (unsigned long long)m->config->store_max_size);
+                m->last_dropped = d;
+        }
+        (void)mqtt_publish_status(m->mqtt);
+}
+
+static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        publish_status_if_changed(m);
+        (void)sd_event_source_set_time_relative(s, m->config->status_interval_usec);
+        (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static void on_outbox_committed(Outbox *o, void *userdata)
+{
+        Manager *m = userdata;
+        if (outbox_dropped(o) != m->last_dropped)
+                publish_status_if_changed(m);
+        mqtt_kick(m->mqtt);
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+        char *final;
+        int r;
+
+        if (m->stopping)
+                return 0;
+        m->stopping = true;
+        log_info("Received %s, shutting down.", strsignal((int)si->ssi_signo));
+        (void)sd_notify(false, "STOPPING=1");
+        m->sim = sim_free(m->sim);
+        r = outbox_commit(m->outbox);
+        if (r < 0)
+                log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items stay in memory only: %s",
+                                (unsigned long long)outbox_pending(m->outbox), outbox_last_error(m->outbox));
+        final = status_json(m, "offline", "shutdown", true);
+        r = mqtt_shutdown(m->mqtt, final ?: "{\"state\":\"offline\"}", SHUTDOWN_TIMEOUT_USEC);
+        free(final);
+        if (r < 0)
+                sd_event_exit(m->event, 0);
+        return 0;
+}
+
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+        Manager *m = userdata;
+        _cleanup_free_ char *error = NULL, *will = NULL;
+        Config *n = NULL, *old;
+        MqttOptions mo;
+        bool sim_changed;
+        int r;
+
+        (void)sd_notify(false, "RELOADING=1");
+        log_info("Reloading configuration from %s.", m->config->path);
+        r = config_load(m->config->path, &n, &error);
+        if (r < 0) {
+                log_error("Configuration not reloaded, keeping the running one: %s", error ?: strerror(-r));
+                goto done;
+        }
+        if (!streq(n->gateway_id, m->config->gateway_id) || !streq(n->state_directory, m->config->state_directory)) {
+                log_warning("Id= and StateDirectory= take effect only after a restart; keeping %s in %s.",
+                            m->config->gateway_id, m->config->state_directory);
+                free(n->gateway_id);
+                free(n->state_directory);
+                n->gateway_id = strdup(m->config->gateway_id);
+                n->state_directory = strdup(m->config->state_directory);
+                if (!n->gateway_id || !n->state_directory) {
+                        config_free(n);
+                        log_oom();
+                        goto done;
+                }
+        }
+        sim_changed = n->sim_enabled != m->config->sim_enabled || n->sim_speed != m->config->sim_speed ||
+                      n->sim_seed != m->config->sim_seed || n->sim_limit != m->config->sim_limit ||
+                      n->sim_start_usec != m->config->sim_start_usec;
+        old = m->config;
+        m->config = n;
+        if (read_password(m) < 0)
+                log_warning("Keeping the broker password in use.");
+        outbox_set_options(m->outbox, &(OutboxOptions){.max_size = n->store_max_size,
+                                                       .commit_delay_usec = n->commit_delay_usec});
+        will = status_json(m, "offline", "connection lost", false);
+        mo = mqtt_options(m, will);
+        r = mqtt_reconfigure(m->mqtt, &mo);
+        if (r < 0)
+                log_error_errno(r, "Failed to apply the new broker settings: %m");
+        if (sim_changed)
+                (void)sim_setup(m);
+        config_free(old);
+        log_info("Configuration reloaded; nothing buffered was lost (backlog %llu).",
+                 (unsigned long long)(outbox_backlog_total(m->outbox) + outbox_pending(m->outbox)));
+done:
+        (void)sd_notify(false, "READY=1");
+        return 0;
+}
+
+int manager_new(Config *config, Manager **ret)
+{
+        Manager *m;
+        int r;
+
+        m = calloc(1, sizeof *m);
+        if (!m) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        m->config = config;
+        r = sd_event_default(&m->event);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m)
+{
+        if (!m)
+                return NULL;
+        /* Reverse of manager_start(). */
+        sd_event_source_disable_unref(m->status_timer);
+        m->sim = sim_free(m->sim);
+        m->mqtt = mqtt_free(m->mqtt);
+        m->outbox = outbox_free(m->outbox);
+        sd_event_source_disable_unref(m->sig_hup);
+        sd_event_source_disable_unref(m->sig_int);
+        sd_event_source_disable_unref(m->sig_term);
+        sd_event_unref(m->event);
+        free(m->password);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_start(Manager *m)
+{
+        _cleanup_free_ char *path = NULL, *error = NULL, *will = NULL;
+        const Config *c = m->config;
+        OutboxOptions oo = outbox_options(c);
+        MqttOptions mo;
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        if ((r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_sigterm, m)) < 0 ||
+            (r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_sighup, m)) < 0)
+                return log_error_errno(r, "Failed to install signal handlers: %m");
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the watchdog, ignoring: %m");
+        (void)sd_event_now(m->event, CLOCK_MONOTONIC, &m->start_usec);
+
+        /* 1. The store. */
+        if (mkdir(c->state_directory, 0700) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "Failed to create StateDirectory=%s: %m", c->state_directory);
+        if (asprintf(&path, "%s/outbox.db", c->state_directory) < 0)
+                return log_oom();
+        r = outbox_open(m->event, path, &oo, &m->outbox, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the outbox %s: %s", path, error ?: strerror(-r));
+        outbox_set_committed_callback(m->outbox, on_outbox_committed, m);
+        m->last_dropped = outbox_dropped(m->outbox);
+        log_info("Outbox %s: %llu items waiting, last seq %llu, %llu dropped so far.", path,
+                 (unsigned long long)outbox_backlog_total(m->outbox), (unsigned long long)outbox_last_seq(m->outbox),
+                 (unsigned long long)m->last_dropped);
+
+        /* 2. The uplink. */
+        r = read_password(m);
+        if (r < 0)
+                return r;
+        will = status_json(m, "offline", "connection lost", false);
+        if (!will)
+                return log_oom();
+        mo = mqtt_options(m, will);
+        r = mqtt_new(m->event, m->outbox, &mo,
+                     &(MqttCallbacks){.log = on_mqtt_log,
+                                      .state = on_mqtt_state,
+                                      .command = on_mqtt_command,
+                                      .status = on_mqtt_status,
+                                      .acked = on_mqtt_acked,
+                                      .stopped = on_mqtt_stopped,
+                                      .userdata = m},
+                     &m->mqtt);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the uplink: %m");
+        r = mqtt_start(m->mqtt);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the uplink: %m");
+        r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, c->status_interval_usec, 0,
+                                       on_status_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to arm the status timer: %m");
+
+        /* 3. Sensors. */
+        r = sim_setup(m);
+        if (r < 0)
+                return r;
+
+        (void)sd_notify(false, "READY=1\nSTATUS=Running");
+        log_info("homecare-gw %s running as %s, broker %s.", HCGW_VERSION, c->gateway_id, c->broker);
+        return 0;
+}
+
+int manager_run(Manager *m)
+{
+        int r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}

@@ -1,0 +1,69 @@
+/* The MQTT uplink: libmosquitto driven from the sd-event loop, publishing what the outbox holds.
+ *
+ * One connection at a time; after a loss it is torn down and a new one made after an
+ * exponential back-off with full jitter. Every item goes out QoS 1 and is acknowledged in the
+ * outbox only when its PUBACK arrives, so a loss at any moment means a resend, never a gap.
+ * Alerts go out one per message and are not held back by the in-flight window; events and
+ * telemetry go out in batches. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "uplink/outbox.h"
+
+typedef struct MqttOptions {
+        const char *gateway_id;   /* client id and <gw> in topics */
+        const char *host;
+        uint16_t port;
+        bool tls;
+        const char *ca_file;      /* NULL: the system's trust store */
+        const char *cert_file;    /* client certificate, or NULL */
+        const char *key_file;
+        const char *username;     /* or NULL */
+        const char *password;
+        unsigned keepalive_sec;
+        unsigned max_inflight;    /* batches awaiting PUBACK; alerts come on top */
+        unsigned batch_max;       /* items per events or telemetry message */
+        const char *will_payload; /* retained on status when the connection dies */
+} MqttOptions;
+
+typedef struct MqttCallbacks {
+        /* Something worth a log line happened (priority as in syslog.h). */
+        void (*log)(void *userdata, int priority, const char *message);
+        /* Connected (true) or lost (false). */
+        void (*state)(void *userdata, bool connected);
+        /* A message arrived on homecare/v1/<gw>/cmd/<name>. */
+        void (*command)(void *userdata, const char *name, const void *payload, size_t len);
+        /* The retained status payload to publish now (malloc'd; NULL: none). Asked on every connect. */
+        char *(*status)(void *userdata);
+        /* The broker acknowledged n items. */
+        void (*acked)(void *userdata, size_t n);
+        /* Shutdown finished: everything in flight was acknowledged or the deadline passed. */
+        void (*stopped)(void *userdata);
+        void *userdata;
+} MqttCallbacks;
+
+typedef struct Mqtt Mqtt;
+
+/* Copies what it needs from opt. Does not connect until mqtt_start(). */
+int mqtt_new(sd_event *e, Outbox *outbox, const MqttOptions *opt, const MqttCallbacks *cb, Mqtt **ret);
+Mqtt *mqtt_free(Mqtt *m);
+
+int mqtt_start(Mqtt *m);
+/* Replaces the options (after a configuration reload): reconnects if they changed. */
+int mqtt_reconfigure(Mqtt *m, const MqttOptions *opt);
+/* Publishes a fresh status (from cb->status) now, if connected. It is also published on every connect. */
+int mqtt_publish_status(Mqtt *m);
+/* Publishes an answer on homecare/v1/<gw>/reply/<name> (QoS 1, not stored in the outbox). */
+int mqtt_reply(Mqtt *m, const char *name, const char *payload);
+/* The outbox has new committed items: send them when the window allows. */
+void mqtt_kick(Mqtt *m);
+/* Publishes status (the final payload given), waits up to timeout for PUBACKs of what is in flight,
+ * disconnects cleanly, then calls cb->stopped. */
+int mqtt_shutdown(Mqtt *m, const char *final_status, uint64_t timeout_usec);
+
+bool mqtt_connected(const Mqtt *m);
+uint64_t mqtt_published(const Mqtt *m); /* items acknowledged by the broker since start */
