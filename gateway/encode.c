@@ -35,8 +35,8 @@ const char *alert_state_name(AlertState s)
 static void time_field(JsonWriter *w, const char *key, int64_t usec)
 {
         char buf[RFC3339_MAX];
-        json_key(w, key);
-        json_string(w, format_rfc3339(buf, usec));
+        jw_key(w, key);
+        jw_string(w, format_rfc3339(buf, usec));
 }
 
 char *encode_reading(const Reading *r, size_t *ret_len)
@@ -45,33 +45,33 @@ char *encode_reading(const Reading *r, size_t *ret_len)
         const char *loinc = metric_loinc(r->metric);
 
         json_writer_init(&w);
-        json_object_begin(&w);
-        json_key(&w, "type");
-        json_string(&w, "reading");
-        json_key(&w, "sensor");
-        json_string(&w, r->sensor);
-        json_key(&w, "metric");
-        json_string(&w, metric_name(r->metric));
-        json_key(&w, "value");
-        json_double(&w, r->value);
-        json_key(&w, "unit");
-        json_string(&w, r->unit);
+        jw_object_begin(&w);
+        jw_key(&w, "type");
+        jw_string(&w, "reading");
+        jw_key(&w, "sensor");
+        jw_string(&w, r->sensor);
+        jw_key(&w, "metric");
+        jw_string(&w, metric_name(r->metric));
+        jw_key(&w, "value");
+        jw_double(&w, r->value);
+        jw_key(&w, "unit");
+        jw_string(&w, r->unit);
         if (loinc) {
-                json_key(&w, "loinc");
-                json_string(&w, loinc);
+                jw_key(&w, "loinc");
+                jw_string(&w, loinc);
         }
         time_field(&w, "time", r->time_usec);
-        json_key(&w, "time_quality");
-        json_string(&w, time_quality_name(r->time_quality));
+        jw_key(&w, "time_quality");
+        jw_string(&w, time_quality_name(r->time_quality));
         if (r->flags) {
-                json_key(&w, "status");
-                json_array_begin(&w);
+                jw_key(&w, "status");
+                jw_array_begin(&w);
                 for (unsigned b = 0; b < _READING_FLAG_COUNT; b++)
                         if (r->flags & (1u << b))
-                                json_string(&w, reading_flag_name(b));
-                json_array_end(&w);
+                                jw_string(&w, reading_flag_name(b));
+                jw_array_end(&w);
         }
-        json_object_end(&w);
+        jw_object_end(&w);
         return json_writer_steal(&w, ret_len);
 }
 
@@ -80,17 +80,17 @@ char *encode_event(const Event *e, size_t *ret_len)
         JsonWriter w;
 
         json_writer_init(&w);
-        json_object_begin(&w);
-        json_key(&w, "type");
-        json_string(&w, "event");
-        json_key(&w, "sensor");
-        json_string(&w, e->sensor);
-        json_key(&w, "event");
-        json_string(&w, event_kind_name(e->kind));
-        json_key(&w, "value");
-        json_int(&w, e->value);
+        jw_object_begin(&w);
+        jw_key(&w, "type");
+        jw_string(&w, "event");
+        jw_key(&w, "sensor");
+        jw_string(&w, e->sensor);
+        jw_key(&w, "event");
+        jw_string(&w, event_kind_name(e->kind));
+        jw_key(&w, "value");
+        jw_int(&w, e->value);
         time_field(&w, "time", e->time_usec);
-        json_object_end(&w);
+        jw_object_end(&w);
         return json_writer_steal(&w, ret_len);
 }
 
@@ -99,33 +99,33 @@ char *encode_alert(const Alert *a, size_t *ret_len)
         JsonWriter w;
 
         json_writer_init(&w);
-        json_object_begin(&w);
-        json_key(&w, "type");
-        json_string(&w, "alert");
-        json_key(&w, "id");
-        json_string(&w, a->id);
-        json_key(&w, "kind");
-        json_string(&w, a->kind);
-        json_key(&w, "severity");
-        json_string(&w, alert_severity_name(a->severity));
-        json_key(&w, "state");
-        json_string(&w, alert_state_name(a->state));
+        jw_object_begin(&w);
+        jw_key(&w, "type");
+        jw_string(&w, "alert");
+        jw_key(&w, "id");
+        jw_string(&w, a->id);
+        jw_key(&w, "kind");
+        jw_string(&w, a->kind);
+        jw_key(&w, "severity");
+        jw_string(&w, alert_severity_name(a->severity));
+        jw_key(&w, "state");
+        jw_string(&w, alert_state_name(a->state));
         if (a->patient) {
-                json_key(&w, "patient");
-                json_string(&w, a->patient);
+                jw_key(&w, "patient");
+                jw_string(&w, a->patient);
         }
         time_field(&w, "time", a->time_usec);
         if (a->message) {
-                json_key(&w, "message");
-                json_string(&w, a->message);
+                jw_key(&w, "message");
+                jw_string(&w, a->message);
         }
-        json_key(&w, "evidence");
+        jw_key(&w, "evidence");
         if (a->evidence)
-                json_raw(&w, a->evidence, strlen(a->evidence));
+                jw_raw(&w, a->evidence, strlen(a->evidence));
         else {
-                json_array_begin(&w);
-                json_array_end(&w);
+                jw_array_begin(&w);
+                jw_array_end(&w);
         }
-        json_object_end(&w);
+        jw_object_end(&w);
         return json_writer_steal(&w, ret_len);
 }

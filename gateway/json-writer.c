@@ -55,27 +55,27 @@ static void value_prefix(JsonWriter *w)
         w->comma = true;
 }
 
-void json_object_begin(JsonWriter *w)
+void jw_object_begin(JsonWriter *w)
 {
         value_prefix(w);
         put(w, "{", 1);
         w->comma = false;
 }
 
-void json_object_end(JsonWriter *w)
+void jw_object_end(JsonWriter *w)
 {
         put(w, "}", 1);
         w->comma = true;
 }
 
-void json_array_begin(JsonWriter *w)
+void jw_array_begin(JsonWriter *w)
 {
         value_prefix(w);
         put(w, "[", 1);
         w->comma = false;
 }
 
-void json_array_end(JsonWriter *w)
+void jw_array_end(JsonWriter *w)
 {
         put(w, "]", 1);
         w->comma = true;
@@ -117,7 +117,7 @@ static void put_escaped(JsonWriter *w, const char *s)
         put(w, "\"", 1);
 }
 
-void json_key(JsonWriter *w, const char *key)
+void jw_key(JsonWriter *w, const char *key)
 {
         value_prefix(w);
         put_escaped(w, key);
@@ -125,20 +125,20 @@ void json_key(JsonWriter *w, const char *key)
         w->comma = false;
 }
 
-void json_string(JsonWriter *w, const char *s)
+void jw_string(JsonWriter *w, const char *s)
 {
         value_prefix(w);
         put_escaped(w, s);
 }
 
-void json_int(JsonWriter *w, int64_t v)
+void jw_int(JsonWriter *w, int64_t v)
 {
         char b[24];
         value_prefix(w);
         put(w, b, (size_t)snprintf(b, sizeof b, "%lld", (long long)v));
 }
 
-void json_double(JsonWriter *w, double v)
+void jw_double(JsonWriter *w, double v)
 {
         char b[32];
         int n;
@@ -159,13 +159,13 @@ void json_double(JsonWriter *w, double v)
         put(w, b, (size_t)n);
 }
 
-void json_bool(JsonWriter *w, bool v)
+void jw_bool(JsonWriter *w, bool v)
 {
         value_prefix(w);
         put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
-void json_raw(JsonWriter *w, const char *text, size_t len)
+void jw_raw(JsonWriter *w, const char *text, size_t len)
 {
         value_prefix(w);
         put(w, text, len);

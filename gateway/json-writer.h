@@ -20,14 +20,14 @@ void json_writer_done(JsonWriter *w);
 /* Returns the text (caller frees) and resets the writer, or NULL if any allocation failed. */
 char *json_writer_steal(JsonWriter *w, size_t *ret_len);
 
-void json_object_begin(JsonWriter *w);
-void json_object_end(JsonWriter *w);
-void json_array_begin(JsonWriter *w);
-void json_array_end(JsonWriter *w);
-void json_key(JsonWriter *w, const char *key);
-void json_string(JsonWriter *w, const char *s);
-void json_int(JsonWriter *w, int64_t v);
+void jw_object_begin(JsonWriter *w);
+void jw_object_end(JsonWriter *w);
+void jw_array_begin(JsonWriter *w);
+void jw_array_end(JsonWriter *w);
+void jw_key(JsonWriter *w, const char *key);
+void jw_string(JsonWriter *w, const char *s);
+void jw_int(JsonWriter *w, int64_t v);
 /* Shortest text that reads back as the same double; NaN and infinities become null. */
-void json_double(JsonWriter *w, double v);
-void json_bool(JsonWriter *w, bool v);
-void json_raw(JsonWriter *w, const char *text, size_t len);
+void jw_double(JsonWriter *w, double v);
+void jw_bool(JsonWriter *w, bool v);
+void jw_raw(JsonWriter *w, const char *text, size_t len);

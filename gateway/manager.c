@@ -53,40 +53,40 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
         uint64_t now = 0;
 
         json_writer_init(&w);
-        json_object_begin(&w);
-        json_key(&w, "state");
-        json_string(&w, state);
-        json_key(&w, "gateway");
-        json_string(&w, m->config->gateway_id);
-        json_key(&w, "version");
-        json_string(&w, HCGW_VERSION);
+        jw_object_begin(&w);
+        jw_key(&w, "state");
+        jw_string(&w, state);
+        jw_key(&w, "gateway");
+        jw_string(&w, m->config->gateway_id);
+        jw_key(&w, "version");
+        jw_string(&w, HCGW_VERSION);
         if (reason) {
-                json_key(&w, "reason");
-                json_string(&w, reason);
+                jw_key(&w, "reason");
+                jw_string(&w, reason);
         }
         if (full && m->outbox) {
-                json_key(&w, "time");
-                json_string(&w, format_rfc3339(buf, now_realtime()));
-                json_key(&w, "backlog");
-                json_int(&w, (int64_t)(outbox_backlog_total(m->outbox) + outbox_pending(m->outbox)));
-                json_key(&w, "backlog_by_lane");
-                json_object_begin(&w);
+                jw_key(&w, "time");
+                jw_string(&w, format_rfc3339(buf, now_realtime()));
+                jw_key(&w, "backlog");
+                jw_int(&w, (int64_t)(outbox_backlog_total(m->outbox) + outbox_pending(m->outbox)));
+                jw_key(&w, "backlog_by_lane");
+                jw_object_begin(&w);
                 for (Lane l = 0; l < _LANE_MAX; l++) {
-                        json_key(&w, lane_name(l));
-                        json_int(&w, (int64_t)outbox_backlog(m->outbox, l));
+                        jw_key(&w, lane_name(l));
+                        jw_int(&w, (int64_t)outbox_backlog(m->outbox, l));
                 }
-                json_object_end(&w);
-                json_key(&w, "dropped");
-                json_int(&w, (int64_t)outbox_dropped(m->outbox));
-                json_key(&w, "last_seq");
-                json_int(&w, (int64_t)outbox_last_seq(m->outbox));
-                json_key(&w, "epoch");
-                json_int(&w, (int64_t)outbox_epoch(m->outbox));
+                jw_object_end(&w);
+                jw_key(&w, "dropped");
+                jw_int(&w, (int64_t)outbox_dropped(m->outbox));
+                jw_key(&w, "last_seq");
+                jw_int(&w, (int64_t)outbox_last_seq(m->outbox));
+                jw_key(&w, "epoch");
+                jw_int(&w, (int64_t)outbox_epoch(m->outbox));
                 (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-                json_key(&w, "uptime_s");
-                json_int(&w, (int64_t)((now - m->start_usec) / 1000000));
+                jw_key(&w, "uptime_s");
+                jw_int(&w, (int64_t)((now - m->start_usec) / 1000000));
         }
-        json_object_end(&w);
+        jw_object_end(&w);
         return json_writer_steal(&w, NULL);
 }
 
@@ -181,22 +181,22 @@ static void reply(Manager *m, const char *name, bool ok, const char *request_id,
         char *s;
 
         json_writer_init(&w);
-        json_object_begin(&w);
-        json_key(&w, "ok");
-        json_bool(&w, ok);
+        jw_object_begin(&w);
+        jw_key(&w, "ok");
+        jw_bool(&w, ok);
         if (request_id && request_id[0]) {
-                json_key(&w, "request_id");
-                json_string(&w, request_id);
+                jw_key(&w, "request_id");
+                jw_string(&w, request_id);
         }
         if (error) {
-                json_key(&w, "error");
-                json_string(&w, error);
+                jw_key(&w, "error");
+                jw_string(&w, error);
         }
         if (alert_id) {
-                json_key(&w, "alert_id");
-                json_string(&w, alert_id);
+                jw_key(&w, "alert_id");
+                jw_string(&w, alert_id);
         }
-        json_object_end(&w);
+        jw_object_end(&w);
         s = json_writer_steal(&w, NULL);
         if (s)
                 (void)mqtt_reply(m->mqtt, name, s);
