@@ -155,9 +155,12 @@ static void on_mqtt_state(void *userdata, bool connected)
                          (unsigned long long)outbox_backlog_total(m->outbox));
 }
 
-static char *on_mqtt_status(void *userdata)
+static char *on_mqtt_status(void *userdata, bool online)
 {
-        return status_json(userdata, "online", NULL, true);
+        Manager *m = userdata;
+        if (!online) /* shutdown: acknowledged rows leave the store first, so the backlog is what stays */
+                (void)outbox_commit(m->outbox);
+        return status_json(m, online ? "online" : "offline", online ? NULL : "shutdown", true);
 }
 
 static void on_mqtt_acked(void *userdata, size_t n)
@@ -337,7 +340,6 @@ static void on_outbox_committed(Outbox *o, void *userdata)
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
         Manager *m = userdata;
-        char *final;
         int r;
 
         if (m->stopping)
@@ -350,9 +352,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         if (r < 0)
                 log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items stay in memory only: %s",
                                 (unsigned long long)outbox_pending(m->outbox), outbox_last_error(m->outbox));
-        final = status_json(m, "offline", "shutdown", true);
-        r = mqtt_shutdown(m->mqtt, final ?: "{\"state\":\"offline\"}", SHUTDOWN_TIMEOUT_USEC);
-        free(final);
+        r = mqtt_shutdown(m->mqtt, SHUTDOWN_TIMEOUT_USEC);
         if (r < 0)
                 sd_event_exit(m->event, 0);
         return 0;

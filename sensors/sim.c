@@ -335,6 +335,9 @@ int sim_start(Sim *s)
         r = sd_event_add_defer(s->event, &s->defer, on_defer, s);
         if (r < 0)
                 return r;
+        r = sd_event_source_set_enabled(s->defer, SD_EVENT_ON); /* defer sources start as ONESHOT */
+        if (r < 0)
+                return r;
         /* Let the uplink and the store run between chunks. */
         return sd_event_source_set_priority(s->defer, SD_EVENT_PRIORITY_IDLE);
 }

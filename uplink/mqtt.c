@@ -39,6 +39,7 @@ struct Mqtt {
         sd_event_source *stop_timer;    /* shutdown deadline */
         int protocol;                   /* MQTT_PROTOCOL_V5, or V311 after a broker refused v5 */
         bool connected, started, stopping, stopped;
+        bool drain_expired; /* shutdown: the deadline passed, stop sending items */
         Backoff backoff;
 
         uint64_t cursor[_LANE_MAX]; /* highest seq handed to the broker in this connection */
@@ -298,7 +299,8 @@ static int send_batch(Mqtt *m, Lane lane)
 
 static void pump(Mqtt *m)
 {
-        if (!m->connected || m->stopping)
+        /* At shutdown, what is committed still goes out until the deadline or the final status. */
+        if (!m->connected || m->drain_expired || m->final_status_mid != 0)
                 return;
         /* Lanes in priority order: a lower lane waits while a higher one has items and no room. */
         for (Lane lane = 0; lane < _LANE_MAX; lane++) {
@@ -319,20 +321,41 @@ static int on_pump(sd_event_source *s, void *userdata)
 
 void mqtt_kick(Mqtt *m)
 {
-        if (m->connected && !m->stopping && m->pump_source)
+        if (m->connected && m->pump_source)
                 (void)sd_event_source_set_enabled(m->pump_source, SD_EVENT_ONESHOT);
 }
 
 static void maybe_finish_shutdown(Mqtt *m)
 {
-        if (!m->stopping || !m->connected)
+        char *final;
+        int rc;
+
+        if (!m->stopping || !m->connected || m->n_inflight > 0)
                 return;
-        if (m->n_inflight == 0 && m->final_status_acked) {
-                int rc = mosquitto_disconnect_v5(m->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL);
-                if (rc != MOSQ_ERR_SUCCESS)
-                        finish_stop(m);
-                update_io(m);
+        if (m->final_status_mid == 0 && !m->drain_expired) {
+                /* Send what was committed at SIGTERM; acknowledged rows leave the store first. */
+                (void)outbox_commit(m->outbox);
+                pump(m);
+                if (m->n_inflight > 0)
+                        return;
         }
+        if (m->final_status_mid == 0) {
+                /* Everything sent is acknowledged: say goodbye with the figures as they now are. */
+                final = m->cb.status ? m->cb.status(m->cb.userdata, false) : NULL;
+                if (final && publish(m, &m->final_status_mid, m->topic_status, final, strlen(final), true) == 0) {
+                        free(final);
+                        update_io(m);
+                        return;
+                }
+                free(final);
+                m->final_status_acked = true;
+        }
+        if (!m->final_status_acked)
+                return;
+        rc = mosquitto_disconnect_v5(m->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL);
+        if (rc != MOSQ_ERR_SUCCESS)
+                finish_stop(m);
+        update_io(m);
 }
 
 static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags, const mosquitto_property *props)
@@ -390,7 +413,7 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reas
 {
         Mqtt *m = userdata;
 
-        if (m->stopping && mid == m->final_status_mid)
+        if (m->stopping && m->final_status_mid != 0 && mid == m->final_status_mid)
                 m->final_status_acked = true;
         for (size_t i = 0; i < m->n_inflight; i++) {
                 Inflight *f = &m->inflight[i];
@@ -660,7 +683,7 @@ int mqtt_publish_status(Mqtt *m)
 
         if (!m->connected || m->stopping || !m->cb.status)
                 return 0;
-        s = m->cb.status(m->cb.userdata);
+        s = m->cb.status(m->cb.userdata, true);
         if (!s)
                 return -ENOMEM;
         r = publish(m, NULL, m->topic_status, s, strlen(s), true);
@@ -687,23 +710,24 @@ int mqtt_reply(Mqtt *m, const char *name, const char *payload)
 static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Mqtt *m = userdata;
-        if (m->connected && m->mosq) {
-                logf_(m, LOG_WARNING, "Shutdown: %zu messages still unacknowledged; they stay in the outbox",
-                      m->n_inflight);
-                m->n_inflight = 0;
-                m->final_status_acked = true;
+
+        if (m->connected && m->mosq && !m->drain_expired) {
+                m->drain_expired = true;
+                if (m->n_inflight > 0)
+                        logf_(m, LOG_WARNING, "Shutdown: %zu messages still unacknowledged; they stay in the outbox",
+                              m->n_inflight);
+                inflight_clear(m);
                 maybe_finish_shutdown(m);
-                /* Give the DISCONNECT one more second to leave. */
+                /* One more second for the status and the DISCONNECT to leave. */
                 (void)sd_event_source_set_time_relative(s, 1000000);
                 (void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
-                m->connected = false;
                 return 0;
         }
         finish_stop(m);
         return 0;
 }
 
-int mqtt_shutdown(Mqtt *m, const char *final_status, uint64_t timeout_usec)
+int mqtt_shutdown(Mqtt *m, uint64_t timeout_usec)
 {
         int r;
 
@@ -714,15 +738,12 @@ int mqtt_shutdown(Mqtt *m, const char *final_status, uint64_t timeout_usec)
                 finish_stop(m);
                 return 0;
         }
-        r = publish(m, &m->final_status_mid, m->topic_status, final_status, strlen(final_status), true);
+        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0, on_stop_timer, m);
         if (r < 0) {
                 finish_stop(m);
                 return 0;
         }
-        update_io(m);
-        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0, on_stop_timer, m);
-        if (r < 0)
-                finish_stop(m);
+        maybe_finish_shutdown(m);
         return 0;
 }
 

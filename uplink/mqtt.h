@@ -37,8 +37,9 @@ typedef struct MqttCallbacks {
         void (*state)(void *userdata, bool connected);
         /* A message arrived on homecare/v1/<gw>/cmd/<name>. */
         void (*command)(void *userdata, const char *name, const void *payload, size_t len);
-        /* The retained status payload to publish now (malloc'd; NULL: none). Asked on every connect. */
-        char *(*status)(void *userdata);
+        /* The retained status payload to publish now (malloc'd; NULL: out of memory): online on every
+         * connect, and offline once at shutdown, after what was in flight has been acknowledged. */
+        char *(*status)(void *userdata, bool online);
         /* The broker acknowledged n items. */
         void (*acked)(void *userdata, size_t n);
         /* Shutdown finished: everything in flight was acknowledged or the deadline passed. */
@@ -61,9 +62,9 @@ int mqtt_publish_status(Mqtt *m);
 int mqtt_reply(Mqtt *m, const char *name, const char *payload);
 /* The outbox has new committed items: send them when the window allows. */
 void mqtt_kick(Mqtt *m);
-/* Publishes status (the final payload given), waits up to timeout for PUBACKs of what is in flight,
- * disconnects cleanly, then calls cb->stopped. */
-int mqtt_shutdown(Mqtt *m, const char *final_status, uint64_t timeout_usec);
+/* Stops sending, waits up to timeout for PUBACKs of what is in flight, publishes the offline status
+ * (cb->status(false)), disconnects cleanly, then calls cb->stopped. */
+int mqtt_shutdown(Mqtt *m, uint64_t timeout_usec);
 
 bool mqtt_connected(const Mqtt *m);
 uint64_t mqtt_published(const Mqtt *m); /* items acknowledged by the broker since start */
