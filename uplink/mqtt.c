@@ -256,8 +256,10 @@ static int send_batch(Mqtt *m, Lane lane)
                 logf_(m, LOG_ERR, "Failed to read the outbox: %s", outbox_last_error(m->outbox) ?: strerror(-r));
                 return r;
         }
-        if (b.n == 0)
+        if (b.n == 0) {
+                outbox_batch_done(&b);
                 return 0;
+        }
         if (m->n_inflight == m->cap_inflight) {
                 size_t cap = m->cap_inflight ? m->cap_inflight * 2 : 32;
                 Inflight *n = realloc(m->inflight, cap * sizeof *n);
