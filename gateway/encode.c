@@ -48,12 +48,21 @@ char *encode_reading(const Reading *r, size_t *ret_len)
         jw_object_begin(&w);
         jw_key(&w, "type");
         jw_string(&w, "reading");
-        jw_key(&w, "sensor");
-        jw_string(&w, r->sensor);
+        if (r->sensor[0]) {
+                jw_key(&w, "sensor");
+                jw_string(&w, r->sensor);
+        }
         jw_key(&w, "metric");
         jw_string(&w, metric_name(r->metric));
         jw_key(&w, "value");
-        jw_double(&w, r->value);
+        if (r->absent) /* NaN, NRes, +INF, ...: never a number */
+                jw_raw(&w, "null", 4);
+        else
+                jw_double(&w, r->value);
+        if (r->absent) {
+                jw_key(&w, "absent");
+                jw_string(&w, r->absent);
+        }
         jw_key(&w, "unit");
         jw_string(&w, r->unit);
         if (loinc) {
@@ -71,6 +80,22 @@ char *encode_reading(const Reading *r, size_t *ret_len)
                                 jw_string(&w, reading_flag_name(b));
                 jw_array_end(&w);
         }
+        if (r->has_user) {
+                jw_key(&w, "user");
+                jw_int(&w, r->user);
+        }
+        if (r->has_sequence) {
+                jw_key(&w, "sequence");
+                jw_int(&w, r->sequence);
+        }
+        if (r->site) {
+                jw_key(&w, "site");
+                jw_string(&w, r->site);
+        }
+        if (r->sample) {
+                jw_key(&w, "sample");
+                jw_string(&w, r->sample);
+        }
         jw_object_end(&w);
         return json_writer_steal(&w, ret_len);
 }
@@ -83,8 +108,10 @@ char *encode_event(const Event *e, size_t *ret_len)
         jw_object_begin(&w);
         jw_key(&w, "type");
         jw_string(&w, "event");
-        jw_key(&w, "sensor");
-        jw_string(&w, e->sensor);
+        if (e->sensor[0]) {
+                jw_key(&w, "sensor");
+                jw_string(&w, e->sensor);
+        }
         jw_key(&w, "event");
         jw_string(&w, event_kind_name(e->kind));
         jw_key(&w, "value");

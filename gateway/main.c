@@ -5,6 +5,7 @@
 
 #include "gateway/base.h"
 #include "gateway/config.h"
+#include "gateway/decode-tool.h"
 #include "gateway/manager.h"
 
 static void help(void)
@@ -17,6 +18,7 @@ static void help(void)
                "Commands:\n"
                "  run --config FILE       Run the gateway (as systemd's Type=notify service)\n"
                "  check-config FILE       Check a configuration file; exit 0 if it is valid\n"
+               "  decode PROFILE HEX...   Decode what a device sends (see decode --help)\n"
                "\n"
                "Options:\n"
                "  -c, --config FILE       Configuration file (default /etc/homecare-gw/gateway.conf)\n"
@@ -99,6 +101,9 @@ int main(int argc, char *argv[])
         const char *config = "/etc/homecare-gw/gateway.conf", *command;
         int r;
 
+        /* decode has options of its own. */
+        if (argc > 1 && streq(argv[1], "decode"))
+                return decode_tool(argc - 1, argv + 1);
         /* "+": stop at the command; its own options follow it (homecare-gw run --config FILE). */
         if ((r = parse_options(argc, argv, "+c:vh", &config)) >= 0)
                 return r;

@@ -26,6 +26,14 @@ static const struct {
         [METRIC_HUMIDITY] = {"humidity", NULL},
         [METRIC_BATTERY] = {"battery", NULL},
         [METRIC_ILLUMINANCE] = {"illuminance", NULL},
+        [METRIC_PULSE_RATE_FAST] = {"pulse_rate_fast", NULL},
+        [METRIC_SPO2_FAST] = {"spo2_fast", NULL},
+        [METRIC_PULSE_RATE_SLOW] = {"pulse_rate_slow", NULL},
+        [METRIC_SPO2_SLOW] = {"spo2_slow", NULL},
+        [METRIC_VOLTAGE] = {"voltage", NULL},
+        [METRIC_POWER] = {"power", NULL},
+        [METRIC_PRESSURE] = {"pressure", NULL},
+        [METRIC_CO2] = {"co2", NULL},
 };
 
 static const char *const event_kinds[_EVENT_KIND_MAX] = {
@@ -39,6 +47,21 @@ static const char *const event_kinds[_EVENT_KIND_MAX] = {
         [EVENT_DISPENSER_EMPTY] = "dispenser_empty",
         [EVENT_DISPENSER_REFILL] = "dispenser_refill",
         [EVENT_DISPENSER_FAULT] = "dispenser_fault",
+        [EVENT_WINDOW] = "window",
+        [EVENT_OPENING] = "opening",
+        [EVENT_OCCUPANCY] = "occupancy",
+        [EVENT_PRESENCE] = "presence",
+        [EVENT_MOVING] = "moving",
+        [EVENT_TAMPER] = "tamper",
+        [EVENT_VIBRATION] = "vibration",
+        [EVENT_BATTERY_LOW] = "battery_low",
+        [EVENT_GENERIC] = "generic",
+        [EVENT_SMOKE] = "smoke",
+        [EVENT_CARBON_MONOXIDE] = "carbon_monoxide",
+        [EVENT_WATER_LEAK] = "water_leak",
+        [EVENT_PROBLEM] = "problem",
+        [EVENT_POWER] = "power",
+        [EVENT_DIMMER] = "dimmer",
 };
 
 static const char *const time_qualities[_TIME_QUALITY_MAX] = {
@@ -48,7 +71,12 @@ static const char *const time_qualities[_TIME_QUALITY_MAX] = {
 };
 
 static const char *const flag_names[_READING_FLAG_COUNT] = {
-        "body_movement", "cuff_loose", "irregular_pulse", "questionable", "invalid", "low_perfusion",
+        "body_movement",   "cuff_loose",         "irregular_pulse",    "questionable",
+        "invalid",         "low_perfusion",      "pulse_out_of_range", "improper_position",
+        "signal_poor",     "sensor_problem",     "early_estimate",     "from_storage",
+        "demo_or_test",    "device_clock_not_set", "no_skin_contact",  "battery_low",
+        "sensor_fault",    "sample_insufficient", "strip_error",       "result_high",
+        "result_low",      "temperature_out_of_range", "time_fault",   "equipment_malfunction",
 };
 
 const char *metric_name(Metric m)

@@ -1,0 +1,95 @@
+/* Decoders: bytes from devices in, readings and events out. Pure functions: no I/O, no clock
+ * reads (the receive time comes in the context), so tests drive them exactly.
+ *
+ * Each decoder returns 0, or -EBADMSG for a malformed value (too short, a flag promising a field
+ * that is missing, a field out of range, bytes left over) and -EPROTO for one that is well formed
+ * but refused (BTHome: wrong key or altered frame, replayed counter, downgrade). On failure,
+ * out->error says what is wrong and out holds no readings: never a partial reading as if good. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sensors/reading.h"
+
+typedef struct DecodeContext {
+        int64_t now_usec;        /* when the value was received, UTC */
+        TimeQuality now_quality; /* how far the gateway's clock can be trusted */
+        int32_t utc_offset_sec;  /* device clocks show local time (the gateway sets them so, through
+                                  * the Current Time Service): this is local time minus UTC */
+} DecodeContext;
+
+#define DECODED_MAX 64
+
+typedef struct Decoded {
+        Reading readings[DECODED_MAX];
+        size_t n_readings;
+        Event events[DECODED_MAX];
+        size_t n_events;
+        bool duplicate;  /* BTHome: same packet id as the last frame; nothing new */
+        char error[192]; /* why decoding failed */
+} Decoded;
+
+typedef enum Profile {
+        PROFILE_HEART_RATE,     /* 0x2A37 Heart Rate Measurement */
+        PROFILE_BLOOD_PRESSURE, /* 0x2A35 Blood Pressure Measurement */
+        PROFILE_TEMPERATURE,    /* 0x2A1C Temperature Measurement */
+        PROFILE_PLX_SPOT,       /* 0x2A5E PLX Spot-Check Measurement */
+        PROFILE_PLX_CONTINUOUS, /* 0x2A5F PLX Continuous Measurement */
+        PROFILE_WEIGHT,         /* 0x2A9D Weight Measurement */
+        PROFILE_GLUCOSE,        /* 0x2A18 Glucose Measurement */
+        PROFILE_BTHOME,         /* BTHome v2 service data, UUID 0xFCD2 */
+        _PROFILE_MAX,
+} Profile;
+
+const char *profile_name(Profile p);            /* "heart-rate", "blood-pressure", ... as on the command line */
+int profile_from_name(const char *name, Profile *ret);
+uint16_t profile_uuid16(Profile p);              /* the characteristic (or service data) UUID */
+
+int decode_heart_rate(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+int decode_blood_pressure(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+int decode_temperature(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+int decode_plx_spot(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+int decode_plx_continuous(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+int decode_weight(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+int decode_glucose(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+/* The GATT profiles by Profile (not BTHome, which needs a key and state: see bthome.h). */
+int decode_characteristic(Profile p, const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
+
+/* ---- for the decoder files ---- */
+
+/* A bounds-checked reader over a value; every take names the field it wanted. */
+typedef struct Cursor {
+        const uint8_t *buf;
+        size_t len, off;
+        Decoded *out;
+} Cursor;
+
+int cursor_take(Cursor *c, size_t n, const char *field, const uint8_t **ret);
+int cursor_u8(Cursor *c, const char *field, uint8_t *ret);
+int cursor_u16(Cursor *c, const char *field, uint16_t *ret);
+int cursor_u24(Cursor *c, const char *field, uint32_t *ret);
+int cursor_u32(Cursor *c, const char *field, uint32_t *ret);
+/* Fails when bytes are left over after the last field. */
+int cursor_end(Cursor *c);
+
+/* Bluetooth Date Time (7 bytes). Unknown (year, month or day 0) leaves *ret_known false. */
+typedef struct DateTime {
+        uint16_t year;
+        uint8_t month, day, hours, minutes, seconds;
+} DateTime;
+int cursor_datetime(Cursor *c, const DecodeContext *ctx, int64_t *ret_usec, bool *ret_known);
+DateTime datetime_from_usec(int64_t usec, int32_t utc_offset_sec);
+void put_datetime(uint8_t *p, const DateTime *t);
+
+/* Adds a reading (time and quality from the caller) or records an error. */
+Reading *decoded_add_reading(Decoded *out, Metric m, const char *unit, int64_t time_usec, TimeQuality q);
+/* A reading from an SFLOAT or FLOAT field: absent with the reason for the special values. */
+Reading *decoded_add_sfloat(Decoded *out, Metric m, const char *unit, uint16_t raw, int extra_exponent,
+                            int64_t time_usec, TimeQuality q);
+Reading *decoded_add_float(Decoded *out, Metric m, const char *unit, uint32_t raw, int64_t time_usec,
+                           TimeQuality q);
+Event *decoded_add_event(Decoded *out, EventKind k, int value, int64_t time_usec);
+int decoded_fail(Decoded *out, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void decoded_reset(Decoded *out);
