@@ -10,6 +10,7 @@
 
 #include "gateway/base.h"
 #include "gateway/command.h"
+#include "gateway/devices.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
 #include "gateway/manager.h"
@@ -29,7 +30,12 @@ struct Manager {
 
         Outbox *outbox;
         Mqtt *mqtt;
+        Devices *devices;
         Sim *sim;
+        uint64_t sim_items; /* items the simulated home delivered, for [Simulation] Limit= */
+        bool sim_done;      /* ... and the limit was reached */
+        int32_t utc_offset_sec; /* local time minus UTC at start: device clocks show local time */
+        Decoded decoded;    /* scratch for decoding one frame */
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *status_timer;
         uint64_t start_usec;  /* CLOCK_MONOTONIC */
@@ -109,20 +115,78 @@ static void queue_item(Manager *m, Lane lane, char *body, size_t len)
                 sim_set_paused(m->sim, true);
 }
 
-static void on_reading(void *userdata, const Reading *r)
+static void queue_reading(Manager *m, const Reading *r)
 {
-        Manager *m = userdata;
         size_t len;
         char *body = encode_reading(r, &len);
         queue_item(m, LANE_TELEMETRY, body, len);
 }
 
-static void on_event(void *userdata, const Event *e)
+static void queue_event(Manager *m, const Event *e)
 {
-        Manager *m = userdata;
         size_t len;
         char *body = encode_event(e, &len);
         queue_item(m, LANE_EVENTS, body, len);
+}
+
+/* A frame from a radio device: decoded with its profile, key and state, then queued. */
+static void handle_frame(Manager *m, const char *sensor, const uint8_t *buf, size_t len, const DecodeContext *ctx,
+                         bool (*admit)(Manager *m))
+{
+        Decoded *d = &m->decoded;
+        int r = devices_decode(m->devices, sensor, buf, len, ctx, d);
+
+        if (r < 0) {
+                Device *dev = devices_find(m->devices, sensor);
+                /* A device that keeps sending bad frames must not flood the journal. */
+                if (!dev || dev->rejected <= 10 || dev->rejected % 1000 == 0)
+                        log_warning("Rejected a frame from %s (%llu so far): %s", sensor,
+                                    dev ? (unsigned long long)dev->rejected : 1ULL, d->error);
+                return;
+        }
+        for (size_t i = 0; i < d->n_readings && admit(m); i++)
+                queue_reading(m, &d->readings[i]);
+        for (size_t i = 0; i < d->n_events && admit(m); i++)
+                queue_event(m, &d->events[i]);
+}
+
+/* ---- the simulated home ---- */
+
+static bool sim_admit(Manager *m)
+{
+        if (m->config->sim_limit && m->sim_items >= m->config->sim_limit) {
+                if (m->sim && !m->sim_done) {
+                        log_info("Simulation finished after %llu readings and events.",
+                                 (unsigned long long)m->sim_items);
+                        sim_stop(m->sim);
+                        m->sim_done = true;
+                }
+                return false;
+        }
+        m->sim_items++;
+        return true;
+}
+
+static void on_sim_reading(void *userdata, const Reading *r)
+{
+        Manager *m = userdata;
+        if (sim_admit(m))
+                queue_reading(m, r);
+}
+
+static void on_sim_event(void *userdata, const Event *e)
+{
+        Manager *m = userdata;
+        if (sim_admit(m))
+                queue_event(m, e);
+}
+
+static void on_sim_frame(void *userdata, const char *sensor, const uint8_t *buf, size_t len, int64_t time_usec)
+{
+        Manager *m = userdata;
+        /* Simulated time is the receive time; the simulated clock is "synchronised". */
+        DecodeContext ctx = {.now_usec = time_usec, .now_quality = TIME_SYNCED, .utc_offset_sec = m->utc_offset_sec};
+        handle_frame(m, sensor, buf, len, &ctx, sim_admit);
 }
 
 static int raise_alert(Manager *m, Alert *a)
@@ -240,29 +304,36 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
         }
 }
 
-/* ---- simulation ---- */
-
-static void on_sim_done(Sim *s, void *userdata)
-{
-        log_info("Simulation finished after %llu readings and events.", (unsigned long long)sim_emitted(s));
-}
-
 static int sim_setup(Manager *m)
 {
         SimOptions o = {.speed = m->config->sim_speed,
                         .seed = m->config->sim_seed,
-                        .limit = m->config->sim_limit,
-                        .start_usec = m->config->sim_start_usec};
-        SensorSink sink = {.reading = on_reading, .event = on_event, .userdata = m};
+                        .start_usec = m->config->sim_start_usec,
+                        .utc_offset_sec = m->utc_offset_sec};
+        SensorSink sink = {.reading = on_sim_reading, .event = on_sim_event, .frame = on_sim_frame, .userdata = m};
+        const SimDevice *devs;
+        size_t n;
         int r;
 
         m->sim = sim_free(m->sim);
+        m->sim_items = 0;
+        m->sim_done = false;
         if (!m->config->sim_enabled)
                 return 0;
+        devs = sim_devices(&n);
+        for (size_t i = 0; i < n; i++) {
+                uint8_t addr[6], key[16];
+                if (devices_find(m->devices, devs[i].id))
+                        continue;
+                if (parse_mac(devs[i].address, addr) < 0 || (devs[i].key && parse_key(devs[i].key, key) < 0))
+                        return log_error_errno(EINVAL, "Simulated device %s is misdefined", devs[i].id);
+                r = devices_add(m->devices, devs[i].id, devs[i].profile, addr, devs[i].key ? key : NULL);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to register simulated device %s: %m", devs[i].id);
+        }
         r = sim_new(m->event, &o, &sink, &m->sim);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the simulated home: %m");
-        sim_set_done_callback(m->sim, on_sim_done, m);
         r = sim_start(m->sim);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the simulated home: %m");
@@ -348,6 +419,7 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         log_info("Received %s, shutting down.", strsignal((int)si->ssi_signo));
         (void)sd_notify(false, "STOPPING=1");
         m->sim = sim_free(m->sim);
+        (void)devices_flush(m->devices);
         r = outbox_commit(m->outbox);
         if (r < 0)
                 log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items stay in memory only: %s",
@@ -438,6 +510,7 @@ Manager *manager_free(Manager *m)
         /* Reverse of manager_start(). */
         sd_event_source_disable_unref(m->status_timer);
         m->sim = sim_free(m->sim);
+        m->devices = devices_free(m->devices);
         m->mqtt = mqtt_free(m->mqtt);
         m->outbox = outbox_free(m->outbox);
         sd_event_source_disable_unref(m->sig_hup);
@@ -514,7 +587,22 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to arm the status timer: %m");
 
-        /* 3. Sensors. */
+        /* 3. Sensors: the device registry, then the sources. */
+        free(path);
+        path = NULL;
+        if (asprintf(&path, "%s/sensors.db", c->state_directory) < 0)
+                return log_oom();
+        free(error);
+        error = NULL;
+        r = devices_new(m->event, path, &m->devices, &error);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the sensor store %s: %s", path, error ?: strerror(-r));
+        {
+                time_t now = time(NULL);
+                struct tm tm;
+                localtime_r(&now, &tm);
+                m->utc_offset_sec = (int32_t)tm.tm_gmtoff;
+        }
         r = sim_setup(m);
         if (r < 0)
                 return r;

@@ -248,6 +248,8 @@ int decode_bthome(const uint8_t *buf, size_t len, const uint8_t *key, const uint
                 if (len < 1 + 8 + 1)
                         return decoded_fail(out, -EBADMSG, "too short for an encrypted frame: %zu bytes", len);
                 n = len - 1 - 8;
+                if (n > sizeof plain)
+                        return decoded_fail(out, -EBADMSG, "encrypted frame too long: %zu bytes of objects", n);
                 for (int i = 0; i < 4; i++)
                         counter |= (uint32_t)buf[1 + n + i] << (8 * i);
                 memcpy(mic, buf + 1 + n + 4, 4);

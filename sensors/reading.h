@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum Metric {
@@ -129,10 +130,15 @@ typedef struct Event {
         int64_t time_usec;
 } Event;
 
-/* How readings and events leave sensors/: the Manager registers one of these. */
+/* How data leaves a sensor source (the simulated home, BlueZ, GPIO): the Manager registers one.
+ * Radio devices hand up their raw frames, which the Manager decodes with the device's profile,
+ * key and state; wired inputs hand up events. */
 typedef struct SensorSink {
         void (*reading)(void *userdata, const Reading *r);
         void (*event)(void *userdata, const Event *e);
+        /* A frame from a radio device: a characteristic value, or BTHome service data. time_usec is
+         * when it was received (simulated time for the simulated home). */
+        void (*frame)(void *userdata, const char *sensor, const uint8_t *buf, size_t len, int64_t time_usec);
         void *userdata;
 } SensorSink;
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "sensors/bthome.h"
+#include "sensors/health-encode.h"
 #include "sensors/sim.h"
 
 #define MIN (60LL * 1000000)
@@ -13,8 +15,13 @@
 #define CHUNK 256 /* actions per dispatch at Speed=max */
 
 typedef enum ActionKind {
-        ACT_READING,
-        ACT_EVENT,
+        ACT_EVENT,       /* a wired input: an event as GPIO would give it */
+        ACT_BP,          /* a blood-pressure cuff measurement (a = systolic, b = diastolic, c = pulse) */
+        ACT_WEIGHT,      /* a = kg */
+        ACT_PLX,         /* a = SpO2, b = pulse */
+        ACT_TEMPERATURE, /* a = degrees Celsius */
+        ACT_MOTION,      /* a BTHome motion sensor, a = 1 motion / 0 clear */
+        ACT_CLIMATE,     /* the encrypted BTHome room sensor: a = Cel, b = %RH, c = battery % or -1 */
 } ActionKind;
 
 typedef struct Action {
@@ -23,11 +30,8 @@ typedef struct Action {
         const char *sensor;
         union {
                 struct {
-                        Metric metric;
-                        double value;
-                        const char *unit;
-                        bool device_time;
-                } r;
+                        double a, b, c;
+                } m;
                 struct {
                         EventKind kind;
                         int value;
@@ -35,14 +39,34 @@ typedef struct Action {
         };
 } Action;
 
+/* Motion sensors advertise unencrypted; the climate sensor is encrypted with this bind key. */
+static const SimDevice devices[] = {
+        {"bp-cuff", PROFILE_BLOOD_PRESSURE, "A4:C1:38:10:00:01", NULL},
+        {"scale", PROFILE_WEIGHT, "A4:C1:38:10:00:02", NULL},
+        {"oximeter", PROFILE_PLX_SPOT, "A4:C1:38:10:00:03", NULL},
+        {"thermometer", PROFILE_TEMPERATURE, "A4:C1:38:10:00:04", NULL},
+        {"bedroom-motion", PROFILE_BTHOME, "A4:C1:38:20:00:01", NULL},
+        {"bathroom-motion", PROFILE_BTHOME, "A4:C1:38:20:00:02", NULL},
+        {"kitchen-motion", PROFILE_BTHOME, "A4:C1:38:20:00:03", NULL},
+        {"living-room-motion", PROFILE_BTHOME, "A4:C1:38:20:00:04", NULL},
+        {"hall-motion", PROFILE_BTHOME, "A4:C1:38:20:00:05", NULL},
+        {"living-room-climate", PROFILE_BTHOME, "A4:C1:38:30:00:01", "231d39c1d7cc1ab1aee224cd096db932"},
+};
+
+const SimDevice *sim_devices(size_t *ret_n)
+{
+        *ret_n = sizeof devices / sizeof devices[0];
+        return devices;
+}
+
 struct Sim {
         sd_event *event;
         sd_event_source *timer; /* Speed>0: fires at the real time of the next action */
         sd_event_source *defer; /* Speed=max: runs while not paused */
         SimOptions opt;
         SensorSink sink;
-        sim_done_fn done_cb;
-        void *done_userdata;
+        uint8_t packet_id[sizeof devices / sizeof devices[0]]; /* BTHome packet ids, per device */
+        uint8_t climate_key[16], climate_mac[6];
 
         uint64_t rng;           /* xorshift64* state */
         int64_t sim_start;      /* simulated clock at start */
@@ -51,7 +75,7 @@ struct Sim {
         Action *actions;        /* that day's plan, sorted by time */
         size_t n_actions, cap_actions, next;
         uint64_t emitted;
-        bool paused, done;
+        bool paused, stopped;
 };
 
 static uint64_t rnd(Sim *s)
@@ -96,9 +120,9 @@ static int add(Sim *s, Action a)
         return 0;
 }
 
-static void reading(Sim *s, int64_t at, const char *sensor, Metric m, double v, const char *unit, bool device_time)
+static void measure(Sim *s, int64_t at, ActionKind k, const char *sensor, double a, double b, double c)
 {
-        (void)add(s, (Action){.at = at, .kind = ACT_READING, .sensor = sensor, .r = {m, v, unit, device_time}});
+        (void)add(s, (Action){.at = at, .kind = k, .sensor = sensor, .m = {a, b, c}});
 }
 
 static void event(Sim *s, int64_t at, const char *sensor, EventKind k, int v)
@@ -109,8 +133,8 @@ static void event(Sim *s, int64_t at, const char *sensor, EventKind k, int v)
 /* A motion sensor reports motion, then clear 90 s later, as BTHome PIR sensors do. */
 static void motion(Sim *s, int64_t at, const char *sensor)
 {
-        event(s, at, sensor, EVENT_MOTION, 1);
-        event(s, at + 90 * 1000000LL, sensor, EVENT_MOTION, 0);
+        measure(s, at, ACT_MOTION, sensor, 1, 0, 0);
+        measure(s, at + 90 * 1000000LL, ACT_MOTION, sensor, 0, 0, 0);
 }
 
 static int cmp_action(const void *a, const void *b)
@@ -145,14 +169,8 @@ static void plan_day(Sim *s, int64_t day)
         motion(s, wake + 30 * 1000000LL, "bedroom-motion");
         motion(s, wake + 3 * MIN, "bathroom-motion");
         t = wake + 40 * MIN + (int64_t)uniform(s, 0, 20 * MIN);
-        {
-                double sys = round(normal(s, 134, 8)), dia = round(normal(s, 82, 6));
-                reading(s, t, "bp-cuff", METRIC_SYSTOLIC, sys, "mm[Hg]", true);
-                reading(s, t, "bp-cuff", METRIC_DIASTOLIC, dia, "mm[Hg]", true);
-                reading(s, t, "bp-cuff", METRIC_MEAN_ARTERIAL_PRESSURE, round(dia + (sys - dia) / 3), "mm[Hg]", true);
-                reading(s, t, "bp-cuff", METRIC_PULSE_RATE, round(normal(s, 72, 5)), "/min", true);
-        }
-        reading(s, t + 5 * MIN, "scale", METRIC_BODY_WEIGHT, round_to(normal(s, 78.0, 0.3), 0.05), "kg", true);
+        measure(s, t, ACT_BP, "bp-cuff", round(normal(s, 134, 8)), round(normal(s, 82, 6)), round(normal(s, 72, 5)));
+        measure(s, t + 5 * MIN, ACT_WEIGHT, "scale", round_to(normal(s, 78.0, 0.3), 0.05), 0, 0);
 
         /* Medication: due at the scheduled times, usually taken within a quarter of an hour. */
         for (size_t i = 0; i < sizeof doses / sizeof doses[0]; i++) {
@@ -164,10 +182,8 @@ static void plan_day(Sim *s, int64_t day)
 
         /* Mid-morning spot checks. */
         t = day + 9 * HOUR + (int64_t)uniform(s, 0, 30 * MIN);
-        reading(s, t, "oximeter", METRIC_SPO2, round(normal(s, 96.5, 1.0)), "%", false);
-        reading(s, t, "oximeter", METRIC_PULSE_RATE, round(normal(s, 74, 5)), "/min", false);
-        reading(s, t + 2 * MIN, "thermometer", METRIC_BODY_TEMPERATURE, round_to(normal(s, 36.8, 0.2), 0.1), "Cel",
-                true);
+        measure(s, t, ACT_PLX, "oximeter", fmin(100, round(normal(s, 96.5, 1.0))), round(normal(s, 74, 5)), 0);
+        measure(s, t + 2 * MIN, ACT_TEMPERATURE, "thermometer", round_to(normal(s, 36.8, 0.2), 0.1), 0, 0);
 
         /* Going out for a walk or shopping on most days. */
         if (uniform(s, 0, 1) < 0.6) {
@@ -192,13 +208,12 @@ static void plan_day(Sim *s, int64_t day)
         /* Room climate every 10 minutes, battery once a day. */
         for (t = day; t < day + DAY; t += 10 * MIN) {
                 double hour = (double)(t - day) / HOUR;
-                reading(s, t, "living-room-climate", METRIC_TEMPERATURE,
-                        round_to(21.0 + 1.5 * sin((hour - 9) / 24 * 2 * M_PI) + normal(s, 0, 0.1), 0.01), "Cel",
-                        false);
-                reading(s, t, "living-room-climate", METRIC_HUMIDITY, round_to(normal(s, 38, 1.5), 0.01), "%", false);
+                /* The battery is reported once a day, at noon. */
+                double battery = t == day + 12 * HOUR ? fmax(0, round(100 - (double)((day - s->sim_start) / DAY) * 0.05)) : -1;
+                measure(s, t, ACT_CLIMATE, "living-room-climate",
+                        round_to(21.0 + 1.5 * sin((hour - 9) / 24 * 2 * M_PI) + normal(s, 0, 0.1), 0.01),
+                        round_to(normal(s, 38, 1.5), 0.01), battery);
         }
-        reading(s, day + 12 * HOUR, "living-room-climate", METRIC_BATTERY,
-                fmax(0, 100 - (double)((day - s->sim_start) / DAY) * 0.05), "%", false);
 
         qsort(s->actions, s->n_actions, sizeof *s->actions, cmp_action);
 }
@@ -210,47 +225,111 @@ static const Action *peek(Sim *s)
         return &s->actions[s->next];
 }
 
+static size_t device_index(const char *id)
+{
+        for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
+                if (strcmp(devices[i].id, id) == 0)
+                        return i;
+        abort(); /* the plan names only listed devices */
+}
+
+static void put_le(uint8_t *p, uint32_t v, int n)
+{
+        for (int i = 0; i < n; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void frame(Sim *s, const Action *a, const uint8_t *buf, size_t len)
+{
+        s->sink.frame(s->sink.userdata, a->sensor, buf, len, a->at);
+}
+
+/* A BTHome advertisement with a packet id; motion sensors repeat it, as real ones do. */
+static void bthome(Sim *s, const Action *a, uint8_t *objs, size_t n, bool encrypted, int repeats)
+{
+        uint8_t out[64];
+        size_t i = device_index(a->sensor);
+        int len;
+
+        objs[0] = 0x00; /* packet id object */
+        objs[1] = ++s->packet_id[i];
+        /* The encryption counter must only grow, also across restarts: seconds of simulated time. */
+        len = encode_bthome(objs, n, false, encrypted ? s->climate_key : NULL, s->climate_mac,
+                            (uint32_t)(a->at / 1000000), out, sizeof out);
+        if (len < 0)
+                return;
+        for (int r = 0; r < repeats; r++)
+                frame(s, a, out, (size_t)len);
+}
+
 static void emit(Sim *s, const Action *a)
 {
+        DateTime dt = datetime_from_usec(a->at, s->opt.utc_offset_sec);
+        uint8_t buf[64];
+        size_t n;
+
         switch (a->kind) {
-        case ACT_READING: {
-                Reading r = {.metric = a->r.metric,
-                             .value = a->r.value,
-                             .unit = a->r.unit,
-                             .time_usec = a->at,
-                             .time_quality = a->r.device_time ? TIME_DEVICE : TIME_SYNCED};
-                snprintf(r.sensor, sizeof r.sensor, "%s", a->sensor);
-                s->sink.reading(s->sink.userdata, &r);
-                break;
-        }
         case ACT_EVENT: {
                 Event e = {.kind = a->e.kind, .value = a->e.value, .time_usec = a->at};
                 snprintf(e.sensor, sizeof e.sensor, "%s", a->sensor);
                 s->sink.event(s->sink.userdata, &e);
                 break;
         }
+        case ACT_BP: {
+                BloodPressureValue v = {.systolic = a->m.a, .diastolic = a->m.b,
+                                        .map = round(a->m.b + (a->m.a - a->m.b) / 3), .pulse = a->m.c,
+                                        .has_time = true, .time = dt, .user = 1};
+                n = encode_blood_pressure(buf, &v);
+                frame(s, a, buf, n);
+                break;
+        }
+        case ACT_WEIGHT:
+                n = encode_weight_kg(buf, a->m.a, &dt, 1);
+                frame(s, a, buf, n);
+                break;
+        case ACT_PLX:
+                n = encode_plx_spot(buf, a->m.a, a->m.b, NULL); /* this oximeter has no clock */
+                frame(s, a, buf, n);
+                break;
+        case ACT_TEMPERATURE:
+                n = encode_temperature_cel(buf, a->m.a, &dt, 1 /* armpit */);
+                frame(s, a, buf, n);
+                break;
+        case ACT_MOTION:
+                buf[2] = 0x21;
+                buf[3] = (uint8_t)a->m.a;
+                bthome(s, a, buf, 4, false, 2);
+                break;
+        case ACT_CLIMATE:
+                n = 2;
+                if (a->m.c >= 0) {
+                        buf[n++] = 0x01;
+                        buf[n++] = (uint8_t)a->m.c;
+                }
+                buf[n++] = 0x02;
+                put_le(buf + n, (uint32_t)(int32_t)lround(a->m.a * 100), 2);
+                n += 2;
+                buf[n++] = 0x03;
+                put_le(buf + n, (uint32_t)lround(a->m.b * 100), 2);
+                n += 2;
+                bthome(s, a, buf, n, true, 1);
+                break;
         }
         s->emitted++;
 }
 
-/* Returns true when the limit has been reached. */
+/* Returns true when the simulation has stopped. */
 static bool step(Sim *s)
 {
         const Action *a;
-        if (s->done)
+        if (s->stopped)
                 return true;
         a = peek(s);
         /* Actions planned before the simulated start (the first day) are skipped. */
         if (a->at >= s->sim_start)
                 emit(s, a);
         s->next++;
-        if (s->opt.limit && s->emitted >= s->opt.limit) {
-                s->done = true;
-                if (s->done_cb)
-                        s->done_cb(s, s->done_userdata);
-                return true;
-        }
-        return false;
+        return s->stopped; /* the sink may have stopped us */
 }
 
 static uint64_t real_time_of(const Sim *s, int64_t at)
@@ -263,7 +342,7 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata)
 {
         Sim *s = userdata;
         /* Everything due by now (the loop may have been busy). */
-        while (!s->done && real_time_of(s, peek(s)->at) <= usec)
+        while (!s->stopped && real_time_of(s, peek(s)->at) <= usec)
                 if (step(s))
                         return 0;
         (void)sd_event_source_set_time(src, real_time_of(s, peek(s)->at));
@@ -291,6 +370,11 @@ int sim_new(sd_event *e, const SimOptions *opt, const SensorSink *sink, Sim **re
         s->opt = *opt;
         s->sink = *sink;
         s->rng = opt->seed ? opt->seed : 0x9E3779B97F4A7C15ULL;
+        for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++)
+                if (devices[i].key) {
+                        (void)parse_key(devices[i].key, s->climate_key);
+                        (void)parse_mac(devices[i].address, s->climate_mac);
+                }
         *ret = s;
         return 0;
 }
@@ -307,10 +391,13 @@ Sim *sim_free(Sim *s)
         return NULL;
 }
 
-void sim_set_done_callback(Sim *s, sim_done_fn fn, void *userdata)
+void sim_stop(Sim *s)
 {
-        s->done_cb = fn;
-        s->done_userdata = userdata;
+        s->stopped = true;
+        if (s->timer)
+                (void)sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+        if (s->defer)
+                (void)sd_event_source_set_enabled(s->defer, SD_EVENT_OFF);
 }
 
 int sim_start(Sim *s)
@@ -345,7 +432,7 @@ int sim_start(Sim *s)
 void sim_set_paused(Sim *s, bool paused)
 {
         s->paused = paused;
-        if (s->defer && !s->done)
+        if (s->defer && !s->stopped)
                 (void)sd_event_source_set_enabled(s->defer, paused ? SD_EVENT_OFF : SD_EVENT_ON);
 }
 

@@ -11,24 +11,34 @@
 
 #include <systemd/sd-event.h>
 
+#include "sensors/decode.h"
 #include "sensors/reading.h"
 
 typedef struct SimOptions {
-        double speed;       /* simulated seconds per real second; 0: as fast as the sink takes them */
+        double speed;           /* simulated seconds per real second; 0: as fast as the sink takes them */
         uint64_t seed;
-        uint64_t limit;     /* stop after this many readings and events; 0: never */
-        int64_t start_usec; /* simulated clock at start (UTC); 0: the real clock now */
+        int64_t start_usec;     /* simulated clock at start (UTC); 0: the real clock now */
+        int32_t utc_offset_sec; /* device clocks show local time: local minus UTC */
 } SimOptions;
 
-typedef struct Sim Sim;
+/* The simulated home's radio devices, as a technician would provision them. Wired inputs (bed mat,
+ * front door contact, dispenser) send events and are not listed. */
+typedef struct SimDevice {
+        const char *id;
+        Profile profile;
+        const char *address; /* AA:BB:CC:DD:EE:FF */
+        const char *key;     /* BTHome bind key (hex), or NULL */
+} SimDevice;
 
-/* Called once when the limit is reached. */
-typedef void (*sim_done_fn)(Sim *s, void *userdata);
+const SimDevice *sim_devices(size_t *ret_n);
+
+typedef struct Sim Sim;
 
 int sim_new(sd_event *e, const SimOptions *opt, const SensorSink *sink, Sim **ret);
 Sim *sim_free(Sim *s);
 int sim_start(Sim *s);
-void sim_set_done_callback(Sim *s, sim_done_fn fn, void *userdata);
+/* Stops producing (e.g. when a limit is reached); cannot be restarted. */
+void sim_stop(Sim *s);
 /* At Speed=max the owner pauses the simulation while its queue is long (back-pressure). */
 void sim_set_paused(Sim *s, bool paused);
 bool sim_paused(const Sim *s);

@@ -504,6 +504,12 @@ static void test_bthome_encryption(void)
         CHECK(decode_hex(FRAME, NULL, NULL) == -EPROTO);
         CHECK(strstr(out.error, "no bind key") != NULL);
         CHECK(decode_hex("41 a4 72 66 c9 5f 73 00", key, NULL) == -EBADMSG);
+        /* Found by the fuzzer: an encrypted frame longer than any advertisement overflowed the stack. */
+        {
+                uint8_t big[400] = {0x41};
+                CHECK(decode_bthome(big, sizeof big, key, mac, &ctx, NULL, &out) == -EBADMSG);
+                CHECK(strstr(out.error, "encrypted frame too long") != NULL);
+        }
 
         /* Our encoder makes the same frame, and round-trips a multi-object packet. */
         n = parse_hex("02 CA 09 03 BF 13", buf, sizeof buf);

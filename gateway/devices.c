@@ -1,0 +1,214 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "gateway/base.h"
+#include "gateway/devices.h"
+
+#define FLUSH_DELAY_USEC (1000 * 1000)
+
+struct Devices {
+        sd_event *event;
+        sd_event_source *flush_timer;
+        sqlite3 *db;
+        Device *devs;
+        bool *dirty;
+        size_t n, cap;
+};
+
+static void address_text(const uint8_t a[6], char out[18])
+{
+        snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
+{
+        Devices *d = calloc(1, sizeof *d);
+        int rc;
+
+        if (!d)
+                return -ENOMEM;
+        d->event = sd_event_ref(e);
+        rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(d->db,
+                                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                                  "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"
+                                  "                                          counter INTEGER NOT NULL);",
+                                  NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                if (ret_error && asprintf(ret_error, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "cannot open") < 0)
+                        *ret_error = NULL;
+                devices_free(d);
+                return -EIO;
+        }
+        *ret = d;
+        return 0;
+}
+
+Devices *devices_free(Devices *d)
+{
+        if (!d)
+                return NULL;
+        if (d->db)
+                (void)devices_flush(d);
+        sd_event_source_disable_unref(d->flush_timer);
+        sqlite3_close(d->db);
+        sd_event_unref(d->event);
+        free(d->devs);
+        free(d->dirty);
+        free(d);
+        return NULL;
+}
+
+static int load_counter(Devices *d, Device *dev)
+{
+        sqlite3_stmt *st;
+        char addr[18];
+        int rc;
+
+        address_text(dev->address, addr);
+        rc = sqlite3_prepare_v2(d->db, "SELECT counter FROM bthome_counter WHERE address=?1", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, addr, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+                dev->bthome.has_counter = true;
+                dev->bthome.counter = (uint32_t)sqlite3_column_int64(st, 0);
+        }
+        sqlite3_finalize(st);
+        return 0;
+}
+
+int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6], const uint8_t *key)
+{
+        Device *dev;
+
+        if (devices_find(d, id))
+                return -EEXIST;
+        if (d->n == d->cap) {
+                size_t cap = d->cap ? d->cap * 2 : 16;
+                Device *n = realloc(d->devs, cap * sizeof *n);
+                bool *dirty;
+                if (!n)
+                        return -ENOMEM;
+                d->devs = n;
+                dirty = realloc(d->dirty, cap * sizeof *dirty);
+                if (!dirty)
+                        return -ENOMEM;
+                d->dirty = dirty;
+                d->cap = cap;
+        }
+        dev = &d->devs[d->n];
+        *dev = (Device){.profile = p};
+        snprintf(dev->id, sizeof dev->id, "%s", id);
+        memcpy(dev->address, address, 6);
+        if (key) {
+                dev->has_key = true;
+                memcpy(dev->key, key, 16);
+        }
+        d->dirty[d->n] = false;
+        d->n++;
+        return key ? load_counter(d, dev) : 0;
+}
+
+Device *devices_find(Devices *d, const char *id)
+{
+        for (size_t i = 0; i < d->n; i++)
+                if (streq(d->devs[i].id, id))
+                        return &d->devs[i];
+        return NULL;
+}
+
+size_t devices_count(const Devices *d)
+{
+        return d->n;
+}
+
+int devices_flush(Devices *d)
+{
+        sqlite3_stmt *st = NULL;
+        int rc = SQLITE_OK;
+        bool any = false;
+
+        for (size_t i = 0; i < d->n; i++)
+                any |= d->dirty[i];
+        if (!any)
+                return 0;
+        rc = sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_prepare_v2(d->db, "INSERT OR REPLACE INTO bthome_counter(address, counter) VALUES(?1, ?2)",
+                                        -1, &st, NULL);
+        for (size_t i = 0; rc == SQLITE_OK && i < d->n; i++) {
+                char addr[18];
+                if (!d->dirty[i])
+                        continue;
+                address_text(d->devs[i].address, addr);
+                sqlite3_bind_text(st, 1, addr, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 2, d->devs[i].bthome.counter);
+                rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+                sqlite3_reset(st);
+        }
+        sqlite3_finalize(st);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+                return log_warning_errno(EIO, "Failed to store BTHome counters, will retry: %s", sqlite3_errmsg(d->db));
+        }
+        memset(d->dirty, 0, d->n * sizeof *d->dirty);
+        return 0;
+}
+
+static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        (void)devices_flush(userdata);
+        return 0;
+}
+
+int devices_decode(Devices *d, const char *id, const uint8_t *buf, size_t len, const DecodeContext *ctx,
+                   Decoded *out)
+{
+        Device *dev = devices_find(d, id);
+        uint32_t before;
+        int r;
+
+        if (!dev) {
+                decoded_reset(out);
+                return decoded_fail(out, -ENOENT, "unknown device '%s'", id);
+        }
+        before = dev->bthome.counter;
+        if (dev->profile == PROFILE_BTHOME)
+                r = decode_bthome(buf, len, dev->has_key ? dev->key : NULL, dev->address, ctx, &dev->bthome, out);
+        else
+                r = decode_characteristic(dev->profile, buf, len, ctx, out);
+        dev->frames++;
+        if (r < 0) {
+                dev->rejected++;
+                return r;
+        }
+        dev->last_seen_usec = ctx->now_usec;
+        if (out->duplicate)
+                dev->duplicates++;
+        for (size_t i = 0; i < out->n_readings; i++)
+                memcpy(out->readings[i].sensor, dev->id, sizeof dev->id);
+        for (size_t i = 0; i < out->n_events; i++)
+                memcpy(out->events[i].sensor, dev->id, sizeof dev->id);
+        if (dev->has_key && dev->bthome.counter != before) {
+                d->dirty[dev - d->devs] = true;
+                if (!d->flush_timer)
+                        r = sd_event_add_time_relative(d->event, &d->flush_timer, CLOCK_MONOTONIC, FLUSH_DELAY_USEC, 0,
+                                                       on_flush_timer, d);
+                else if (sd_event_source_get_enabled(d->flush_timer, NULL) == 0) {
+                        r = sd_event_source_set_time_relative(d->flush_timer, FLUSH_DELAY_USEC);
+                        if (r >= 0)
+                                r = sd_event_source_set_enabled(d->flush_timer, SD_EVENT_ONESHOT);
+                }
+                if (r < 0)
+                        (void)devices_flush(d);
+        }
+        return 0;
+}

@@ -1,0 +1,44 @@
+/* The radio devices the gateway knows: their profile, address, bind key, and the per-device decoder
+ * state (BTHome replay counter and packet id). Frames from any source are decoded here.
+ * The last accepted encryption counter per address is kept in StateDirectory/sensors.db, so a
+ * replayed frame is refused after a restart too. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "sensors/bthome.h"
+#include "sensors/decode.h"
+
+typedef struct Device {
+        char id[SENSOR_ID_MAX];
+        Profile profile;
+        uint8_t address[6];
+        bool has_key;
+        uint8_t key[16];
+        BthomeState bthome;
+        uint64_t frames, rejected, duplicates;
+        int64_t last_seen_usec;
+} Device;
+
+typedef struct Devices Devices;
+
+/* Opens (creating) the counter store at path. */
+int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error);
+/* Writes pending counters, closes the store. Takes NULL. */
+Devices *devices_free(Devices *d);
+
+/* key: 16 bytes or NULL. Loads the stored counter for the address. */
+int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6], const uint8_t *key);
+Device *devices_find(Devices *d, const char *id);
+size_t devices_count(const Devices *d);
+
+/* Decodes a frame from device id with its profile, key and state. On success out's readings and
+ * events carry the device id; a duplicate (same BTHome packet id) leaves out empty with
+ * out->duplicate set. -ENOENT for an unknown device; decoder errors as in decode.h. */
+int devices_decode(Devices *d, const char *id, const uint8_t *buf, size_t len, const DecodeContext *ctx,
+                   Decoded *out);
+/* Writes counters that changed (also done by a timer within a second, and at free). */
+int devices_flush(Devices *d);
