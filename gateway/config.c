@@ -9,6 +9,7 @@
 #include "gateway/base.h"
 #include "gateway/config.h"
 #include "gateway/timefmt.h"
+#include "sensors/reading.h"
 
 typedef struct Parser {
         const char *name;  /* file name for messages */
@@ -19,11 +20,26 @@ typedef struct Parser {
 
 typedef int (*parse_fn)(Parser *p, const char *key, const char *value, void *field);
 
+typedef enum SectionId {
+        SEC_GATEWAY,
+        SEC_UPLINK,
+        SEC_STORE,
+        SEC_SIMULATION,
+        SEC_BLUETOOTH,
+        SEC_PATIENT,
+        SEC_MEDICATION,
+        SEC_RULES,
+        SEC_THRESHOLD,
+        SEC_SENSOR,
+        SEC_INPUT,
+        _SEC_MAX,
+} SectionId;
+
 typedef struct KeyDef {
-        const char *section;
+        SectionId section;
         const char *key;
         parse_fn parse;
-        size_t offset;
+        size_t offset; /* into Config, or into the element of a labelled section */
         bool required;
 } KeyDef;
 
@@ -238,32 +254,258 @@ static int parse_broker(Parser *p, const char *key, const char *value, void *fie
         return 0;
 }
 
+static int parse_hhmm(const char *v, int *ret)
+{
+        unsigned h, m;
+        int n = 0;
+        if (sscanf(v, "%2u:%2u%n", &h, &m, &n) != 2 || n != 5 || h > 23 || m > 59)
+                return -EINVAL;
+        *ret = (int)(h * 60 + m);
+        return 0;
+}
+
+static int parse_night_window(Parser *p, const char *key, const char *value, void *field)
+{
+        Config *c = field;
+        char a[6], b[6];
+        if (strlen(value) != 11 || value[5] != '-')
+                return fail(p, key, "'%s' is not a window like 23:00-06:00", value);
+        memcpy(a, value, 5);
+        a[5] = '\0';
+        memcpy(b, value + 6, 5);
+        b[5] = '\0';
+        if (parse_hhmm(a, &c->night_start_min) < 0 || parse_hhmm(b, &c->night_end_min) < 0)
+                return fail(p, key, "'%s' is not a window like 23:00-06:00 (HH:MM-HH:MM)", value);
+        if (c->night_start_min == c->night_end_min)
+                return fail(p, key, "'%s' is an empty window", value);
+        return 0;
+}
+
+static int parse_schedule(Parser *p, const char *key, const char *value, void *field)
+{
+        Config *c = field;
+        const char *v = value;
+        c->n_schedule = 0;
+        for (;;) {
+                char t[6];
+                size_t n = strcspn(v, ",");
+                int m;
+                while (n > 0 && v[0] == ' ') {
+                        v++;
+                        n--;
+                }
+                if (n != 5 || c->n_schedule >= ELEMENTSOF(c->schedule_min))
+                        return fail(p, key, "'%s' is not a list of at most 12 times like 08:00,14:00,20:00", value);
+                memcpy(t, v, 5);
+                t[5] = '\0';
+                if (parse_hhmm(t, &m) < 0)
+                        return fail(p, key, "'%s' is not a time (HH:MM) in '%s'", t, value);
+                for (size_t i = 0; i < c->n_schedule; i++)
+                        if (c->schedule_min[i] == m)
+                                return fail(p, key, "%s is listed twice", t);
+                c->schedule_min[c->n_schedule++] = m;
+                v += n;
+                if (*v == '\0')
+                        break;
+                v++;
+        }
+        return 0;
+}
+
+static int parse_double_in(Parser *p, const char *key, const char *value, double min, double max, double *ret)
+{
+        char *end;
+        double v;
+        errno = 0;
+        v = strtod(value, &end);
+        if (errno || end == value || *end != '\0' || !isfinite(v))
+                return fail(p, key, "'%s' is not a number", value);
+        if (v < min || v > max)
+                return fail(p, key, "%s is out of range (%g to %g)", value, min, max);
+        *ret = v;
+        return 0;
+}
+
+static int parse_weight_gain(Parser *p, const char *key, const char *value, void *field)
+{
+        return parse_double_in(p, key, value, 0.1, 50, field);
+}
+
+static int parse_limit_low(Parser *p, const char *key, const char *value, void *field)
+{
+        ThresholdConfig *t = field;
+        t->has_low = true;
+        return parse_double_in(p, key, value, -1e6, 1e6, &t->low);
+}
+
+static int parse_limit_high(Parser *p, const char *key, const char *value, void *field)
+{
+        ThresholdConfig *t = field;
+        t->has_high = true;
+        return parse_double_in(p, key, value, -1e6, 1e6, &t->high);
+}
+
+static int parse_one_of(Parser *p, const char *key, const char *value, void *field, const char *const *allowed)
+{
+        for (size_t i = 0; allowed[i]; i++)
+                if (streq(value, allowed[i]))
+                        return parse_string(p, key, value, field);
+        {
+                char list[256] = "";
+                for (size_t i = 0; allowed[i]; i++) {
+                        strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+                        strncat(list, allowed[i], sizeof list - strlen(list) - 1);
+                }
+                return fail(p, key, "'%s' is not one of: %s", value, list);
+        }
+}
+
+static int parse_sensor_type(Parser *p, const char *key, const char *value, void *field)
+{
+        static const char *const types[] = {"bthome", "heart-rate", "blood-pressure", "temperature", "plx",
+                                            "weight", "glucose", NULL};
+        return parse_one_of(p, key, value, field, types);
+}
+
+static int parse_input_kind(Parser *p, const char *key, const char *value, void *field)
+{
+        static const char *const kinds[] = {"door", "button", "bed", "dispenser-dose-taken", "dispenser-dose-due",
+                                            "dispenser-fault", "motion", "generic", NULL};
+        return parse_one_of(p, key, value, field, kinds);
+}
+
+static int parse_role(Parser *p, const char *key, const char *value, void *field)
+{
+        /* Known roles are bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser,
+         * alarm-button; others are allowed (another room) and count as indoors. */
+        for (const char *c = value; *c; c++)
+                if (!islower((unsigned char)*c) && *c != '-' && !isdigit((unsigned char)*c))
+                        return fail(p, key, "'%s' is not a role (lower-case words joined by -, e.g. living-room)", value);
+        return parse_string(p, key, value, field);
+}
+
+static int parse_address(Parser *p, const char *key, const char *value, void *field)
+{
+        unsigned b[6];
+        int n = 0;
+        if (sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) != 6 ||
+            n != 17 || strlen(value) != 17)
+                return fail(p, key, "'%s' is not a Bluetooth address (AA:BB:CC:DD:EE:FF)", value);
+        return parse_string(p, key, value, field);
+}
+
+static int parse_bind_key(Parser *p, const char *key, const char *value, void *field)
+{
+        if (strlen(value) != 32 || strspn(value, "0123456789abcdefABCDEF") != 32)
+                return fail(p, key, "the bind key must be 32 hex digits");
+        return parse_string(p, key, value, field);
+}
+
+static int parse_expected_interval(Parser *p, const char *key, const char *value, void *field)
+{
+        SensorConfig *sc = field;
+        uint64_t v = 0;
+        int r = parse_uint_range(p, key, value, 0, 60 * 24 * 30, &v);
+        if (r < 0)
+                return r;
+        sc->expected_interval_min = (unsigned)v;
+        sc->expected_interval_set = true;
+        return 0;
+}
+
+static int parse_gpio_line(Parser *p, const char *key, const char *value, void *field)
+{
+        if (strlen(value) > 64)
+                return fail(p, key, "'%s' is too long for a line name", value);
+        return parse_string(p, key, value, field);
+}
+
+static int parse_chip(Parser *p, const char *key, const char *value, void *field)
+{
+        if (strlen(value) > 128 || strpbrk(value, " \t"))
+                return fail(p, key, "'%s' is not a chip name (gpiochip0) or path", value);
+        return parse_string(p, key, value, field);
+}
+
+DEFINE_UINT_PARSER(parse_spo2_scale, unsigned, 1, 2, 1)
+DEFINE_UINT_PARSER(parse_minutes, unsigned, 1, 24 * 60, 1)
+DEFINE_UINT_PARSER(parse_days, unsigned, 1, 60, 1)
+DEFINE_UINT_PARSER(parse_percent, unsigned, 1, 99, 1)
+DEFINE_UINT_PARSER(parse_debounce, unsigned, 0, 10000, 1)
+
 #define F(field) offsetof(Config, field)
+#define S(field) offsetof(SensorConfig, field)
+#define I(field) offsetof(InputConfig, field)
+#define T(field) offsetof(ThresholdConfig, field)
 #define WHOLE ((size_t)0) /* offset 0: the parser gets the Config itself */
 static const KeyDef keys[] = {
-        {"Gateway", "Id", parse_id, F(gateway_id), true},
-        {"Gateway", "StateDirectory", parse_path, F(state_directory), false},
-        {"Gateway", "StatusIntervalSec", parse_interval_sec, F(status_interval_usec), false},
-        {"Uplink", "Broker", parse_broker, WHOLE, true},
-        {"Uplink", "CAFile", parse_path, F(ca_file), false},
-        {"Uplink", "CertFile", parse_path, F(cert_file), false},
-        {"Uplink", "KeyFile", parse_path, F(key_file), false},
-        {"Uplink", "Username", parse_string, F(username), false},
-        {"Uplink", "PasswordFile", parse_path, F(password_file), false},
-        {"Uplink", "KeepaliveSec", parse_keepalive, F(keepalive_sec), false},
-        {"Uplink", "MaxInflight", parse_inflight, F(max_inflight), false},
-        {"Uplink", "BatchMax", parse_batch, F(batch_max), false},
-        {"Store", "MaxSize", parse_size, F(store_max_size), false},
-        {"Store", "CommitDelayMs", parse_commit_delay, F(commit_delay_usec), false},
-        {"Simulation", "Enabled", parse_bool, F(sim_enabled), false},
-        {"Simulation", "Speed", parse_speed, F(sim_speed), false},
-        {"Simulation", "Seed", parse_u64, F(sim_seed), false},
-        {"Simulation", "Limit", parse_u64, F(sim_limit), false},
-        {"Simulation", "Start", parse_time, F(sim_start_usec), false},
+        {SEC_GATEWAY, "Id", parse_id, F(gateway_id), true},
+        {SEC_GATEWAY, "StateDirectory", parse_path, F(state_directory), false},
+        {SEC_GATEWAY, "StatusIntervalSec", parse_interval_sec, F(status_interval_usec), false},
+        {SEC_UPLINK, "Broker", parse_broker, WHOLE, true},
+        {SEC_UPLINK, "CAFile", parse_path, F(ca_file), false},
+        {SEC_UPLINK, "CertFile", parse_path, F(cert_file), false},
+        {SEC_UPLINK, "KeyFile", parse_path, F(key_file), false},
+        {SEC_UPLINK, "Username", parse_string, F(username), false},
+        {SEC_UPLINK, "PasswordFile", parse_path, F(password_file), false},
+        {SEC_UPLINK, "KeepaliveSec", parse_keepalive, F(keepalive_sec), false},
+        {SEC_UPLINK, "MaxInflight", parse_inflight, F(max_inflight), false},
+        {SEC_UPLINK, "BatchMax", parse_batch, F(batch_max), false},
+        {SEC_STORE, "MaxSize", parse_size, F(store_max_size), false},
+        {SEC_STORE, "CommitDelayMs", parse_commit_delay, F(commit_delay_usec), false},
+        {SEC_SIMULATION, "Enabled", parse_bool, F(sim_enabled), false},
+        {SEC_SIMULATION, "Speed", parse_speed, F(sim_speed), false},
+        {SEC_SIMULATION, "Seed", parse_u64, F(sim_seed), false},
+        {SEC_SIMULATION, "Limit", parse_u64, F(sim_limit), false},
+        {SEC_SIMULATION, "Start", parse_time, F(sim_start_usec), false},
+        {SEC_BLUETOOTH, "Adapter", parse_id, F(bt_adapter), false},
+        {SEC_PATIENT, "Id", parse_id, F(patient_id), false},
+        {SEC_PATIENT, "SpO2Scale", parse_spo2_scale, F(spo2_scale), false},
+        {SEC_PATIENT, "Oxygen", parse_bool, F(oxygen), false},
+        {SEC_PATIENT, "NightWindow", parse_night_window, WHOLE, false},
+        {SEC_MEDICATION, "Schedule", parse_schedule, WHOLE, false},
+        {SEC_MEDICATION, "GraceMinutes", parse_minutes, F(grace_min), false},
+        {SEC_RULES, "WeightGainKg", parse_weight_gain, F(weight_gain_kg), false},
+        {SEC_RULES, "WeightGainDays", parse_days, F(weight_gain_days), false},
+        {SEC_RULES, "NightExitMinutes", parse_minutes, F(night_exit_min), false},
+        {SEC_RULES, "BedExitMinutes", parse_minutes, F(bed_exit_min), false},
+        {SEC_RULES, "News2WindowMinutes", parse_minutes, F(news2_window_min), false},
+        {SEC_RULES, "InactivityFloorMinutes", parse_minutes, F(inactivity_floor_min), false},
+        {SEC_RULES, "InactivityCeilingMinutes", parse_minutes, F(inactivity_ceiling_min), false},
+        {SEC_RULES, "InactivityDefaultMinutes", parse_minutes, F(inactivity_default_min), false},
+        {SEC_RULES, "BaselineMinDays", parse_days, F(baseline_min_days), false},
+        {SEC_RULES, "BatteryLowPercent", parse_percent, F(battery_low_percent), false},
+        {SEC_RULES, "AlarmButtonClearMinutes", parse_minutes, F(alarm_clear_min), false},
+        {SEC_THRESHOLD, "Low", parse_limit_low, 0, false},
+        {SEC_THRESHOLD, "High", parse_limit_high, 0, false},
+        {SEC_SENSOR, "Type", parse_sensor_type, S(type), true},
+        {SEC_SENSOR, "Address", parse_address, S(address), true},
+        {SEC_SENSOR, "Key", parse_bind_key, S(key), false},
+        {SEC_SENSOR, "Role", parse_role, S(role), false},
+        {SEC_SENSOR, "ExpectedIntervalMinutes", parse_expected_interval, 0, false},
+        {SEC_INPUT, "Chip", parse_chip, I(chip), true},
+        {SEC_INPUT, "Line", parse_gpio_line, I(gpio_line), true},
+        {SEC_INPUT, "Kind", parse_input_kind, I(kind), true},
+        {SEC_INPUT, "ActiveLow", parse_bool, I(active_low), false},
+        {SEC_INPUT, "DebounceMs", parse_debounce, I(debounce_ms), false},
+        {SEC_INPUT, "Role", parse_role, I(role), false},
 };
 #undef F
+#undef S
+#undef I
+#undef T
 
-static const char *const sections[] = {"Gateway", "Uplink", "Store", "Simulation"};
+static const struct {
+        const char *name;
+        bool labelled;
+} sections[_SEC_MAX] = {
+        [SEC_GATEWAY] = {"Gateway", false},     [SEC_UPLINK] = {"Uplink", false},
+        [SEC_STORE] = {"Store", false},         [SEC_SIMULATION] = {"Simulation", false},
+        [SEC_BLUETOOTH] = {"Bluetooth", false}, [SEC_PATIENT] = {"Patient", false},
+        [SEC_MEDICATION] = {"Medication", false},
+        [SEC_RULES] = {"Rules", false},         [SEC_THRESHOLD] = {"Threshold", true},
+        [SEC_SENSOR] = {"Sensor", true},        [SEC_INPUT] = {"Input", true},
+};
 
 Config *config_free(Config *c)
 {
@@ -279,6 +521,27 @@ Config *config_free(Config *c)
         free(c->key_file);
         free(c->username);
         free(c->password_file);
+        free(c->patient_id);
+        free(c->bt_adapter);
+        for (size_t i = 0; i < c->n_sensors; i++) {
+                free(c->sensors[i].id);
+                free(c->sensors[i].type);
+                free(c->sensors[i].address);
+                free(c->sensors[i].key);
+                free(c->sensors[i].role);
+        }
+        free(c->sensors);
+        for (size_t i = 0; i < c->n_inputs; i++) {
+                free(c->inputs[i].id);
+                free(c->inputs[i].chip);
+                free(c->inputs[i].gpio_line);
+                free(c->inputs[i].kind);
+                free(c->inputs[i].role);
+        }
+        free(c->inputs);
+        for (size_t i = 0; i < c->n_thresholds; i++)
+                free(c->thresholds[i].id);
+        free(c->thresholds);
         free(c);
         return NULL;
 }
@@ -308,16 +571,119 @@ static int set_defaults(Config *c)
         c->commit_delay_usec = 500 * 1000;
         c->sim_speed = 1;
         c->sim_seed = 42;
+        c->spo2_scale = 1;
+        c->night_start_min = 23 * 60;
+        c->night_end_min = 6 * 60;
+        c->grace_min = 60;
+        c->weight_gain_kg = 2.0;
+        c->weight_gain_days = 3;
+        c->night_exit_min = 15;
+        c->bed_exit_min = 30;
+        c->news2_window_min = 60;
+        c->inactivity_floor_min = 90;
+        c->inactivity_ceiling_min = 720;
+        c->inactivity_default_min = 240;
+        c->baseline_min_days = 7;
+        c->battery_low_percent = 15;
+        c->alarm_clear_min = 30;
         return 0;
 }
 
-int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
+/* A new element of a labelled section: returns its address. */
+static void *new_element(Config *c, SectionId sec, const char *label, unsigned line)
+{
+        void **array;
+        size_t *n, size;
+        char *id = strdup(label);
+        void *a, *e;
+
+        switch (sec) {
+        case SEC_SENSOR:
+                array = (void **)&c->sensors, n = &c->n_sensors, size = sizeof(SensorConfig);
+                break;
+        case SEC_INPUT:
+                array = (void **)&c->inputs, n = &c->n_inputs, size = sizeof(InputConfig);
+                break;
+        case SEC_THRESHOLD:
+                array = (void **)&c->thresholds, n = &c->n_thresholds, size = sizeof(ThresholdConfig);
+                break;
+        default:
+                free(id);
+                return NULL;
+        }
+        a = id ? realloc(*array, (*n + 1) * size) : NULL;
+        if (!a) {
+                free(id);
+                return NULL;
+        }
+        *array = a;
+        e = (char *)a + *n * size;
+        memset(e, 0, size);
+        /* Every element struct starts with: char *id; unsigned line; */
+        *(char **)e = id;
+        *(unsigned *)((char *)e + offsetof(SensorConfig, line)) = line;
+        (*n)++;
+        return e;
+}
+
+static bool label_taken(const Config *c, SectionId sec, const char *label)
+{
+        switch (sec) {
+        case SEC_SENSOR:
+                for (size_t i = 0; i < c->n_sensors; i++)
+                        if (streq(c->sensors[i].id, label))
+                                return true;
+                /* A sensor and an input may not share an id: events name their source by it. */
+                for (size_t i = 0; i < c->n_inputs; i++)
+                        if (streq(c->inputs[i].id, label))
+                                return true;
+                return false;
+        case SEC_INPUT:
+                return label_taken(c, SEC_SENSOR, label);
+        case SEC_THRESHOLD:
+                for (size_t i = 0; i < c->n_thresholds; i++)
+                        if (streq(c->thresholds[i].id, label))
+                                return true;
+                return false;
+        default:
+                return false;
+        }
+}
+
+/* Checks the required keys of the labelled element that just ended. */
+static int finish_element(Parser *p, SectionId sec, const void *elem, const unsigned *elem_set_on)
+{
+        unsigned saved = p->line;
+        int r = 0;
+        if (!elem)
+                return 0;
+        for (size_t k = 0; k < ELEMENTSOF(keys) && r == 0; k++)
+                if (keys[k].section == sec && keys[k].required && !elem_set_on[k]) {
+                        p->line = *(const unsigned *)((const char *)elem + offsetof(SensorConfig, line));
+                        r = fail(p, keys[k].key, "required key is missing");
+                }
+        if (r == 0 && sec == SEC_THRESHOLD) {
+                const ThresholdConfig *t = elem;
+                p->line = t->line;
+                if (!t->has_low && !t->has_high)
+                        r = fail(p, "Low", "a threshold needs Low=, High= or both");
+                else if (t->has_low && t->has_high && t->low >= t->high)
+                        r = fail(p, "High", "High=%g is not above Low=%g", t->high, t->low);
+        }
+        if (r == 0)
+                p->line = saved;
+        return r;
+}
+
+int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, char **ret_error)
 {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
-        unsigned set_on[ELEMENTSOF(keys)] = {}, section_line[ELEMENTSOF(sections)] = {};
-        char section[64] = "";
+        unsigned set_on[ELEMENTSOF(keys)] = {}, elem_set_on[ELEMENTSOF(keys)] = {}, section_line[_SEC_MAX] = {};
+        char section[160] = "";
+        SectionId cur = _SEC_MAX;
+        void *elem = NULL;
         Parser p = {.name = name, .section = section};
         int r = 0;
 
@@ -326,7 +692,7 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
                 return -ENOMEM;
 
         for (ssize_t n; (n = getline(&line, &cap, f)) >= 0;) {
-                char *l, *eq, *key, *value;
+                char *l, *eq, *key, *value, *label = NULL;
                 size_t k;
 
                 p.line++;
@@ -338,25 +704,69 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
                 if (l[0] == '\0' || l[0] == '#' || l[0] == ';')
                         continue;
                 if (l[0] == '[') {
-                        char *end = strchr(l, ']'), *label;
-                        size_t s;
+                        char *end = strrchr(l, ']'), *sp;
+                        SectionId s;
                         if (!end || end[1] != '\0') {
                                 r = fail(&p, NULL, "section header '%s' is not of the form [Section]", l);
                                 break;
                         }
                         *end = '\0';
-                        label = strchr(l + 1, ' ');
-                        if (label) {
-                                r = fail(&p, NULL, "section [%s] takes no label", l + 1);
-                                break;
+                        sp = strchr(l + 1, ' ');
+                        if (sp) {
+                                size_t ll;
+                                *sp = '\0';
+                                label = sp + 1;
+                                ll = strlen(label);
+                                if (ll < 2 || label[0] != '"' || label[ll - 1] != '"') {
+                                        r = fail(&p, NULL, "section [%s %s]: the name must be in quotes, e.g. [%s \"front-door\"]",
+                                                 l + 1, label, l + 1);
+                                        break;
+                                }
+                                label[ll - 1] = '\0';
+                                label++;
                         }
-                        for (s = 0; s < ELEMENTSOF(sections) && !streq(sections[s], l + 1); s++)
+                        for (s = 0; s < _SEC_MAX && !streq(sections[s].name, l + 1); s++)
                                 ;
-                        if (s == ELEMENTSOF(sections)) {
+                        if (s == _SEC_MAX) {
                                 r = fail(&p, NULL, "unknown section [%s]", l + 1);
                                 break;
                         }
-                        snprintf(section, sizeof section, "%s", l + 1);
+                        if ((r = finish_element(&p, cur, elem, elem_set_on)) < 0)
+                                break;
+                        elem = NULL;
+                        if (!sections[s].labelled && label) {
+                                r = fail(&p, NULL, "section [%s \"%s\"] takes no label", l + 1, label);
+                                break;
+                        }
+                        if (sections[s].labelled) {
+                                Metric m;
+                                if (!label) {
+                                        r = fail(&p, NULL, "section [%s] needs a name, e.g. [%s \"%s\"]", l + 1, l + 1,
+                                                 s == SEC_THRESHOLD ? "spo2" : "front-door");
+                                        break;
+                                }
+                                snprintf(section, sizeof section, "%s \"%s\"", l + 1, label);
+                                if (s == SEC_THRESHOLD ? metric_from_name(label, &m) < 0
+                                                       : (label[0] == '\0' || strlen(label) > 63 ||
+                                                          strspn(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != strlen(label))) {
+                                        r = fail(&p, NULL, s == SEC_THRESHOLD ? "[%s]: '%s' is not a metric name (e.g. spo2, systolic)"
+                                                                              : "[%s]: '%s' may only contain letters, digits, '-' and '_' (at most 63)",
+                                                 section, label);
+                                        break;
+                                }
+                                if (label_taken(c, s, label)) {
+                                        r = fail(&p, NULL, "[%s] is defined twice", section);
+                                        break;
+                                }
+                                elem = new_element(c, s, label, p.line);
+                                if (!elem) {
+                                        r = -ENOMEM;
+                                        break;
+                                }
+                                memset(elem_set_on, 0, sizeof elem_set_on);
+                        } else
+                                snprintf(section, sizeof section, "%s", l + 1);
+                        cur = s;
                         if (!section_line[s])
                                 section_line[s] = p.line;
                         continue;
@@ -369,47 +779,59 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
                 *eq = '\0';
                 key = strip(l);
                 value = strip(eq + 1);
-                if (section[0] == '\0') {
+                if (cur == _SEC_MAX) {
                         r = fail(&p, NULL, "%s= appears before any [Section]", key);
                         break;
                 }
                 for (k = 0; k < ELEMENTSOF(keys); k++)
-                        if (streq(keys[k].section, section) && streq(keys[k].key, key))
+                        if (keys[k].section == cur && streq(keys[k].key, key))
                                 break;
                 if (k == ELEMENTSOF(keys)) {
                         r = fail(&p, key, "unknown key");
                         break;
                 }
-                if (set_on[k]) {
-                        r = fail(&p, key, "set twice (first on line %u)", set_on[k]);
+                if ((elem ? elem_set_on : set_on)[k]) {
+                        r = fail(&p, key, "set twice (first on line %u)", (elem ? elem_set_on : set_on)[k]);
                         break;
                 }
                 if (value[0] == '\0') {
                         r = fail(&p, key, "empty value");
                         break;
                 }
-                set_on[k] = p.line;
-                r = keys[k].parse(&p, key, value, (char *)c + keys[k].offset);
+                (elem ? elem_set_on : set_on)[k] = p.line;
+                r = keys[k].parse(&p, key, value, (char *)(elem ? elem : (void *)c) + keys[k].offset);
                 if (r < 0)
                         break;
         }
         if (r == 0 && ferror(f))
                 r = -EIO;
+        if (r == 0)
+                r = finish_element(&p, cur, elem, elem_set_on);
         for (size_t k = 0; r == 0 && k < ELEMENTSOF(keys); k++) {
-                if (!keys[k].required || set_on[k])
+                SectionId s = keys[k].section;
+                if (!keys[k].required || set_on[k] || sections[s].labelled)
                         continue;
-                size_t s = 0;
-                while (!streq(sections[s], keys[k].section))
-                        s++;
+                if (mode == CONFIG_RULES_ONLY && (s == SEC_GATEWAY || s == SEC_UPLINK))
+                        continue;
                 p.line = section_line[s];
-                snprintf(section, sizeof section, "%s", keys[k].section);
+                snprintf(section, sizeof section, "%s", sections[s].name);
                 r = section_line[s] ? fail(&p, keys[k].key, "required key is missing")
                                     : fail(&p, keys[k].key, "required key is missing (no [%s] section)", section);
         }
         if (r == 0 && (!c->cert_file) != (!c->key_file)) {
-                p.line = section_line[1];
+                p.line = section_line[SEC_UPLINK];
                 snprintf(section, sizeof section, "Uplink");
                 r = fail(&p, c->cert_file ? "KeyFile" : "CertFile", "CertFile= and KeyFile= go together");
+        }
+        for (size_t i = 0; r == 0 && i < c->n_sensors; i++) {
+                SensorConfig *sc = &c->sensors[i];
+                p.line = sc->line;
+                snprintf(section, sizeof section, "Sensor \"%s\"", sc->id);
+                if (sc->key && !streq(sc->type, "bthome"))
+                        r = fail(&p, "Key", "only bthome sensors have a bind key");
+                else if (!sc->expected_interval_set)
+                        /* BTHome devices advertise every minute or so; health devices only when used. */
+                        sc->expected_interval_min = streq(sc->type, "bthome") ? 60 : 0;
         }
         if (r < 0) {
                 if (ret_error)
@@ -417,11 +839,34 @@ int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
                 free(p.error);
                 return r;
         }
+        if (!c->gateway_id && !(c->gateway_id = strdup("replay")))
+                return -ENOMEM;
         *ret = TAKE_PTR(c);
         return 0;
 }
 
-int config_load(const char *path, Config **ret, char **ret_error)
+int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
+{
+        return config_parse_mode(f, name, CONFIG_DAEMON, ret, ret_error);
+}
+
+const SensorConfig *config_find_sensor(const Config *c, const char *id)
+{
+        for (size_t i = 0; i < c->n_sensors; i++)
+                if (streq(c->sensors[i].id, id))
+                        return &c->sensors[i];
+        return NULL;
+}
+
+const InputConfig *config_find_input(const Config *c, const char *id)
+{
+        for (size_t i = 0; i < c->n_inputs; i++)
+                if (streq(c->inputs[i].id, id))
+                        return &c->inputs[i];
+        return NULL;
+}
+
+int config_load_mode(const char *path, ConfigMode mode, Config **ret, char **ret_error)
 {
         FILE *f = fopen(path, "re");
         int r;
@@ -432,9 +877,14 @@ int config_load(const char *path, Config **ret, char **ret_error)
                         (void)!asprintf(ret_error, "%s: cannot open: %s", path, strerror(-r));
                 return r;
         }
-        r = config_parse(f, path, ret, ret_error);
+        r = config_parse_mode(f, path, mode, ret, ret_error);
         fclose(f);
         return r;
+}
+
+int config_load(const char *path, Config **ret, char **ret_error)
+{
+        return config_load_mode(path, CONFIG_DAEMON, ret, ret_error);
 }
 
 int config_read_password(const Config *c, char **ret)

@@ -8,6 +8,38 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* [Sensor "id"]: a radio device. */
+typedef struct SensorConfig {
+        char *id;          /* the label */
+        unsigned line;     /* where its section starts */
+        char *type;        /* Type=: bthome, heart-rate, blood-pressure, temperature, plx, weight, glucose */
+        char *address;     /* Address=: AA:BB:CC:DD:EE:FF */
+        char *key;         /* Key=: BTHome bind key, 32 hex digits, or NULL */
+        char *role;        /* Role=: bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser, ... */
+        unsigned expected_interval_min; /* ExpectedIntervalMinutes=: silent after this; 0 = not watched */
+        bool expected_interval_set;
+} SensorConfig;
+
+/* [Input "id"]: a GPIO line. */
+typedef struct InputConfig {
+        char *id;
+        unsigned line;
+        char *chip;        /* Chip=: gpiochip0, or a path */
+        char *gpio_line;   /* Line=: an offset or a line name */
+        char *kind;        /* Kind=: door, button, bed, dispenser-dose-taken, dispenser-dose-due, dispenser-fault, motion, generic */
+        bool active_low;   /* ActiveLow= */
+        unsigned debounce_ms; /* DebounceMs= */
+        char *role;        /* Role= */
+} InputConfig;
+
+/* [Threshold "metric"]: personal limits that replace the NEWS2 single-parameter band for a metric. */
+typedef struct ThresholdConfig {
+        char *id;          /* the metric name */
+        unsigned line;
+        double low, high;  /* Low=, High= */
+        bool has_low, has_high;
+} ThresholdConfig;
+
 typedef struct Config {
         char *path; /* the file this came from */
 
@@ -40,7 +72,47 @@ typedef struct Config {
         uint64_t sim_seed;    /* Seed= */
         uint64_t sim_limit;   /* Limit=, stop after this many readings and events (0 = never) */
         int64_t sim_start_usec; /* Start=, simulated clock start (RFC 3339); 0 = now */
+
+        /* [Bluetooth] */
+        char *bt_adapter;       /* Adapter=: hci0; NULL = the first powered adapter */
+
+        /* [Patient] */
+        char *patient_id;       /* Id= */
+        unsigned spo2_scale;    /* SpO2Scale=, 1 or 2 */
+        bool oxygen;            /* Oxygen= */
+        int night_start_min;    /* NightWindow=23:00-06:00, minutes after local midnight */
+        int night_end_min;
+
+        /* [Medication] */
+        int schedule_min[12];   /* Schedule=08:00,14:00,20:00, local minutes after midnight */
+        size_t n_schedule;
+        unsigned grace_min;     /* GraceMinutes= */
+
+        /* [Rules] */
+        double weight_gain_kg;          /* WeightGainKg= */
+        unsigned weight_gain_days;      /* WeightGainDays= */
+        unsigned night_exit_min;        /* NightExitMinutes= */
+        unsigned bed_exit_min;          /* BedExitMinutes= */
+        unsigned news2_window_min;      /* News2WindowMinutes= */
+        unsigned inactivity_floor_min;  /* InactivityFloorMinutes= */
+        unsigned inactivity_ceiling_min; /* InactivityCeilingMinutes= */
+        unsigned inactivity_default_min; /* InactivityDefaultMinutes= */
+        unsigned baseline_min_days;     /* BaselineMinDays= */
+        unsigned battery_low_percent;   /* BatteryLowPercent= */
+        unsigned alarm_clear_min;       /* AlarmButtonClearMinutes= */
+
+        SensorConfig *sensors;
+        size_t n_sensors;
+        InputConfig *inputs;
+        size_t n_inputs;
+        ThresholdConfig *thresholds;
+        size_t n_thresholds;
 } Config;
+
+typedef enum ConfigMode {
+        CONFIG_DAEMON,     /* everything the daemon needs: [Gateway] Id= and [Uplink] Broker= are required */
+        CONFIG_RULES_ONLY, /* replay: sensors, inputs, patient and rules; no broker needed */
+} ConfigMode;
 
 /* Parses the file at path. On success *ret is a new Config (free with config_free()).
  * On failure returns a negative errno and, if ret_error is non-NULL, a malloc'd message
@@ -48,6 +120,10 @@ typedef struct Config {
 int config_load(const char *path, Config **ret, char **ret_error);
 /* Same, from an open stream; `name` is used in messages. */
 int config_parse(FILE *f, const char *name, Config **ret, char **ret_error);
+int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, char **ret_error);
+int config_load_mode(const char *path, ConfigMode mode, Config **ret, char **ret_error);
+const SensorConfig *config_find_sensor(const Config *c, const char *id);
+const InputConfig *config_find_input(const Config *c, const char *id);
 Config *config_free(Config *c);
 
 /* Reads the broker password from PasswordFile= (first line, no newline). */

@@ -187,5 +187,145 @@ static void test_password_file(void)
         CHECK(config_read_password(&c, &pw) == -ENOENT);
 }
 
-TEST_MAIN(TEST(test_issue_example), TEST(test_defaults_and_values), TEST(test_errors), TEST(test_nul_byte),
+static const char sections_example[] =
+        "[Gateway]\nId=home-0042\n[Uplink]\nBroker=mqtt://127.0.0.1:1883\n"
+        "[Sensor \"bedroom-motion\"]\n"
+        "# Type: bthome, heart-rate, blood-pressure, temperature, plx, weight or glucose\n"
+        "Type=bthome\n"
+        "Address=A4:C1:38:00:00:01\n"
+        "# BTHome bind key, optional\n"
+        "Key=231d39c1d7cc1ab1aee224cd096db932\n"
+        "# what the rules use: bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser, ...\n"
+        "Role=bedroom\n"
+        "[Bluetooth]\n"
+        "# optional\n"
+        "Adapter=hci0\n"
+        "[Input \"front-door\"]\n"
+        "Chip=gpiochip0\n"
+        "# a line offset or a line name\n"
+        "Line=17\n"
+        "Kind=door\n"
+        "ActiveLow=yes\n"
+        "DebounceMs=50\n"
+        "Role=exit-door\n"
+        "[Patient]\n"
+        "Id=patient-7\n"
+        "# NEWS2 SpO2 scale, 1 or 2\n"
+        "SpO2Scale=1\n"
+        "Oxygen=no\n"
+        "NightWindow=23:00-06:00\n"
+        "[Medication]\n"
+        "Schedule=08:00,14:00,20:00\n"
+        "GraceMinutes=60\n"
+        "[Rules]\n"
+        "WeightGainKg=2.0\n"
+        "WeightGainDays=3\n"
+        "NightExitMinutes=15\n"
+        "BedExitMinutes=30\n"
+        "[Threshold \"spo2\"]\nLow=88\n";
+
+static void test_sensor_input_patient_rules_sections(void)
+{
+        Config *c = NULL;
+        char *err = NULL;
+        CHECK(parse(sections_example, &c, &err) == 0);
+        if (err)
+                fprintf(stderr, "%s\n", err);
+        free(err);
+        if (!c)
+                return;
+        CHECK(c->n_sensors == 1 && c->n_inputs == 1 && c->n_thresholds == 1);
+        CHECK_STREQ(c->sensors[0].id, "bedroom-motion");
+        CHECK_STREQ(c->sensors[0].type, "bthome");
+        CHECK_STREQ(c->sensors[0].address, "A4:C1:38:00:00:01");
+        CHECK_STREQ(c->sensors[0].key, "231d39c1d7cc1ab1aee224cd096db932");
+        CHECK_STREQ(c->sensors[0].role, "bedroom");
+        CHECK(c->sensors[0].expected_interval_min == 60);
+        CHECK_STREQ(c->inputs[0].id, "front-door");
+        CHECK_STREQ(c->inputs[0].chip, "gpiochip0");
+        CHECK_STREQ(c->inputs[0].gpio_line, "17");
+        CHECK_STREQ(c->inputs[0].kind, "door");
+        CHECK(c->inputs[0].active_low && c->inputs[0].debounce_ms == 50);
+        CHECK_STREQ(c->inputs[0].role, "exit-door");
+        CHECK_STREQ(c->patient_id, "patient-7");
+        CHECK(c->spo2_scale == 1 && !c->oxygen);
+        CHECK(c->night_start_min == 23 * 60 && c->night_end_min == 6 * 60);
+        CHECK(c->n_schedule == 3 && c->schedule_min[0] == 480 && c->schedule_min[2] == 1200);
+        CHECK(c->grace_min == 60);
+        CHECK(c->weight_gain_kg == 2.0 && c->weight_gain_days == 3);
+        CHECK(c->night_exit_min == 15 && c->bed_exit_min == 30);
+        CHECK_STREQ(c->thresholds[0].id, "spo2");
+        CHECK(c->thresholds[0].has_low && c->thresholds[0].low == 88 && !c->thresholds[0].has_high);
+        CHECK_STREQ(config_find_sensor(c, "bedroom-motion")->role, "bedroom");
+        CHECK(config_find_input(c, "front-door") != NULL && config_find_sensor(c, "front-door") == NULL);
+        config_free(c);
+}
+
+static void test_rules_only_mode(void)
+{
+        static const char text[] = "[Sensor \"cuff\"]\nType=blood-pressure\nAddress=A4:C1:38:00:00:09\n[Patient]\nSpO2Scale=2\n";
+        FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
+        Config *c = NULL;
+        char *err = NULL;
+        CHECK(config_parse_mode(f, "replay.conf", CONFIG_RULES_ONLY, &c, &err) == 0);
+        CHECK(c && c->spo2_scale == 2 && c->sensors[0].expected_interval_min == 0);
+        config_free(c);
+        free(err);
+        fclose(f);
+        CHECK(parse(text, &c, &err) < 0); /* the daemon needs [Gateway] Id= */
+        free(err);
+}
+
+static void test_section_errors(void)
+{
+        static const struct {
+                const char *text;
+                const char *expect;
+        } cases[] = {
+                {"[Sensor]\n", "test.conf:1: section [Sensor] needs a name, e.g. [Sensor \"front-door\"]"},
+                {"[Sensor front]\n", "the name must be in quotes"},
+                {"[Sensor \"a b\"]\n", "'a b' may only contain"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\n[Sensor \"x\"]\n", "test.conf:4: [Sensor \"x\"] is defined twice"},
+                {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=door\n[Sensor \"x\"]\n", "is defined twice"},
+                {"[Sensor \"x\"]\nType=radar\n", "test.conf:2: [Sensor \"x\"] Type: 'radar' is not one of: bthome, heart-rate"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00\n", "Address: 'A4:C1:38:00:00' is not a Bluetooth address"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nKey=abc\n", "Key: the bind key must be 32 hex digits"},
+                {"[Sensor \"x\"]\nType=weight\nAddress=A4:C1:38:00:00:01\nKey=231d39c1d7cc1ab1aee224cd096db932\n", "only bthome sensors have a bind key"},
+                {"[Sensor \"x\"]\nType=bthome\n[Patient]\n", "test.conf:1: [Sensor \"x\"] Address: required key is missing"},
+                {"[Sensor \"x\"]\nType=bthome\n", "test.conf:1: [Sensor \"x\"] Address: required key is missing"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nType=weight\n", "Type: set twice (first on line 2)"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nRole=Living Room\n", "'Living Room' is not a role"},
+                {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=doorbell\n", "Kind: 'doorbell' is not one of: door, button, bed"},
+                {"[Input \"x\"]\nChip=gpiochip0\nKind=door\n", "test.conf:1: [Input \"x\"] Line: required key is missing"},
+                {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=door\nDebounceMs=99999\n", "DebounceMs: 99999 is out of range"},
+                {"[Threshold \"blood\"]\n", "'blood' is not a metric name"},
+                {"[Threshold \"spo2\"]\n", "[Threshold \"spo2\"] Low: a threshold needs Low=, High= or both"},
+                {"[Threshold \"spo2\"]\nLow=95\nHigh=90\n", "High: High=90 is not above Low=95"},
+                {"[Patient]\nSpO2Scale=3\n", "[Patient] SpO2Scale: 3 is out of range (1 to 2)"},
+                {"[Patient]\nNightWindow=23-06\n", "'23-06' is not a window like 23:00-06:00"},
+                {"[Patient]\nNightWindow=25:00-06:00\n", "is not a window like 23:00-06:00 (HH:MM-HH:MM)"},
+                {"[Patient]\nId=patient 7\n", "may only contain"},
+                {"[Medication]\nSchedule=08:00;14:00\n", "is not a list of at most 12 times"},
+                {"[Medication]\nSchedule=08:00,24:00\n", "'24:00' is not a time"},
+                {"[Medication]\nSchedule=08:00,08:00\n", "08:00 is listed twice"},
+                {"[Rules]\nWeightGainKg=lots\n", "[Rules] WeightGainKg: 'lots' is not a number"},
+                {"[Rules]\nWeightGainDays=0\n", "WeightGainDays: 0 is out of range"},
+                {"[Rules]\nNightExit=15\n", "[Rules] NightExit: unknown key"},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                FILE *f = fmemopen((void *)cases[i].text, strlen(cases[i].text), "r");
+                Config *c = NULL;
+                char *err = NULL;
+                int r = config_parse_mode(f, "test.conf", CONFIG_RULES_ONLY, &c, &err);
+                fclose(f);
+                if (r >= 0 || !err || !strstr(err, cases[i].expect)) {
+                        fprintf(stderr, "case %zu: expected \"%s\", got \"%s\"\n", i, cases[i].expect, err ? err : "(no error)");
+                        test_failed_checks++;
+                }
+                free(err);
+                config_free(c);
+        }
+}
+
+TEST_MAIN(TEST(test_sensor_input_patient_rules_sections), TEST(test_rules_only_mode), TEST(test_section_errors), TEST(test_issue_example), TEST(test_defaults_and_values), TEST(test_errors), TEST(test_nul_byte),
           TEST(test_load_missing_file), TEST(test_password_file))
