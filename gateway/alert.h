@@ -18,7 +18,7 @@ typedef enum AlertState {
 } AlertState;
 
 typedef struct Alert {
-        char id[48];            /* unique per gateway: "<gw>-<time>-<n>" */
+        char id[112];           /* unique per gateway: "<gw>-<time>-<n>" */
         const char *kind;       /* "test_alarm", "news2_single_parameter", ... (static) */
         AlertSeverity severity;
         AlertState state;

@@ -7,6 +7,7 @@
 #include "gateway/config.h"
 #include "gateway/decode-tool.h"
 #include "gateway/manager.h"
+#include "gateway/replay.h"
 
 static void help(void)
 {
@@ -19,6 +20,8 @@ static void help(void)
                "  run --config FILE       Run the gateway (as systemd's Type=notify service)\n"
                "  check-config FILE       Check a configuration file; exit 0 if it is valid\n"
                "  decode PROFILE HEX...   Decode what a device sends (see decode --help)\n"
+               "  replay --config FILE [--until TIME] LOG.jsonl\n"
+               "                          Run the rules over a recorded home log; print the alerts\n"
                "\n"
                "Options:\n"
                "  -c, --config FILE       Configuration file (default /etc/homecare-gw/gateway.conf)\n"
@@ -104,6 +107,8 @@ int main(int argc, char *argv[])
         /* decode has options of its own. */
         if (argc > 1 && streq(argv[1], "decode"))
                 return decode_tool(argc - 1, argv + 1);
+        if (argc > 1 && streq(argv[1], "replay"))
+                return replay_tool(argc - 1, argv + 1);
         /* "+": stop at the command; its own options follow it (homecare-gw run --config FILE). */
         if ((r = parse_options(argc, argv, "+c:vh", &config)) >= 0)
                 return r;

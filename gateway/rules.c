@@ -1,0 +1,1129 @@
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway/base.h"
+#include "gateway/json-writer.h"
+#include "gateway/news2.h"
+#include "gateway/rules.h"
+#include "gateway/timefmt.h"
+
+#define MIN (60LL * 1000000)
+#define HOUR (60 * MIN)
+#define DAY (24 * HOUR)
+#define AWAY_QUIET (10 * MIN)  /* after the exit door, this long without indoor motion means "gone out" */
+#define LEARN_DAYS 14          /* quiet spells are learned over this many days */
+#define MAX_OPEN 64
+#define MAX_SENSORS 128
+#define MAX_DUES 16
+#define MAX_WEIGHTS 64
+#define CUSUM_K 0.5
+#define CUSUM_H 5.0
+#define BASELINE_ALPHA 0.1
+#define BASELINE_MIN_READINGS 7
+
+typedef enum Role {
+        ROLE_ROOM, /* any indoor place: bedroom, bathroom, kitchen, living-room, hall, ... */
+        ROLE_EXIT_DOOR,
+        ROLE_BED,
+        ROLE_DISPENSER,
+        ROLE_ALARM_BUTTON,
+} Role;
+
+typedef struct SensorState {
+        char id[SENSOR_ID_MAX];
+        Role role;
+        int64_t expected;  /* silence limit, usec; 0: not watched */
+        int64_t last_seen;
+        bool is_input;     /* a wired input: events only */
+} SensorState;
+
+typedef struct Open {
+        bool used;
+        const char *kind;
+        char key[SENSOR_ID_MAX];
+        char id[112];
+        AlertSeverity severity;
+        int64_t raised;
+} Open;
+
+typedef struct Param {
+        bool have;
+        double value;
+        int score;
+        int64_t time;
+} Param;
+
+typedef struct Baseline {
+        int dir;          /* +1: rising is bad, -1: falling is bad */
+        double sd_min;
+        unsigned n;
+        double mean, var, cusum;
+        int64_t first;
+} Baseline;
+
+typedef struct Due {
+        int64_t at;
+        bool taken, reported;
+        char key[32];
+} Due;
+
+struct Rules {
+        rules_alert_fn fn;
+        void *userdata;
+        char prefix[64];
+        char patient[65];
+        int64_t now;
+        uint64_t counter;
+
+        /* settings copied from the configuration */
+        unsigned spo2_scale;
+        bool oxygen;
+        int night_start, night_end; /* minutes after local midnight */
+        int schedule[12];
+        size_t n_schedule;
+        int64_t grace, night_exit, bed_exit, news2_window, inact_floor, inact_ceiling, inact_default, alarm_clear;
+        double weight_gain_kg;
+        unsigned weight_gain_days, baseline_min_days, battery_low;
+        struct {
+                bool set, has_low, has_high;
+                double low, high;
+        } threshold[_METRIC_MAX];
+
+        SensorState sensors[MAX_SENSORS];
+        size_t n_sensors;
+        Open open[MAX_OPEN];
+
+        /* NEWS2 */
+        Param param[_NEWS2_MAX];
+        /* baselines, per metric */
+        Baseline baseline[_METRIC_MAX];
+        /* morning weights: local day start and weight */
+        struct {
+                int64_t day;
+                double kg;
+        } weights[MAX_WEIGHTS];
+        size_t n_weights;
+
+        /* activity */
+        int64_t last_activity;
+        bool in_bed;
+        int64_t bed_since;
+        bool away;
+        int64_t door_at;          /* last exit-door event; 0: none pending */
+        bool night_exit_pending;
+        int64_t bed_exit_at;      /* out of bed in the night window; 0: not pending */
+        unsigned maxspell[LEARN_DAYS][24]; /* longest quiet spell (minutes) seen during each local hour */
+        int64_t learn_day;        /* local day of the current slot */
+        unsigned learned_days;
+
+        /* medication */
+        Due dues[MAX_DUES];
+        size_t n_dues;
+        int64_t next_schedule;    /* next scheduled dose time not yet registered */
+
+        /* cached local day for time arithmetic */
+        int64_t cache_day_start, cache_day_end;
+        char evidence[2048];
+};
+
+/* ---- local time ---- */
+
+static int64_t local_day_start(Rules *r, int64_t t)
+{
+        time_t s;
+        struct tm tm;
+
+        if (t >= r->cache_day_start && t < r->cache_day_end)
+                return r->cache_day_start;
+        s = (time_t)(t / 1000000);
+        localtime_r(&s, &tm);
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        r->cache_day_start = (int64_t)mktime(&tm) * 1000000;
+        tm.tm_mday++;
+        tm.tm_isdst = -1;
+        r->cache_day_end = (int64_t)mktime(&tm) * 1000000;
+        return r->cache_day_start;
+}
+
+static int minute_of_day(Rules *r, int64_t t)
+{
+        return (int)((t - local_day_start(r, t)) / MIN);
+}
+
+static bool in_window(int m, int start, int end)
+{
+        return start < end ? (m >= start && m < end) : (m >= start || m < end);
+}
+
+static bool in_night(Rules *r, int64_t t)
+{
+        return in_window(minute_of_day(r, t), r->night_start, r->night_end);
+}
+
+/* The most recent end of a night window at or before t. */
+static int64_t last_night_end(Rules *r, int64_t t)
+{
+        int64_t e = local_day_start(r, t) + r->night_end * MIN;
+        return e <= t ? e : local_day_start(r, t - DAY) + r->night_end * MIN;
+}
+
+static int64_t next_night_end(Rules *r, int64_t t)
+{
+        int64_t e = local_day_start(r, t) + r->night_end * MIN;
+        return e > t ? e : local_day_start(r, t + DAY) + r->night_end * MIN;
+}
+
+/* ---- alerts ---- */
+
+static Open *find_open(Rules *r, const char *kind, const char *key)
+{
+        for (size_t i = 0; i < MAX_OPEN; i++)
+                if (r->open[i].used && streq(r->open[i].kind, kind) && streq(r->open[i].key, key))
+                        return &r->open[i];
+        return NULL;
+}
+
+static void emit(Rules *r, const Open *o, AlertState state, const char *message, const char *evidence)
+{
+        Alert a = {.kind = o->kind,
+                   .severity = o->severity,
+                   .state = state,
+                   .patient = r->patient[0] ? r->patient : NULL,
+                   .time_usec = r->now,
+                   .message = message,
+                   .evidence = evidence};
+        snprintf(a.id, sizeof a.id, "%s", o->id);
+        if (r->fn)
+                r->fn(r->userdata, &a);
+}
+
+/* Raises kind/key unless it is open already. Returns true if raised. */
+static bool raise_alert(Rules *r, const char *kind, const char *key, AlertSeverity sev, const char *message,
+                        const char *evidence)
+{
+        Open *o = find_open(r, kind, key);
+        if (o)
+                return false;
+        for (size_t i = 0; i < MAX_OPEN && !o; i++)
+                if (!r->open[i].used)
+                        o = &r->open[i];
+        if (!o) /* cannot happen with the rule set's bounded keys; never drop the raise itself */
+                o = &r->open[MAX_OPEN - 1];
+        *o = (Open){.used = true, .kind = kind, .severity = sev, .raised = r->now};
+        snprintf(o->key, sizeof o->key, "%s", key);
+        snprintf(o->id, sizeof o->id, "%s-%lld-%llu", r->prefix, (long long)(r->now / 1000000),
+                 (unsigned long long)++r->counter);
+        emit(r, o, ALERT_RAISED, message, evidence);
+        return true;
+}
+
+static bool clear_alert(Rules *r, const char *kind, const char *key, const char *message, const char *evidence)
+{
+        Open *o = find_open(r, kind, key);
+        if (!o)
+                return false;
+        emit(r, o, ALERT_CLEARED, message, evidence);
+        o->used = false;
+        return true;
+}
+
+/* Evidence: a JSON array of the readings and events behind an alert. */
+typedef struct Ev {
+        JsonWriter w;
+} Ev;
+
+static void ev_begin(Ev *e)
+{
+        json_writer_init(&e->w);
+        jw_array_begin(&e->w);
+}
+
+static void ev_item(Ev *e, Rules *r, const char *sensor, const char *what, const char *name, double value, bool has_value,
+                    const char *unit, int64_t t)
+{
+        char buf[RFC3339_MAX];
+        jw_object_begin(&e->w);
+        if (sensor && sensor[0]) {
+                jw_key(&e->w, "sensor");
+                jw_string(&e->w, sensor);
+        }
+        jw_key(&e->w, what);
+        jw_string(&e->w, name);
+        if (has_value) {
+                jw_key(&e->w, "value");
+                jw_double(&e->w, value);
+        }
+        if (unit) {
+                jw_key(&e->w, "unit");
+                jw_string(&e->w, unit);
+        }
+        jw_key(&e->w, "time");
+        jw_string(&e->w, format_rfc3339(buf, t));
+}
+
+static void ev_end_item(Ev *e)
+{
+        jw_object_end(&e->w);
+}
+
+static const char *ev_done(Ev *e, Rules *r)
+{
+        char *s;
+        jw_array_end(&e->w);
+        s = json_writer_steal(&e->w, NULL);
+        snprintf(r->evidence, sizeof r->evidence, "%s", s ? s : "[]");
+        free(s);
+        return r->evidence;
+}
+
+static const char *ev_since(Rules *r, const char *sensor, const char *key, int64_t since)
+{
+        Ev e;
+        char buf[RFC3339_MAX];
+        ev_begin(&e);
+        jw_object_begin(&e.w);
+        if (sensor) {
+                jw_key(&e.w, "sensor");
+                jw_string(&e.w, sensor);
+        }
+        jw_key(&e.w, key);
+        jw_string(&e.w, format_rfc3339(buf, since));
+        jw_key(&e.w, "minutes");
+        jw_int(&e.w, (r->now - since) / MIN);
+        jw_object_end(&e.w);
+        return ev_done(&e, r);
+}
+
+static const char *ev_reading(Rules *r, const Reading *rd)
+{
+        Ev e;
+        ev_begin(&e);
+        ev_item(&e, r, rd->sensor, "metric", metric_name(rd->metric), rd->value, !rd->absent, rd->unit, rd->time_usec);
+        ev_end_item(&e);
+        return ev_done(&e, r);
+}
+
+static const char *ev_event(Rules *r, const Event *ev)
+{
+        Ev e;
+        ev_begin(&e);
+        ev_item(&e, r, ev->sensor, "event", event_kind_name(ev->kind), ev->value, true, NULL, ev->time_usec);
+        ev_end_item(&e);
+        return ev_done(&e, r);
+}
+
+/* ---- set-up ---- */
+
+static Role role_of(const char *role)
+{
+        if (!role)
+                return ROLE_ROOM;
+        if (streq(role, "exit-door"))
+                return ROLE_EXIT_DOOR;
+        if (streq(role, "bed"))
+                return ROLE_BED;
+        if (streq(role, "dispenser"))
+                return ROLE_DISPENSER;
+        if (streq(role, "alarm-button"))
+                return ROLE_ALARM_BUTTON;
+        return ROLE_ROOM;
+}
+
+static SensorState *sensor(Rules *r, const char *id)
+{
+        for (size_t i = 0; i < r->n_sensors; i++)
+                if (streq(r->sensors[i].id, id))
+                        return &r->sensors[i];
+        return NULL;
+}
+
+static void baseline_init(Rules *r)
+{
+        static const struct {
+                Metric m;
+                int dir;
+                double sd_min;
+        } b[] = {
+                {METRIC_SYSTOLIC, +1, 6},     {METRIC_DIASTOLIC, +1, 4},   {METRIC_PULSE_RATE, +1, 4},
+                {METRIC_HEART_RATE, +1, 4},   {METRIC_SPO2, -1, 1.0},      {METRIC_BODY_TEMPERATURE, +1, 0.2},
+                {METRIC_RESPIRATORY_RATE, +1, 1.5}, {METRIC_GLUCOSE, +1, 0},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(b); i++)
+                r->baseline[b[i].m] = (Baseline){.dir = b[i].dir, .sd_min = b[i].sd_min};
+}
+
+static int64_t next_scheduled(Rules *r, int64_t after)
+{
+        int64_t best = INT64_MAX;
+        for (int d = 0; d < 2; d++) {
+                int64_t day = local_day_start(r, after + d * DAY);
+                for (size_t i = 0; i < r->n_schedule; i++) {
+                        int64_t t = day + r->schedule[i] * MIN;
+                        if (t > after && t < best)
+                                best = t;
+                }
+        }
+        return best;
+}
+
+int rules_new(const Config *c, const char *id_prefix, int64_t start, rules_alert_fn fn, void *userdata, Rules **ret)
+{
+        Rules *r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->fn = fn;
+        r->userdata = userdata;
+        snprintf(r->prefix, sizeof r->prefix, "%s", id_prefix);
+        if (c->patient_id)
+                snprintf(r->patient, sizeof r->patient, "%s", c->patient_id);
+        r->now = start;
+        r->spo2_scale = c->spo2_scale;
+        r->oxygen = c->oxygen;
+        r->night_start = c->night_start_min;
+        r->night_end = c->night_end_min;
+        memcpy(r->schedule, c->schedule_min, sizeof r->schedule);
+        r->n_schedule = c->n_schedule;
+        r->grace = c->grace_min * MIN;
+        r->night_exit = c->night_exit_min * MIN;
+        r->bed_exit = c->bed_exit_min * MIN;
+        r->news2_window = c->news2_window_min * MIN;
+        r->inact_floor = c->inactivity_floor_min * MIN;
+        r->inact_ceiling = c->inactivity_ceiling_min * MIN;
+        r->inact_default = c->inactivity_default_min * MIN;
+        r->alarm_clear = c->alarm_clear_min * MIN;
+        r->weight_gain_kg = c->weight_gain_kg;
+        r->weight_gain_days = c->weight_gain_days;
+        r->baseline_min_days = c->baseline_min_days;
+        r->battery_low = c->battery_low_percent;
+        for (size_t i = 0; i < c->n_thresholds; i++) {
+                Metric m;
+                if (metric_from_name(c->thresholds[i].id, &m) < 0)
+                        continue;
+                r->threshold[m].set = true;
+                r->threshold[m].has_low = c->thresholds[i].has_low;
+                r->threshold[m].has_high = c->thresholds[i].has_high;
+                r->threshold[m].low = c->thresholds[i].low;
+                r->threshold[m].high = c->thresholds[i].high;
+        }
+        for (size_t i = 0; i < c->n_sensors && r->n_sensors < MAX_SENSORS; i++) {
+                SensorState *s = &r->sensors[r->n_sensors++];
+                snprintf(s->id, sizeof s->id, "%s", c->sensors[i].id);
+                s->role = role_of(c->sensors[i].role);
+                s->expected = (int64_t)c->sensors[i].expected_interval_min * MIN;
+                s->last_seen = start;
+        }
+        for (size_t i = 0; i < c->n_inputs && r->n_sensors < MAX_SENSORS; i++) {
+                SensorState *s = &r->sensors[r->n_sensors++];
+                snprintf(s->id, sizeof s->id, "%s", c->inputs[i].id);
+                s->role = role_of(c->inputs[i].role);
+                if (streq(c->inputs[i].kind, "button") && !c->inputs[i].role)
+                        s->role = ROLE_ALARM_BUTTON;
+                s->is_input = true;
+                s->last_seen = start;
+        }
+        baseline_init(r);
+        r->last_activity = start;
+        r->learn_day = local_day_start(r, start);
+        r->next_schedule = next_scheduled(r, start);
+        *ret = r;
+        return 0;
+}
+
+Rules *rules_free(Rules *r)
+{
+        free(r);
+        return NULL;
+}
+
+/* ---- inactivity ---- */
+
+unsigned rules_inactivity_limit_min(Rules *r, int hour)
+{
+        unsigned m = 0;
+        int64_t limit;
+        if (r->learned_days < r->baseline_min_days)
+                return (unsigned)(r->inact_default / MIN);
+        for (int d = 0; d < LEARN_DAYS; d++)
+                if (r->maxspell[d][hour] > m)
+                        m = r->maxspell[d][hour];
+        if (m == 0)
+                return (unsigned)(r->inact_default / MIN);
+        /* Half as long again as the longest quiet spell seen at this hour. */
+        limit = (int64_t)m * 3 / 2 * MIN;
+        if (limit < r->inact_floor)
+                limit = r->inact_floor;
+        if (limit > r->inact_ceiling)
+                limit = r->inact_ceiling;
+        return (unsigned)(limit / MIN);
+}
+
+/* When the current quiet spell began: in bed over the night, it begins when the night ends. */
+static int64_t quiet_since(Rules *r, int64_t t)
+{
+        int64_t s = r->last_activity;
+        if (r->in_bed) {
+                int64_t e = last_night_end(r, t);
+                if (r->bed_since < e && e > s)
+                        s = e;
+        }
+        return s;
+}
+
+static int64_t inactivity_deadline(Rules *r)
+{
+        int64_t t = r->now, prev = r->now;
+        if (r->away || find_open(r, "inactivity", ""))
+                return INT64_MAX;
+        /* Step through the next day and a half in 5-minute steps: the limit changes by the hour. */
+        for (int i = 0; i < 36 * 12; i++) {
+                int64_t s, limit;
+                if (!(r->in_bed && in_night(r, t))) {
+                        s = quiet_since(r, t);
+                        limit = rules_inactivity_limit_min(r, minute_of_day(r, t) / 60) * MIN;
+                        if (t - s >= limit)
+                                return s + limit > prev ? s + limit : prev;
+                }
+                prev = t;
+                t = (t / (5 * MIN) + 1) * (5 * MIN);
+        }
+        return t; /* nothing within 36 h: look again then */
+}
+
+static void learn_spell(Rules *r, int64_t from, int64_t to)
+{
+        int64_t day = local_day_start(r, to);
+        unsigned minutes = (unsigned)((to - from) / MIN);
+        if (day != r->learn_day) {
+                /* A new day: its slot starts empty. */
+                r->learn_day = day;
+                r->learned_days++;
+                memset(r->maxspell[(day / DAY) % LEARN_DAYS], 0, sizeof r->maxspell[0]);
+        }
+        for (int64_t t = from; t < to + HOUR && t <= to; t += HOUR) {
+                int h = minute_of_day(r, t) / 60;
+                unsigned *m = &r->maxspell[(day / DAY) % LEARN_DAYS][h];
+                if (minutes > *m)
+                        *m = minutes;
+        }
+        {
+                int h = minute_of_day(r, to) / 60;
+                unsigned *m = &r->maxspell[(day / DAY) % LEARN_DAYS][h];
+                if (minutes > *m)
+                        *m = minutes;
+        }
+}
+
+/* The person did something: a quiet spell ends. indoor: evidence that they are inside. */
+static void activity(Rules *r, bool indoor, const char *evidence)
+{
+        int64_t s = quiet_since(r, r->now);
+        if (!r->away && !(r->in_bed && in_night(r, r->now)) && r->now > s)
+                learn_spell(r, s, r->now);
+        r->last_activity = r->now;
+        if (indoor) {
+                r->away = false;
+                r->door_at = 0;
+                if (r->night_exit_pending)
+                        r->night_exit_pending = false;
+                clear_alert(r, "night_exit", "", "movement indoors again", evidence);
+        }
+        clear_alert(r, "inactivity", "", "activity again", evidence);
+}
+
+/* ---- medication ---- */
+
+static void register_due(Rules *r, int64_t at, const char *why)
+{
+        Due *d;
+        if (r->n_dues == MAX_DUES) { /* keep the newest */
+                memmove(r->dues, r->dues + 1, (MAX_DUES - 1) * sizeof *r->dues);
+                r->n_dues--;
+        }
+        d = &r->dues[r->n_dues++];
+        *d = (Due){.at = at};
+        snprintf(d->key, sizeof d->key, "%lld", (long long)(at / 1000000));
+        (void)why;
+}
+
+static void dose_taken(Rules *r, const char *evidence)
+{
+        /* The earliest open due within an hour before now (or overdue) is the one taken. */
+        for (size_t i = 0; i < r->n_dues; i++) {
+                Due *d = &r->dues[i];
+                if (d->taken || d->at - HOUR > r->now)
+                        continue;
+                d->taken = true;
+                if (d->reported)
+                        clear_alert(r, "missed_dose", d->key, "dose taken late", evidence);
+                return;
+        }
+        /* Taken before the dose is due (within the hour before): remember it for the next one. */
+        if (r->next_schedule != INT64_MAX && r->next_schedule - HOUR <= r->now) {
+                register_due(r, r->next_schedule, "schedule");
+                r->dues[r->n_dues - 1].taken = true;
+                r->next_schedule = next_scheduled(r, r->next_schedule);
+        }
+}
+
+/* ---- deadlines ---- */
+
+int64_t rules_next_deadline(Rules *r)
+{
+        int64_t d = INT64_MAX;
+#define MIN_OF(x)                                                                                          \
+        do {                                                                                               \
+                int64_t _x = (x);                                                                          \
+                if (_x < d)                                                                                \
+                        d = _x;                                                                            \
+        } while (0)
+        MIN_OF(inactivity_deadline(r));
+        if (r->door_at && !r->away && !r->night_exit_pending)
+                MIN_OF(r->door_at + AWAY_QUIET);
+        if (r->night_exit_pending)
+                MIN_OF(r->door_at + r->night_exit);
+        if (r->bed_exit_at)
+                MIN_OF(r->bed_exit_at + r->bed_exit);
+        if (find_open(r, "bed_exit_no_return", ""))
+                MIN_OF(next_night_end(r, r->now));
+        for (size_t i = 0; i < r->n_dues; i++)
+                if (!r->dues[i].taken && !r->dues[i].reported)
+                        MIN_OF(r->dues[i].at + r->grace);
+        MIN_OF(r->next_schedule);
+        for (size_t i = 0; i < r->n_sensors; i++)
+                if (r->sensors[i].expected && !find_open(r, "sensor_silent", r->sensors[i].id))
+                        MIN_OF(r->sensors[i].last_seen + r->sensors[i].expected);
+        for (size_t i = 0; i < MAX_OPEN; i++)
+                if (r->open[i].used && streq(r->open[i].kind, "alarm_button"))
+                        MIN_OF(r->open[i].raised + r->alarm_clear);
+#undef MIN_OF
+        return d;
+}
+
+static void fire_due(Rules *r)
+{
+        int64_t t = r->now;
+        char msg[160];
+        Ev e;
+
+        if (!r->away && !find_open(r, "inactivity", "") && inactivity_deadline(r) <= t) {
+                int64_t s = quiet_since(r, t);
+                snprintf(msg, sizeof msg, "no activity for %lld minutes (limit %u at this hour)", (long long)((t - s) / MIN),
+                         rules_inactivity_limit_min(r, minute_of_day(r, t) / 60));
+                raise_alert(r, "inactivity", "", SEVERITY_CRITICAL, msg, ev_since(r, NULL, "quiet_since", s));
+        }
+        if (r->door_at && !r->away && r->door_at + AWAY_QUIET <= t && !r->night_exit_pending)
+                r->away = true; /* the door, then quiet: gone out */
+        if (r->night_exit_pending && r->door_at + r->night_exit <= t) {
+                r->night_exit_pending = false;
+                r->away = true;
+                snprintf(msg, sizeof msg, "exit door opened at night, no movement indoors for %lld minutes",
+                         (long long)(r->night_exit / MIN));
+                ev_begin(&e);
+                ev_item(&e, r, NULL, "event", "door", 1, true, NULL, r->door_at);
+                ev_end_item(&e);
+                raise_alert(r, "night_exit", "", SEVERITY_CRITICAL, msg, ev_done(&e, r));
+        }
+        if (r->bed_exit_at && r->bed_exit_at + r->bed_exit <= t) {
+                int64_t at = r->bed_exit_at;
+                r->bed_exit_at = 0;
+                if (in_night(r, at + r->bed_exit)) {
+                        snprintf(msg, sizeof msg, "out of bed at night for %lld minutes", (long long)(r->bed_exit / MIN));
+                        ev_begin(&e);
+                        ev_item(&e, r, NULL, "event", "bed", 0, true, NULL, at);
+                        ev_end_item(&e);
+                        raise_alert(r, "bed_exit_no_return", "", SEVERITY_WARNING, msg, ev_done(&e, r));
+                }
+        }
+        if (find_open(r, "bed_exit_no_return", "") && !in_night(r, t))
+                clear_alert(r, "bed_exit_no_return", "", "the night is over", "[]");
+        while (r->next_schedule <= t) {
+                register_due(r, r->next_schedule, "schedule");
+                r->next_schedule = next_scheduled(r, r->next_schedule);
+        }
+        for (size_t i = 0; i < r->n_dues; i++) {
+                Due *d = &r->dues[i];
+                if (d->taken || d->reported || d->at + r->grace > t)
+                        continue;
+                d->reported = true;
+                /* Each due is its own alert; an older open one is closed by the newer. */
+                for (size_t j = 0; j < i; j++)
+                        if (r->dues[j].reported && !r->dues[j].taken)
+                                clear_alert(r, "missed_dose", r->dues[j].key, "superseded by the next dose", "[]");
+                snprintf(msg, sizeof msg, "dose due at %02d:%02d not taken within %lld minutes",
+                         minute_of_day(r, d->at) / 60, minute_of_day(r, d->at) % 60, (long long)(r->grace / MIN));
+                ev_begin(&e);
+                ev_item(&e, r, NULL, "event", "dose_due", 1, true, NULL, d->at);
+                ev_end_item(&e);
+                raise_alert(r, "missed_dose", d->key, SEVERITY_WARNING, msg, ev_done(&e, r));
+        }
+        for (size_t i = 0; i < r->n_sensors; i++) {
+                SensorState *s = &r->sensors[i];
+                if (!s->expected || s->last_seen + s->expected > t)
+                        continue;
+                snprintf(msg, sizeof msg, "%s silent for %lld minutes", s->id, (long long)((t - s->last_seen) / MIN));
+                raise_alert(r, "sensor_silent", s->id, SEVERITY_WARNING, msg, ev_since(r, s->id, "last_seen", s->last_seen));
+        }
+        for (size_t i = 0; i < MAX_OPEN; i++)
+                if (r->open[i].used && streq(r->open[i].kind, "alarm_button") && r->open[i].raised + r->alarm_clear <= t) {
+                        Open o = r->open[i];
+                        emit(r, &o, ALERT_CLEARED, "cleared after the alarm period", "[]");
+                        r->open[i].used = false;
+                }
+}
+
+static void advance(Rules *r, int64_t now, bool inclusive)
+{
+        /* Every deadline that fires changes the state that made it (raised, consumed, moved on), so
+         * this terminates; the bound is a safety net against a rule that would not. */
+        for (int guard = 0; guard < 1000000; guard++) {
+                int64_t d = rules_next_deadline(r);
+                if (inclusive ? d > now : d >= now)
+                        break;
+                if (d > r->now)
+                        r->now = d;
+                fire_due(r);
+                if (rules_next_deadline(r) == d && d == r->now)
+                        break;
+        }
+        if (now > r->now)
+                r->now = now;
+}
+
+void rules_advance(Rules *r, int64_t now)
+{
+        advance(r, now, true);
+}
+
+void rules_advance_before(Rules *r, int64_t now)
+{
+        advance(r, now, false);
+}
+
+/* ---- NEWS2, thresholds, baselines ---- */
+
+static bool news2_param_of(Metric m, News2Param *ret)
+{
+        switch (m) {
+        case METRIC_RESPIRATORY_RATE:
+                *ret = NEWS2_RESPIRATION;
+                return true;
+        case METRIC_SPO2:
+                *ret = NEWS2_SPO2;
+                return true;
+        case METRIC_SYSTOLIC:
+                *ret = NEWS2_SYSTOLIC;
+                return true;
+        case METRIC_PULSE_RATE:
+        case METRIC_HEART_RATE:
+                *ret = NEWS2_PULSE;
+                return true;
+        case METRIC_BODY_TEMPERATURE:
+                *ret = NEWS2_TEMPERATURE;
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* The value in the unit the chart uses: mmHg, Cel. */
+static double chart_value(Metric m, double v, const char *unit)
+{
+        if (unit && streq(unit, "kPa"))
+                return v * 7.50062;
+        if (unit && streq(unit, "[degF]"))
+                return (v - 32) * 5 / 9;
+        if (m == METRIC_GLUCOSE && unit && streq(unit, "mmol/L"))
+                return v * 18.016; /* baselines run in mg/dL */
+        return v;
+}
+
+static void news2_aggregate(Rules *r)
+{
+        int total = 0, s;
+        Ev e;
+        char msg[128];
+        Open *o;
+
+        r->param[NEWS2_AIR_OXYGEN] = (Param){.have = true, .score = news2_air_oxygen(r->oxygen), .time = r->now,
+                                             .value = r->oxygen};
+        for (News2Param p = 0; p < _NEWS2_MAX; p++) {
+                if (!r->param[p].have || (p != NEWS2_AIR_OXYGEN && r->now - r->param[p].time > r->news2_window))
+                        return; /* no complete set within the window */
+                total += r->param[p].score;
+        }
+        ev_begin(&e);
+        for (News2Param p = 0; p < _NEWS2_MAX; p++) {
+                ev_item(&e, r, NULL, "parameter", news2_param_name(p), r->param[p].value, true, NULL, r->param[p].time);
+                jw_key(&e.w, "score");
+                jw_int(&e.w, r->param[p].score);
+                ev_end_item(&e);
+        }
+        jw_object_begin(&e.w);
+        jw_key(&e.w, "news2_total");
+        jw_int(&e.w, total);
+        jw_object_end(&e.w);
+        ev_done(&e, r);
+
+        s = news2_risk(total);
+        o = find_open(r, "news2_aggregate", "");
+        snprintf(msg, sizeof msg, "NEWS2 %d (%s risk)", total,
+                 s == NEWS2_RISK_HIGH ? "high" : s == NEWS2_RISK_MEDIUM ? "medium" : "low");
+        if (o && total <= 3)
+                clear_alert(r, "news2_aggregate", "", msg, r->evidence);
+        else if (o && s == NEWS2_RISK_HIGH && o->severity != SEVERITY_CRITICAL) {
+                /* Escalation from medium to high is news for the nurse: a new, critical alert. */
+                clear_alert(r, "news2_aggregate", "", "escalated", r->evidence);
+                raise_alert(r, "news2_aggregate", "", SEVERITY_CRITICAL, msg, r->evidence);
+        } else if (!o && s >= NEWS2_RISK_MEDIUM)
+                raise_alert(r, "news2_aggregate", "", s == NEWS2_RISK_HIGH ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg,
+                            r->evidence);
+}
+
+static void news2_update(Rules *r, News2Param p, double value, int score, const Reading *rd, Metric m)
+{
+        char msg[128];
+        r->param[p] = (Param){.have = true, .value = value, .score = score, .time = r->now};
+        if (!r->threshold[m].set) {
+                if (score == 3) {
+                        snprintf(msg, sizeof msg, "%s %g scores 3 on NEWS2", news2_param_name(p), value);
+                        Ev e;
+                        ev_begin(&e);
+                        ev_item(&e, r, rd ? rd->sensor : "nurse", "metric", metric_name(m), value, true,
+                                rd ? rd->unit : NULL, r->now);
+                        jw_key(&e.w, "score");
+                        jw_int(&e.w, score);
+                        ev_end_item(&e);
+                        raise_alert(r, "news2_single_parameter", news2_param_name(p), SEVERITY_WARNING, msg, ev_done(&e, r));
+                } else if (score <= 1) /* hysteresis: a 2 keeps it open */
+                        clear_alert(r, "news2_single_parameter", news2_param_name(p), "back in range", rd ? ev_reading(r, rd) : "[]");
+        }
+        news2_aggregate(r);
+}
+
+static void threshold_check(Rules *r, Metric m, double v, const Reading *rd)
+{
+        char msg[128];
+        bool low, high, back;
+        double mlow, mhigh;
+
+        if (!r->threshold[m].set)
+                return;
+        low = r->threshold[m].has_low && v < r->threshold[m].low;
+        high = r->threshold[m].has_high && v > r->threshold[m].high;
+        /* Hysteresis: back in range by 2 % of the limit before it clears. */
+        mlow = r->threshold[m].low + fabs(r->threshold[m].low) * 0.02;
+        mhigh = r->threshold[m].high - fabs(r->threshold[m].high) * 0.02;
+        back = (!r->threshold[m].has_low || v >= mlow) && (!r->threshold[m].has_high || v <= mhigh);
+        if (low || high) {
+                snprintf(msg, sizeof msg, "%s %g is %s the personal limit %g", metric_name(m), v, low ? "below" : "above",
+                         low ? r->threshold[m].low : r->threshold[m].high);
+                raise_alert(r, "threshold", metric_name(m), SEVERITY_WARNING, msg, ev_reading(r, rd));
+        } else if (back)
+                clear_alert(r, "threshold", metric_name(m), "back within the personal limits", ev_reading(r, rd));
+}
+
+static void baseline_update(Rules *r, Metric m, double x, const Reading *rd)
+{
+        Baseline *b = &r->baseline[m];
+        double sd, z;
+        bool learning;
+        char msg[160];
+
+        if (!b->dir)
+                return;
+        if (b->n == 0) {
+                b->mean = x;
+                b->var = b->sd_min * b->sd_min;
+                b->first = r->now;
+                b->n = 1;
+                return;
+        }
+        sd = sqrt(b->var);
+        if (sd < b->sd_min)
+                sd = b->sd_min;
+        if (sd <= 0)
+                sd = 1e-9;
+        z = (x - b->mean) / sd * b->dir;
+        learning = b->n < BASELINE_MIN_READINGS || r->now - b->first < (int64_t)r->baseline_min_days * DAY;
+        if (!learning) {
+                b->cusum = fmax(0, b->cusum + z - CUSUM_K);
+                if (b->cusum > CUSUM_H) {
+                        snprintf(msg, sizeof msg, "%s %g is %s the personal baseline %.1f (sd %.1f) for a while", metric_name(m),
+                                 x, b->dir > 0 ? "above" : "below", b->mean, sd);
+                        Ev e;
+                        ev_begin(&e);
+                        ev_item(&e, r, rd->sensor, "metric", metric_name(m), x, true, rd->unit, r->now);
+                        jw_key(&e.w, "baseline_mean");
+                        jw_double(&e.w, round(b->mean * 100) / 100);
+                        jw_key(&e.w, "baseline_sd");
+                        jw_double(&e.w, round(sd * 100) / 100);
+                        jw_key(&e.w, "cusum");
+                        jw_double(&e.w, round(b->cusum * 100) / 100);
+                        ev_end_item(&e);
+                        raise_alert(r, "baseline_deviation", metric_name(m), SEVERITY_WARNING, msg, ev_done(&e, r));
+                } else if (b->cusum == 0)
+                        clear_alert(r, "baseline_deviation", metric_name(m), "back to the personal baseline", ev_reading(r, rd));
+        }
+        /* Learn from ordinary readings only: an outlier or an open deviation does not move the baseline. */
+        if (fabs(z) < 2.5 && !find_open(r, "baseline_deviation", metric_name(m))) {
+                double d = x - b->mean;
+                b->mean += BASELINE_ALPHA * d;
+                b->var = (1 - BASELINE_ALPHA) * (b->var + BASELINE_ALPHA * d * d);
+                b->n++;
+        }
+}
+
+static void weight_update(Rules *r, double kg, const Reading *rd)
+{
+        int64_t day = local_day_start(r, r->now);
+        int m = minute_of_day(r, r->now);
+        double min_prev = INFINITY;
+        char msg[160];
+
+        if (m < 4 * 60 || m >= 12 * 60)
+                return; /* morning weights only: the same time of day, before breakfast */
+        for (size_t i = 0; i < r->n_weights; i++)
+                if (r->weights[i].day == day)
+                        return; /* the first morning weight of the day counts */
+        for (size_t i = 0; i < r->n_weights; i++)
+                if (r->weights[i].day < day && r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR &&
+                    r->weights[i].kg < min_prev)
+                        min_prev = r->weights[i].kg;
+        if (r->n_weights == MAX_WEIGHTS) {
+                memmove(r->weights, r->weights + 1, (MAX_WEIGHTS - 1) * sizeof r->weights[0]);
+                r->n_weights--;
+        }
+        r->weights[r->n_weights].day = day;
+        r->weights[r->n_weights].kg = kg;
+        r->n_weights++;
+        if (!isfinite(min_prev))
+                return;
+        if (kg - min_prev > r->weight_gain_kg) {
+                snprintf(msg, sizeof msg, "weight up %.1f kg in %u days (%.1f to %.1f kg)", kg - min_prev,
+                         r->weight_gain_days, min_prev, kg);
+                raise_alert(r, "weight_gain", "", SEVERITY_WARNING, msg, ev_reading(r, rd));
+        } else if (kg - min_prev < r->weight_gain_kg - 0.5)
+                clear_alert(r, "weight_gain", "", "weight gain below the limit", ev_reading(r, rd));
+}
+
+static void vital(Rules *r, Metric m, double v, const char *unit, const Reading *rd)
+{
+        News2Param p;
+        double x = chart_value(m, v, unit);
+        int score = -1;
+
+        if (news2_param_of(m, &p)) {
+                switch (p) {
+                case NEWS2_RESPIRATION:
+                        score = news2_respiration(x);
+                        break;
+                case NEWS2_SPO2:
+                        score = news2_spo2(x, r->spo2_scale, r->oxygen);
+                        break;
+                case NEWS2_SYSTOLIC:
+                        score = news2_systolic(x);
+                        break;
+                case NEWS2_PULSE:
+                        score = news2_pulse(x);
+                        break;
+                case NEWS2_TEMPERATURE:
+                        score = news2_temperature(x);
+                        break;
+                case NEWS2_AIR_OXYGEN:
+                case NEWS2_CONSCIOUSNESS:
+                case _NEWS2_MAX:
+                        break;
+                }
+                if (score >= 0)
+                        news2_update(r, p, x, score, rd, m);
+        }
+        if (rd) {
+                threshold_check(r, m, v, rd);
+                baseline_update(r, m, x, rd);
+                if (m == METRIC_BODY_WEIGHT)
+                        weight_update(r, unit && streq(unit, "[lb_av]") ? v * 0.45359237 : v, rd);
+        }
+}
+
+/* ---- input ---- */
+
+static SensorState *seen(Rules *r, const char *id, const char *evidence)
+{
+        SensorState *s = sensor(r, id);
+        if (!s)
+                return NULL;
+        s->last_seen = r->now;
+        clear_alert(r, "sensor_silent", id, "heard from again", evidence);
+        return s;
+}
+
+void rules_reading(Rules *r, const Reading *rd)
+{
+        SensorState *s = seen(r, rd->sensor, ev_reading(r, rd));
+        char msg[128];
+
+        if (rd->absent)
+                return;
+        if (rd->metric == METRIC_BATTERY) {
+                if (rd->value < r->battery_low) {
+                        snprintf(msg, sizeof msg, "%s battery at %g %%", rd->sensor, rd->value);
+                        raise_alert(r, "battery_low", rd->sensor, SEVERITY_WARNING, msg, ev_reading(r, rd));
+                } else if (rd->value >= r->battery_low + 10)
+                        clear_alert(r, "battery_low", rd->sensor, "battery replaced", ev_reading(r, rd));
+                return;
+        }
+        /* A doubtful measurement (invalid, from a demonstration) is kept and sent, not judged. */
+        if (rd->flags & (READING_INVALID | READING_DEMO_OR_TEST))
+                return;
+        switch (rd->metric) {
+        case METRIC_TEMPERATURE:
+        case METRIC_HUMIDITY:
+        case METRIC_ILLUMINANCE:
+        case METRIC_PRESSURE:
+        case METRIC_CO2:
+        case METRIC_VOLTAGE:
+        case METRIC_POWER:
+                return; /* the room, not the person */
+        default:
+                break;
+        }
+        /* Measuring oneself is activity, and proof of being at home. */
+        if (!s || s->role != ROLE_EXIT_DOOR)
+                activity(r, true, ev_reading(r, rd));
+        vital(r, rd->metric, rd->value, rd->unit, rd);
+}
+
+void rules_nurse_reading(Rules *r, Metric m, double value, const char *unit)
+{
+        vital(r, m, value, unit, NULL);
+}
+
+int rules_nurse_consciousness(Rules *r, char acvpu)
+{
+        int score = news2_consciousness(acvpu);
+        char msg[96];
+        if (score < 0)
+                return -EINVAL;
+        r->param[NEWS2_CONSCIOUSNESS] = (Param){.have = true, .value = score, .score = score, .time = r->now};
+        if (score == 3) {
+                Ev e;
+                snprintf(msg, sizeof msg, "consciousness %c scores 3 on NEWS2", acvpu);
+                ev_begin(&e);
+                ev_item(&e, r, "nurse", "observation", "consciousness", score, true, NULL, r->now);
+                ev_end_item(&e);
+                raise_alert(r, "news2_single_parameter", "consciousness", SEVERITY_WARNING, msg, ev_done(&e, r));
+        } else
+                clear_alert(r, "news2_single_parameter", "consciousness", "alert", "[]");
+        news2_aggregate(r);
+        return 0;
+}
+
+void rules_event(Rules *r, const Event *e)
+{
+        const char *ev = ev_event(r, e);
+        SensorState *s = seen(r, e->sensor, ev);
+        Role role = s ? s->role : ROLE_ROOM;
+        char evbuf[sizeof r->evidence];
+        char msg[128];
+
+        snprintf(evbuf, sizeof evbuf, "%s", ev);
+        switch (e->kind) {
+        case EVENT_MOTION:
+        case EVENT_OCCUPANCY:
+        case EVENT_PRESENCE:
+        case EVENT_MOVING:
+                if (e->value)
+                        activity(r, role != ROLE_EXIT_DOOR, evbuf);
+                break;
+        case EVENT_DOOR:
+        case EVENT_OPENING:
+        case EVENT_WINDOW:
+                if (role == ROLE_EXIT_DOOR || e->kind == EVENT_DOOR) {
+                        bool exit = role == ROLE_EXIT_DOOR;
+                        activity(r, !exit, evbuf);
+                        if (exit) {
+                                /* Someone at the exit door: inside now, perhaps gone in a minute. */
+                                r->away = false;
+                                r->door_at = r->now;
+                                clear_alert(r, "night_exit", "", "the door again", evbuf);
+                                if (e->value && in_night(r, r->now) && !r->night_exit_pending)
+                                        r->night_exit_pending = true;
+                        }
+                }
+                break;
+        case EVENT_BED:
+                activity(r, true, evbuf);
+                if (e->value) {
+                        r->in_bed = true;
+                        r->bed_since = r->now;
+                        r->bed_exit_at = 0;
+                        clear_alert(r, "bed_exit_no_return", "", "back in bed", evbuf);
+                } else {
+                        r->in_bed = false;
+                        if (in_night(r, r->now))
+                                r->bed_exit_at = r->now;
+                }
+                break;
+        case EVENT_BUTTON:
+                if (e->value) {
+                        snprintf(msg, sizeof msg, "alarm button pressed (%s)", e->sensor);
+                        raise_alert(r, "alarm_button", "", SEVERITY_CRITICAL, msg, evbuf);
+                        activity(r, true, evbuf);
+                }
+                break;
+        case EVENT_DOSE_DUE:
+                /* With a schedule, the dispenser's own signal near a scheduled time adds nothing. */
+                for (size_t i = 0; i < r->n_dues; i++)
+                        if (llabs(r->dues[i].at - r->now) <= HOUR)
+                                return;
+                if (r->next_schedule != INT64_MAX && r->next_schedule - r->now <= HOUR)
+                        return;
+                register_due(r, r->now, "dispenser");
+                break;
+        case EVENT_DOSE_TAKEN:
+                activity(r, true, evbuf);
+                dose_taken(r, evbuf);
+                break;
+        case EVENT_DOSE_MISSED: {
+                char key[32];
+                snprintf(key, sizeof key, "dispenser-%lld", (long long)(r->now / 1000000));
+                raise_alert(r, "missed_dose", key, SEVERITY_WARNING, "the dispenser reports a missed dose", evbuf);
+                break;
+        }
+        case EVENT_DISPENSER_EMPTY:
+                raise_alert(r, "dispenser_fault", "empty", SEVERITY_WARNING, "the dispenser is empty", evbuf);
+                break;
+        case EVENT_DISPENSER_REFILL:
+                clear_alert(r, "dispenser_fault", "empty", "refilled", evbuf);
+                break;
+        case EVENT_DISPENSER_FAULT:
+                if (e->value)
+                        raise_alert(r, "dispenser_fault", "fault", SEVERITY_WARNING, "the dispenser reports a fault", evbuf);
+                else
+                        clear_alert(r, "dispenser_fault", "fault", "fault gone", evbuf);
+                break;
+        case EVENT_BATTERY_LOW:
+                if (e->value) {
+                        snprintf(msg, sizeof msg, "%s reports a low battery", e->sensor);
+                        raise_alert(r, "battery_low", e->sensor, SEVERITY_WARNING, msg, evbuf);
+                } else
+                        clear_alert(r, "battery_low", e->sensor, "battery replaced", evbuf);
+                break;
+        case EVENT_TAMPER:
+        case EVENT_VIBRATION:
+        case EVENT_GENERIC:
+        case EVENT_SMOKE:
+        case EVENT_CARBON_MONOXIDE:
+        case EVENT_WATER_LEAK:
+        case EVENT_PROBLEM:
+        case EVENT_POWER:
+        case EVENT_DIMMER:
+        case _EVENT_KIND_MAX:
+                break;
+        }
+}
