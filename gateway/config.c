@@ -580,7 +580,7 @@ static int set_defaults(Config *c)
         c->night_exit_min = 15;
         c->bed_exit_min = 30;
         c->news2_window_min = 60;
-        c->inactivity_floor_min = 90;
+        c->inactivity_floor_min = 120;
         c->inactivity_ceiling_min = 720;
         c->inactivity_default_min = 240;
         c->baseline_min_days = 7;

@@ -111,6 +111,7 @@ struct Rules {
         /* activity */
         int64_t last_activity;
         bool in_bed;
+        bool bed_known;           /* a bed event has been seen; before that, at night, assume asleep */
         int64_t bed_since;
         bool away;
         int64_t door_at;          /* last exit-door event; 0: none pending */
@@ -448,9 +449,11 @@ unsigned rules_inactivity_limit_min(Rules *r, int hour)
         int64_t limit;
         if (r->learned_days < r->baseline_min_days)
                 return (unsigned)(r->inact_default / MIN);
+        /* This hour and its neighbours: a nap an hour later than usual is still a nap. */
         for (int d = 0; d < LEARN_DAYS; d++)
-                if (r->maxspell[d][hour] > m)
-                        m = r->maxspell[d][hour];
+                for (int h = hour + 23; h <= hour + 25; h++)
+                        if (r->maxspell[d][h % 24] > m)
+                                m = r->maxspell[d][h % 24];
         if (m == 0)
                 return (unsigned)(r->inact_default / MIN);
         /* Half as long again as the longest quiet spell seen at this hour. */
@@ -463,10 +466,15 @@ unsigned rules_inactivity_limit_min(Rules *r, int hour)
 }
 
 /* When the current quiet spell began: in bed over the night, it begins when the night ends. */
+static bool asleep_maybe(Rules *r)
+{
+        return r->in_bed || !r->bed_known;
+}
+
 static int64_t quiet_since(Rules *r, int64_t t)
 {
         int64_t s = r->last_activity;
-        if (r->in_bed) {
+        if (asleep_maybe(r)) {
                 int64_t e = last_night_end(r, t);
                 if (r->bed_since < e && e > s)
                         s = e;
@@ -482,11 +490,15 @@ static int64_t inactivity_deadline(Rules *r)
         /* Step through the next day and a half in 5-minute steps: the limit changes by the hour. */
         for (int i = 0; i < 36 * 12; i++) {
                 int64_t s, limit;
-                if (!(r->in_bed && in_night(r, t))) {
+                if (!(asleep_maybe(r) && in_night(r, t))) {
                         s = quiet_since(r, t);
                         limit = rules_inactivity_limit_min(r, minute_of_day(r, t) / 60) * MIN;
-                        if (t - s >= limit)
-                                return s + limit > prev ? s + limit : prev;
+                        if (t - s >= limit) {
+                                /* The first moment this hour's limit is passed: the limit may have
+                                 * just dropped at the hour. */
+                                int64_t at = s + limit;
+                                return at > prev && minute_of_day(r, at) / 60 == minute_of_day(r, t) / 60 ? at : t;
+                        }
                 }
                 prev = t;
                 t = (t / (5 * MIN) + 1) * (5 * MIN);
@@ -522,7 +534,7 @@ static void learn_spell(Rules *r, int64_t from, int64_t to)
 static void activity(Rules *r, bool indoor, const char *evidence)
 {
         int64_t s = quiet_since(r, r->now);
-        if (!r->away && !(r->in_bed && in_night(r, r->now)) && r->now > s)
+        if (!r->away && !(asleep_maybe(r) && in_night(r, r->now)) && r->now > s)
                 learn_spell(r, s, r->now);
         r->last_activity = r->now;
         if (indoor) {
@@ -540,6 +552,13 @@ static void activity(Rules *r, bool indoor, const char *evidence)
 static void register_due(Rules *r, int64_t at, const char *why)
 {
         Due *d;
+        /* Dues older than two days are settled either way. */
+        while (r->n_dues > 0 && r->dues[0].at < at - 2 * DAY && (r->dues[0].taken || r->dues[0].reported)) {
+                if (!r->dues[0].taken)
+                        clear_alert(r, "missed_dose", r->dues[0].key, "superseded", "[]");
+                memmove(r->dues, r->dues + 1, (r->n_dues - 1) * sizeof *r->dues);
+                r->n_dues--;
+        }
         if (r->n_dues == MAX_DUES) { /* keep the newest */
                 memmove(r->dues, r->dues + 1, (MAX_DUES - 1) * sizeof *r->dues);
                 r->n_dues--;
@@ -552,17 +571,21 @@ static void register_due(Rules *r, int64_t at, const char *why)
 
 static void dose_taken(Rules *r, const char *evidence)
 {
-        /* The earliest open due within an hour before now (or overdue) is the one taken. */
+        Due *best = NULL;
+        /* The latest due that has come (or comes within the hour) and is not taken is the one taken:
+         * an old miss stays a miss, and is closed by the newer dose (see fire_due). */
         for (size_t i = 0; i < r->n_dues; i++) {
                 Due *d = &r->dues[i];
-                if (d->taken || d->at - HOUR > r->now)
-                        continue;
-                d->taken = true;
-                if (d->reported)
-                        clear_alert(r, "missed_dose", d->key, "dose taken late", evidence);
+                if (!d->taken && d->at - HOUR <= r->now && (!best || d->at > best->at))
+                        best = d;
+        }
+        if (best) {
+                best->taken = true;
+                if (best->reported)
+                        clear_alert(r, "missed_dose", best->key, "dose taken late", evidence);
                 return;
         }
-        /* Taken before the dose is due (within the hour before): remember it for the next one. */
+        /* Taken before the dose is due (within the hour before): it counts for that dose. */
         if (r->next_schedule != INT64_MAX && r->next_schedule - HOUR <= r->now) {
                 register_due(r, r->next_schedule, "schedule");
                 r->dues[r->n_dues - 1].taken = true;
@@ -1058,6 +1081,7 @@ void rules_event(Rules *r, const Event *e)
                 break;
         case EVENT_BED:
                 activity(r, true, evbuf);
+                r->bed_known = true;
                 if (e->value) {
                         r->in_bed = true;
                         r->bed_since = r->now;
