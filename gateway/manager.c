@@ -14,6 +14,7 @@
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
 #include "gateway/manager.h"
+#include "gateway/rules.h"
 #include "gateway/timefmt.h"
 #include "sensors/sim.h"
 #include "uplink/mqtt.h"
@@ -31,6 +32,9 @@ struct Manager {
         Outbox *outbox;
         Mqtt *mqtt;
         Devices *devices;
+        Rules *rules;
+        sd_event_source *rules_timer; /* CLOCK_REALTIME, at the engine's next deadline */
+        bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
         Sim *sim;
         uint64_t sim_items; /* items the simulated home delivered, for [Simulation] Limit= */
         bool sim_done;      /* ... and the limit was reached */
@@ -115,11 +119,24 @@ static void queue_item(Manager *m, Lane lane, char *body, size_t len)
                 sim_set_paused(m->sim, true);
 }
 
+static void rules_arm(Manager *m);
+
+/* The engine's clock: the data's own in simulation, the real one otherwise. */
+static void rules_clock(Manager *m, int64_t data_time)
+{
+        rules_advance_before(m->rules, m->rules_on_data_clock ? data_time : now_realtime());
+}
+
 static void queue_reading(Manager *m, const Reading *r)
 {
         size_t len;
         char *body = encode_reading(r, &len);
         queue_item(m, LANE_TELEMETRY, body, len);
+        if (m->rules) {
+                rules_clock(m, r->time_usec);
+                rules_reading(m->rules, r);
+                rules_arm(m);
+        }
 }
 
 static void queue_event(Manager *m, const Event *e)
@@ -127,6 +144,11 @@ static void queue_event(Manager *m, const Event *e)
         size_t len;
         char *body = encode_event(e, &len);
         queue_item(m, LANE_EVENTS, body, len);
+        if (m->rules) {
+                rules_clock(m, e->time_usec);
+                rules_event(m->rules, e);
+                rules_arm(m);
+        }
 }
 
 /* A frame from a radio device: decoded with its profile, key and state, then queued. */
@@ -202,6 +224,73 @@ static int raise_alert(Manager *m, Alert *a)
         log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
         /* Committed and handed to the uplink at once, ahead of any backlog. */
         queue_item(m, LANE_ALERTS, body, len);
+        return 0;
+}
+
+/* ---- rules ---- */
+
+static void on_rules_alert(void *userdata, const Alert *a)
+{
+        Manager *m = userdata;
+        size_t len;
+        char *body = encode_alert(a, &len);
+        log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
+        /* Committed and handed to the uplink at once, ahead of any backlog. */
+        queue_item(m, LANE_ALERTS, body, len);
+}
+
+static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Manager *m = userdata;
+        rules_advance(m->rules, now_realtime());
+        rules_arm(m);
+        return 0;
+}
+
+static void rules_arm(Manager *m)
+{
+        int64_t d;
+        int r;
+
+        if (!m->rules || m->rules_on_data_clock)
+                return;
+        d = rules_next_deadline(m->rules);
+        if (d == INT64_MAX) {
+                if (m->rules_timer)
+                        (void)sd_event_source_set_enabled(m->rules_timer, SD_EVENT_OFF);
+                return;
+        }
+        if (d < 0)
+                d = 0;
+        if (m->rules_timer) {
+                r = sd_event_source_set_time(m->rules_timer, (uint64_t)d);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->rules_timer, SD_EVENT_ONESHOT);
+        } else
+                /* A second of slack: the rules count minutes. */
+                r = sd_event_add_time(m->event, &m->rules_timer, CLOCK_REALTIME, (uint64_t)d, 1000000, on_rules_timer, m);
+        if (r < 0)
+                log_error_errno(r, "Failed to arm the rules timer, time-driven alerts may be late: %m");
+}
+
+static int rules_setup(Manager *m)
+{
+        int r;
+
+        m->rules = rules_free(m->rules);
+        m->rules_on_data_clock = m->config->sim_enabled;
+        r = rules_new(m->config, m->config->gateway_id,
+                      m->rules_on_data_clock && m->config->sim_start_usec ? m->config->sim_start_usec : now_realtime(),
+                      on_rules_alert, m, &m->rules);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the rules: %m");
+        if (m->config->sim_enabled) {
+                size_t n;
+                const SimRole *roles = sim_roles(&n);
+                for (size_t i = 0; i < n; i++)
+                        (void)rules_add_sensor(m->rules, roles[i].id, roles[i].role, 0, roles[i].is_input);
+        }
+        rules_arm(m);
         return 0;
 }
 
@@ -473,6 +562,9 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         r = mqtt_reconfigure(m->mqtt, &mo);
         if (r < 0)
                 log_error_errno(r, "Failed to apply the new broker settings: %m");
+        /* The rules start again with the new settings; what they learned (baselines, quiet spells)
+         * is relearned. */
+        (void)rules_setup(m);
         if (sim_changed)
                 (void)sim_setup(m);
         config_free(old);
@@ -510,6 +602,8 @@ Manager *manager_free(Manager *m)
         /* Reverse of manager_start(). */
         sd_event_source_disable_unref(m->status_timer);
         m->sim = sim_free(m->sim);
+        sd_event_source_disable_unref(m->rules_timer);
+        m->rules = rules_free(m->rules);
         m->devices = devices_free(m->devices);
         m->mqtt = mqtt_free(m->mqtt);
         m->outbox = outbox_free(m->outbox);
@@ -603,6 +697,9 @@ int manager_start(Manager *m)
                 localtime_r(&now, &tm);
                 m->utc_offset_sec = (int32_t)tm.tm_gmtoff;
         }
+        r = rules_setup(m);
+        if (r < 0)
+                return r;
         r = sim_setup(m);
         if (r < 0)
                 return r;

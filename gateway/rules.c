@@ -435,6 +435,20 @@ int rules_new(const Config *c, const char *id_prefix, int64_t start, rules_alert
         return 0;
 }
 
+int rules_add_sensor(Rules *r, const char *id, const char *role, unsigned expected_min, bool is_input)
+{
+        SensorState *s;
+        if (sensor(r, id))
+                return -EEXIST;
+        if (r->n_sensors == MAX_SENSORS)
+                return -ENOSPC;
+        s = &r->sensors[r->n_sensors++];
+        *s = (SensorState){.role = role_of(role), .expected = (int64_t)expected_min * MIN, .last_seen = r->now,
+                           .is_input = is_input};
+        snprintf(s->id, sizeof s->id, "%s", id);
+        return 0;
+}
+
 Rules *rules_free(Rules *r)
 {
         free(r);

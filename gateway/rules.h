@@ -20,6 +20,10 @@ int rules_new(const Config *c, const char *id_prefix, int64_t start_usec, rules_
               Rules **ret);
 Rules *rules_free(Rules *r);
 
+/* Adds a sensor the configuration does not list (the simulated home's). expected_min: silence limit,
+ * 0 = not watched. -EEXIST if known. */
+int rules_add_sensor(Rules *r, const char *id, const char *role, unsigned expected_min, bool is_input);
+
 /* Fires every deadline up to now, in order, then sets the clock to now (never backwards). */
 void rules_advance(Rules *r, int64_t now);
 /* The same, but deadlines at exactly now wait: input at a time comes before that time's timers

@@ -53,6 +53,22 @@ static const SimDevice devices[] = {
         {"living-room-climate", PROFILE_BTHOME, "A4:C1:38:30:00:01", "231d39c1d7cc1ab1aee224cd096db932"},
 };
 
+static const SimRole roles[] = {
+        {"bp-cuff", NULL, false},          {"scale", NULL, false},
+        {"oximeter", NULL, false},         {"thermometer", NULL, false},
+        {"bedroom-motion", "bedroom", false}, {"bathroom-motion", "bathroom", false},
+        {"kitchen-motion", "kitchen", false}, {"living-room-motion", "living-room", false},
+        {"hall-motion", "hall", false},    {"living-room-climate", "living-room", false},
+        {"bed-mat", "bed", true},          {"front-door", "exit-door", true},
+        {"dispenser", "dispenser", true},
+};
+
+const SimRole *sim_roles(size_t *ret_n)
+{
+        *ret_n = sizeof roles / sizeof roles[0];
+        return roles;
+}
+
 const SimDevice *sim_devices(size_t *ret_n)
 {
         *ret_n = sizeof devices / sizeof devices[0];

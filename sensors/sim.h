@@ -32,6 +32,15 @@ typedef struct SimDevice {
 
 const SimDevice *sim_devices(size_t *ret_n);
 
+/* What each simulated sensor is for the rules (radio devices and wired inputs). */
+typedef struct SimRole {
+        const char *id;
+        const char *role; /* as in [Sensor] / [Input] Role= */
+        bool is_input;    /* a wired input */
+} SimRole;
+
+const SimRole *sim_roles(size_t *ret_n);
+
 typedef struct Sim Sim;
 
 int sim_new(sd_event *e, const SimOptions *opt, const SensorSink *sink, Sim **ret);
