@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -6,10 +7,12 @@
 
 #include "gateway/base.h"
 #include "gateway/command.h"
+#include "sensors/reading.h"
 
 static const char *const names[_COMMAND_KIND_MAX] = {
         [COMMAND_TEST_ALARM] = "test-alarm",
         [COMMAND_STATUS] = "status",
+        [COMMAND_OBSERVATION] = "observation",
 };
 
 const char *command_name(CommandKind k)
@@ -63,9 +66,35 @@ int command_parse(const char *name, const void *payload, size_t len, Command *re
                 r = copy_string(root, "request_id", c.request_id, sizeof c.request_id, ret_error);
                 if (r == 0)
                         r = copy_string(root, "message", c.message, sizeof c.message, ret_error);
+                if (r == 0 && k == COMMAND_OBSERVATION)
+                        r = copy_string(root, "metric", c.metric, sizeof c.metric, ret_error);
+                if (r == 0 && k == COMMAND_OBSERVATION)
+                        r = copy_string(root, "unit", c.unit, sizeof c.unit, ret_error);
+                if (r == 0 && k == COMMAND_OBSERVATION) {
+                        json_t *v = json_object_get(root, "value");
+                        Metric m;
+                        if (streq(c.metric, "consciousness")) {
+                                const char *a = json_is_string(v) ? json_string_value(v) : "";
+                                if (strlen(a) != 1 || !strchr("ACVPU", a[0])) {
+                                        *ret_error = "consciousness is one of \"A\", \"C\", \"V\", \"P\", \"U\"";
+                                        r = -EBADMSG;
+                                } else
+                                        c.acvpu = a[0];
+                        } else if (metric_from_name(c.metric, &m) < 0) {
+                                *ret_error = "observation: unknown or missing \"metric\"";
+                                r = -EBADMSG;
+                        } else if (!json_is_number(v) || !isfinite(json_number_value(v))) {
+                                *ret_error = "observation: \"value\" must be a number";
+                                r = -EBADMSG;
+                        } else
+                                c.value = json_number_value(v);
+                }
                 json_decref(root);
                 if (r < 0)
                         return r;
+        } else if (k == COMMAND_OBSERVATION) {
+                *ret_error = "observation needs a JSON object with \"metric\" and \"value\"";
+                return -EBADMSG;
         }
         *ret = c;
         return 0;

@@ -7,6 +7,7 @@
 typedef enum CommandKind {
         COMMAND_TEST_ALARM, /* raise a test alert end to end ("send test alarm") */
         COMMAND_STATUS,     /* publish a fresh status now */
+        COMMAND_OBSERVATION, /* a nurse's observation: {"metric":"respiratory_rate","value":22} or consciousness "A".."U" */
         _COMMAND_KIND_MAX,
 } CommandKind;
 
@@ -16,6 +17,10 @@ typedef struct Command {
         CommandKind kind;
         char request_id[65]; /* echoed in the reply so the sender can match it; may be empty */
         char message[257];   /* test-alarm: free text shown with the alert; may be empty */
+        char metric[48];     /* observation: a metric name, or "consciousness" */
+        double value;        /* observation: the value (numbers) */
+        char acvpu;          /* observation: consciousness 'A', 'C', 'V', 'P' or 'U' */
+        char unit[16];       /* observation: the unit, or empty for the metric's usual one */
 } Command;
 
 /* Returns 0 and fills *ret, or a negative errno with a static description in *ret_error:

@@ -9,11 +9,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "gateway/base.h"
+#include "gateway/clock.h"
 #include "gateway/command.h"
 #include "gateway/devices.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
 #include "gateway/manager.h"
+#include "gateway/replay.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
 #include "sensors/sim.h"
@@ -388,6 +390,38 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                 (void)mqtt_publish_status(m->mqtt);
                 reply(m, name, true, c.request_id, NULL, NULL);
                 break;
+        case COMMAND_OBSERVATION: {
+                int64_t now = now_realtime();
+                if (!m->rules) {
+                        reply(m, name, false, c.request_id, "the rules are not running", NULL);
+                        break;
+                }
+                rules_clock(m, now);
+                if (c.acvpu)
+                        (void)rules_nurse_consciousness(m->rules, c.acvpu);
+                else {
+                        Metric metric;
+                        Reading rd = {.value = c.value, .time_usec = now,
+                                      .time_quality = decode_context_now().now_quality};
+                        size_t body_len;
+                        char *body;
+                        (void)metric_from_name(c.metric, &metric);
+                        rd.metric = metric;
+                        rd.unit = metric_default_unit(metric);
+                        if (c.unit[0] && !streq(c.unit, rd.unit)) {
+                                reply(m, name, false, c.request_id, "give the value in the metric's usual unit", NULL);
+                                break;
+                        }
+                        snprintf(rd.sensor, sizeof rd.sensor, "nurse");
+                        /* Stored and sent like any reading, and scored by the rules. */
+                        body = encode_reading(&rd, &body_len);
+                        queue_item(m, LANE_TELEMETRY, body, body_len);
+                        rules_nurse_reading(m->rules, metric, c.value, rd.unit);
+                }
+                rules_arm(m);
+                reply(m, name, true, c.request_id, NULL, NULL);
+                break;
+        }
         case _COMMAND_KIND_MAX:
                 break;
         }

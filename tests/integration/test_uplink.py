@@ -1,5 +1,6 @@
 #!/usr/bin/python3
 """The real homecare-gw against a real mosquitto on 127.0.0.1."""
+import json
 import os
 import re
 import signal
@@ -195,6 +196,33 @@ class Lifecycle(TestCase):
         self.assertEqual(replies['test-alarm'], {'ok': False, 'error': 'payload is not a JSON object'})
         gw.log.wait(r"Refused command 'reboot': unknown command")
         self.assertFalse(any(lane == 'alerts' for lane, _ in sub.items))
+
+
+    def test_nurse_observations_feed_the_news2_aggregate(self):
+        b = self.broker()
+        sub = self.subscriber(b.port)
+        gw = self.gateway(config(b.port, self.state, sim=False, extra='[Patient]\nId=patient-7\n'))
+        sub.wait(lambda: any(s['state'] == 'online' for s in sub.status), 'online')
+        # A full NEWS2 set from the nurse's visit: RR 24 (2), SpO2 93 (2), air (0), systolic 100 (2),
+        # pulse 112 (2), alert (0), 38.6 C (1): 9, high.
+        for metric, value in [('respiratory_rate', 24), ('spo2', 93), ('systolic', 100), ('pulse_rate', 112),
+                              ('body_temperature', 38.6)]:
+            sub.publish('cmd/observation', json.dumps({'metric': metric, 'value': value}))
+        sub.publish('cmd/observation', json.dumps({'metric': 'consciousness', 'value': 'A', 'request_id': 'n1'}))
+        sub.wait(lambda: any(lane == 'alerts' and it['kind'] == 'news2_aggregate' for lane, it in sub.items),
+                 'the NEWS2 alert')
+        alert = [it for lane, it in sub.items if lane == 'alerts' and it['kind'] == 'news2_aggregate'][0]
+        self.assertEqual(alert['severity'], 'critical')
+        self.assertEqual(alert['message'], 'NEWS2 9 (high risk)')
+        scores = {e['parameter']: e['score'] for e in alert['evidence'] if 'parameter' in e}
+        self.assertEqual(scores, {'respiratory_rate': 2, 'spo2': 2, 'air_or_oxygen': 0, 'systolic': 2, 'pulse': 2,
+                                  'consciousness': 0, 'body_temperature': 1})
+        # The numbers were also stored and sent as readings from "nurse".
+        sub.wait(lambda: sum(1 for lane, it in sub.items if lane == 'telemetry' and it['sensor'] == 'nurse') == 5,
+                 'the nurse readings')
+        sub.publish('cmd/observation', '{"metric":"mood","value":3}')
+        sub.wait(lambda: any(p.get('error', '').startswith('observation: unknown') for t, p, _ in sub.messages
+                             if t.endswith('/reply/observation')), 'the refusal')
 
 
 class Cli(TestCase):
