@@ -308,7 +308,9 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
         }
         o->pending[o->n_pending++] = (Pending){.lane = lane, .len = len, .body = copy};
 
-        if (lane == LANE_ALERTS || o->n_pending >= o->opt.max_pending) {
+        /* While commits fail, the retry timer commits; only an alert tries at once (the disk may have
+         * room again). */
+        if (lane == LANE_ALERTS || (o->n_pending >= o->opt.max_pending && o->retry_exp == 0)) {
                 /* A failed commit keeps the item queued and retries on its own. */
                 (void)outbox_commit(o);
                 return 0;
@@ -464,6 +466,8 @@ int outbox_commit(Outbox *o)
         o->n_acks = 0;
         o->max_ack = 0;
         o->retry_exp = 0;
+        if (o->retry_timer)
+                (void)sd_event_source_set_enabled(o->retry_timer, SD_EVENT_OFF);
         if (added > 0 && o->committed_cb)
                 o->committed_cb(o, o->committed_userdata);
         return 0;
@@ -471,14 +475,14 @@ int outbox_commit(Outbox *o)
 rollback:
         (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
 fail:
-        /* Keep everything queued and try again later, backing off up to 30 s. A full disk often
-         * frees up (logs rotated, checkpoint); until then memory holds the items. */
-        if (o->retry_exp < 15)
-                o->retry_exp++;
-        {
-                uint64_t delay = 1000ULL << o->retry_exp; /* 2 ms .. 32 s */
+        /* Keep everything queued and try again later, backing off from 0.1 s to 30 s (once per retry,
+         * not per failed attempt). A full disk often frees up (logs rotated, a checkpoint); until
+         * then memory holds the items. */
+        if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0)) {
+                uint64_t delay = 100000ULL << (o->retry_exp < 9 ? o->retry_exp : 9); /* 0.1 .. 51 s */
                 if (delay > 30ULL * 1000 * 1000)
                         delay = 30ULL * 1000 * 1000;
+                o->retry_exp++;
                 (void)arm_timer(o, &o->retry_timer, delay, on_retry_timer);
         }
         if (r == -ENOSPC)

@@ -1,3 +1,5 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -307,6 +309,68 @@ static void test_open_error(void)
         sd_event_unref(e);
 }
 
+/* A real full disk: a 1 MiB tmpfs (needs root, as CI has). Commits fail, nothing is lost, and once
+ * there is room again everything is committed in order. */
+static void test_disk_full_loses_nothing(void)
+{
+        char mnt[] = "/tmp/hcgw-full-XXXXXX", db[300], filler[300], cmd[400];
+        sd_event *e = NULL;
+        Outbox *b = NULL;
+        OutboxOptions o = {.max_size = 64 << 20, .commit_delay_usec = 1000000};
+        OutboxBatch batch;
+        char *err = NULL;
+        int r, fd;
+
+        if (geteuid() != 0) {
+                printf("SKIP test_disk_full_loses_nothing: needs root to mount a tmpfs\n");
+                return;
+        }
+        CHECK(mkdtemp(mnt) != NULL);
+        snprintf(cmd, sizeof cmd, "mount -t tmpfs -o size=1M tmpfs %s", mnt);
+        if (system(cmd) != 0) {
+                printf("SKIP test_disk_full_loses_nothing: cannot mount a tmpfs here\n");
+                rmdir(mnt);
+                return;
+        }
+        snprintf(db, sizeof db, "%s/outbox.db", mnt);
+        sd_event_new(&e);
+        CHECK(outbox_open(e, db, &o, &b, &err) == 0);
+        free(err);
+        /* Fill the disk to the last byte. */
+        snprintf(filler, sizeof filler, "%s/filler", mnt);
+        fd = open(filler, O_WRONLY | O_CREAT, 0600);
+        {
+                static char chunk[4096];
+                while (write(fd, chunk, sizeof chunk) > 0)
+                        ;
+        }
+        close(fd);
+        for (int i = 0; i < 2000; i++) {
+                char body[128];
+                int n = snprintf(body, sizeof body, "{\"i\":%d,\"pad\":\"................................................\"}", i);
+                CHECK(outbox_add(b, i == 1000 ? LANE_ALERTS : LANE_TELEMETRY, body, (size_t)n) == 0);
+        }
+        r = outbox_commit(b);
+        CHECK(r == -ENOSPC);
+        CHECK(outbox_last_error(b) != NULL);
+        CHECK(outbox_pending(b) == 2000);        /* kept in memory */
+        CHECK(outbox_backlog_total(b) == 0);
+        /* Room again: the retry timer commits everything, in order. */
+        unlink(filler);
+        for (int i = 0; i < 100 && outbox_pending(b) > 0; i++)
+                CHECK(sd_event_run(e, 40 * 1000 * 1000) >= 0);
+        CHECK(outbox_pending(b) == 0);
+        CHECK(outbox_backlog_total(b) == 2000);
+        CHECK(outbox_fetch(b, LANE_ALERTS, 0, 10, 1 << 20, &batch) == 0);
+        CHECK(batch.n == 1 && batch.items[0].seq == 1001 && strstr(batch.items[0].body, "\"i\":1000,"));
+        outbox_batch_done(&batch);
+        outbox_free(b);
+        sd_event_unref(e);
+        snprintf(cmd, sizeof cmd, "umount %s", mnt);
+        CHECK(system(cmd) == 0);
+        rmdir(mnt);
+}
+
 static void setup(void) __attribute__((constructor));
 static void setup(void)
 {
@@ -324,4 +388,5 @@ static void teardown(void)
 
 TEST_MAIN(TEST(test_order_and_seq), TEST(test_alert_commits_at_once_in_order), TEST(test_group_commit_timer),
           TEST(test_ack_deletes_and_seq_never_reused), TEST(test_quota_thins_oldest_telemetry_never_alerts),
-          TEST(test_only_alerts_are_kept_over_quota), TEST(test_survives_sigkill), TEST(test_open_error))
+          TEST(test_only_alerts_are_kept_over_quota), TEST(test_survives_sigkill), TEST(test_open_error),
+          TEST(test_disk_full_loses_nothing))
