@@ -150,33 +150,8 @@ int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *err, 
 
 static void print_alert(void *userdata, const Alert *a)
 {
-        JsonWriter w;
-        char buf[RFC3339_MAX], *s;
-
-        json_writer_init(&w);
-        jw_object_begin(&w);
-        jw_key(&w, "time");
-        jw_string(&w, format_rfc3339(buf, a->time_usec));
-        jw_key(&w, "kind");
-        jw_string(&w, a->kind);
-        jw_key(&w, "severity");
-        jw_string(&w, alert_severity_name(a->severity));
-        jw_key(&w, "state");
-        jw_string(&w, alert_state_name(a->state));
-        jw_key(&w, "id");
-        jw_string(&w, a->id);
-        if (a->patient) {
-                jw_key(&w, "patient");
-                jw_string(&w, a->patient);
-        }
-        if (a->message) {
-                jw_key(&w, "message");
-                jw_string(&w, a->message);
-        }
-        jw_key(&w, "evidence");
-        jw_raw(&w, a->evidence ? a->evidence : "[]", strlen(a->evidence ? a->evidence : "[]"));
-        jw_object_end(&w);
-        s = json_writer_steal(&w, NULL);
+        /* The same object the daemon publishes on the alerts topic (without its seq). */
+        char *s = encode_alert(a, NULL);
         if (s)
                 puts(s);
         free(s);

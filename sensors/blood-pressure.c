@@ -37,21 +37,14 @@ int decode_blood_pressure(const uint8_t *buf, size_t len, const DecodeContext *c
         int64_t t = ctx->now_usec;
         TimeQuality q = ctx->now_quality;
         const char *unit;
-        bool known;
         int e;
 
         decoded_reset(out);
         if ((e = cursor_u8(&c, "flags", &flags)) < 0 || (e = cursor_u16(&c, "systolic", &sys)) < 0 ||
             (e = cursor_u16(&c, "diastolic", &dia)) < 0 || (e = cursor_u16(&c, "mean arterial pressure", &map)) < 0)
                 return e;
-        if (flags & BP_TIME) {
-                if ((e = cursor_datetime(&c, ctx, &t, &known)) < 0)
-                        return e;
-                if (known)
-                        q = TIME_DEVICE;
-                else
-                        t = ctx->now_usec;
-        }
+        if ((flags & BP_TIME) && (e = cursor_time_stamp(&c, ctx, &t, &q)) < 0)
+                return e;
         if ((flags & BP_PULSE) && (e = cursor_u16(&c, "pulse rate", &pulse)) < 0)
                 return e;
         if ((flags & BP_USER) && (e = cursor_u8(&c, "user id", &user)) < 0)

@@ -173,6 +173,18 @@ int cursor_datetime(Cursor *c, const DecodeContext *ctx, int64_t *ret_usec, bool
         return 0;
 }
 
+int cursor_time_stamp(Cursor *c, const DecodeContext *ctx, int64_t *t, TimeQuality *q)
+{
+        int64_t device;
+        bool known;
+        int e = cursor_datetime(c, ctx, &device, &known);
+        if (e == 0 && known) {
+                *t = device;
+                *q = TIME_DEVICE;
+        }
+        return e;
+}
+
 DateTime datetime_from_usec(int64_t usec, int32_t utc_offset_sec)
 {
         time_t t = (time_t)(usec / 1000000 + utc_offset_sec);

@@ -80,6 +80,9 @@ typedef struct DateTime {
         uint8_t month, day, hours, minutes, seconds;
 } DateTime;
 int cursor_datetime(Cursor *c, const DecodeContext *ctx, int64_t *ret_usec, bool *ret_known);
+/* A measurement's optional time stamp: the device's time when it knows it (TIME_DEVICE), else
+ * *t and *q stay as they are (the receive time and the gateway clock's quality). */
+int cursor_time_stamp(Cursor *c, const DecodeContext *ctx, int64_t *t, TimeQuality *q);
 DateTime datetime_from_usec(int64_t usec, int32_t utc_offset_sec);
 void put_datetime(uint8_t *p, const DateTime *t);
 

@@ -23,20 +23,13 @@ int decode_temperature(const uint8_t *buf, size_t len, const DecodeContext *ctx,
         int64_t t = ctx->now_usec;
         TimeQuality q = ctx->now_quality;
         Reading *r;
-        bool known;
         int e;
 
         decoded_reset(out);
         if ((e = cursor_u8(&c, "flags", &flags)) < 0 || (e = cursor_u32(&c, "temperature", &raw)) < 0)
                 return e;
-        if (flags & TEMP_TIME) {
-                if ((e = cursor_datetime(&c, ctx, &t, &known)) < 0)
-                        return e;
-                if (known)
-                        q = TIME_DEVICE;
-                else
-                        t = ctx->now_usec;
-        }
+        if ((flags & TEMP_TIME) && (e = cursor_time_stamp(&c, ctx, &t, &q)) < 0)
+                return e;
         if ((flags & TEMP_TYPE) && (e = cursor_u8(&c, "temperature type", &type)) < 0)
                 return e;
         if ((e = cursor_end(&c)) < 0)

@@ -18,7 +18,7 @@ int decode_weight(const uint8_t *buf, size_t len, const DecodeContext *ctx, Deco
         uint8_t flags, user = 0xFF;
         int64_t t = ctx->now_usec;
         TimeQuality q = ctx->now_quality;
-        bool imperial, known;
+        bool imperial;
         Reading *r;
         int e;
 
@@ -26,14 +26,8 @@ int decode_weight(const uint8_t *buf, size_t len, const DecodeContext *ctx, Deco
         if ((e = cursor_u8(&c, "flags", &flags)) < 0 || (e = cursor_u16(&c, "weight", &w)) < 0)
                 return e;
         imperial = flags & WEIGHT_IMPERIAL;
-        if (flags & WEIGHT_TIME) {
-                if ((e = cursor_datetime(&c, ctx, &t, &known)) < 0)
-                        return e;
-                if (known)
-                        q = TIME_DEVICE;
-                else
-                        t = ctx->now_usec;
-        }
+        if ((flags & WEIGHT_TIME) && (e = cursor_time_stamp(&c, ctx, &t, &q)) < 0)
+                return e;
         if ((flags & WEIGHT_USER) && (e = cursor_u8(&c, "user id", &user)) < 0)
                 return e;
         if ((flags & WEIGHT_BMI_HEIGHT) &&
