@@ -18,6 +18,7 @@
 #include "gateway/replay.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
+#include "sensors/gpio.h"
 #include "sensors/sim.h"
 #include "uplink/mqtt.h"
 #include "uplink/outbox.h"
@@ -35,6 +36,7 @@ struct Manager {
         Mqtt *mqtt;
         Devices *devices;
         Rules *rules;
+        GpioInputs *gpio;
         sd_event_source *rules_timer; /* CLOCK_REALTIME, at the engine's next deadline */
         bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
         Sim *sim;
@@ -94,6 +96,24 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                 jw_int(&w, (int64_t)outbox_last_seq(m->outbox));
                 jw_key(&w, "epoch");
                 jw_int(&w, (int64_t)outbox_epoch(m->outbox));
+                if (m->gpio && gpio_inputs_count(m->gpio) > 0) {
+                        /* Each wired input: its state, or why it does not work. */
+                        jw_key(&w, "inputs");
+                        jw_object_begin(&w);
+                        for (size_t i = 0; i < gpio_inputs_count(m->gpio); i++) {
+                                jw_key(&w, gpio_input_id(m->gpio, i));
+                                jw_object_begin(&w);
+                                if (gpio_input_error(m->gpio, i)) {
+                                        jw_key(&w, "error");
+                                        jw_string(&w, gpio_input_error(m->gpio, i));
+                                } else {
+                                        jw_key(&w, "state");
+                                        jw_int(&w, gpio_input_state(m->gpio, i));
+                                }
+                                jw_object_end(&w);
+                        }
+                        jw_object_end(&w);
+                }
                 (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
                 jw_key(&w, "uptime_s");
                 jw_int(&w, (int64_t)((now - m->start_usec) / 1000000));
@@ -172,6 +192,54 @@ static void handle_frame(Manager *m, const char *sensor, const uint8_t *buf, siz
                 queue_reading(m, &d->readings[i]);
         for (size_t i = 0; i < d->n_events && admit(m); i++)
                 queue_event(m, &d->events[i]);
+}
+
+/* ---- wired inputs ---- */
+
+static void on_gpio_event(void *userdata, const Event *e)
+{
+        queue_event(userdata, e);
+}
+
+static void on_gpio_reading(void *userdata, const Reading *r)
+{
+        queue_reading(userdata, r);
+}
+
+static int gpio_setup(Manager *m)
+{
+        const Config *c = m->config;
+        GpioInputConfig *cfg;
+        SensorSink sink = {.reading = on_gpio_reading, .event = on_gpio_event, .userdata = m};
+        int r, failed;
+
+        if (c->n_inputs == 0)
+                return 0;
+        cfg = calloc(c->n_inputs, sizeof *cfg);
+        if (!cfg)
+                return log_oom();
+        for (size_t i = 0; i < c->n_inputs; i++) {
+                const InputConfig *in = &c->inputs[i];
+                cfg[i] = (GpioInputConfig){.id = in->id,
+                                           .chip = in->chip,
+                                           .line = in->gpio_line,
+                                           .active_low = in->active_low,
+                                           .debounce_ms = in->debounce_ms};
+                (void)gpio_kind_from_name(in->kind, &cfg[i].kind); /* validated by the configuration */
+        }
+        r = gpio_inputs_new(m->event, cfg, c->n_inputs, &sink, &m->gpio);
+        free(cfg);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the GPIO inputs: %m");
+        failed = gpio_inputs_start(m->gpio);
+        for (size_t i = 0; i < gpio_inputs_count(m->gpio); i++)
+                if (gpio_input_error(m->gpio, i))
+                        log_error("Input %s does not work: %s. The rest of the gateway runs; status reports it.",
+                                  gpio_input_id(m->gpio, i), gpio_input_error(m->gpio, i));
+        if (failed < (int)gpio_inputs_count(m->gpio))
+                log_info("%d of %zu GPIO inputs running.", (int)gpio_inputs_count(m->gpio) - failed,
+                         gpio_inputs_count(m->gpio));
+        return 0;
 }
 
 /* ---- the simulated home ---- */
@@ -636,6 +704,7 @@ Manager *manager_free(Manager *m)
         /* Reverse of manager_start(). */
         sd_event_source_disable_unref(m->status_timer);
         m->sim = sim_free(m->sim);
+        m->gpio = gpio_inputs_free(m->gpio);
         sd_event_source_disable_unref(m->rules_timer);
         m->rules = rules_free(m->rules);
         m->devices = devices_free(m->devices);
@@ -732,6 +801,9 @@ int manager_start(Manager *m)
                 m->utc_offset_sec = (int32_t)tm.tm_gmtoff;
         }
         r = rules_setup(m);
+        if (r < 0)
+                return r;
+        r = gpio_setup(m);
         if (r < 0)
                 return r;
         r = sim_setup(m);

@@ -225,6 +225,18 @@ class Lifecycle(TestCase):
                              if t.endswith('/reply/observation')), 'the refusal')
 
 
+    def test_missing_gpio_chip_fails_that_input_only(self):
+        b = self.broker()
+        sub = self.subscriber(b.port)
+        gw = self.gateway(config(b.port, self.state, speed=20000, extra='[Input "front-door"]\nChip=gpiochip-absent\n'
+                                 'Line=17\nKind=door\nActiveLow=yes\nDebounceMs=50\nRole=exit-door\n'))
+        gw.log.wait(r"Input front-door does not work: no GPIO chip 'gpiochip-absent'")
+        sub.wait(lambda: any(s['state'] == 'online' for s in sub.status), 'online')
+        status = [s for s in sub.status if s['state'] == 'online'][0]
+        self.assertIn("no GPIO chip 'gpiochip-absent'", status['inputs']['front-door']['error'])
+        sub.wait(lambda: len(sub.items) >= 20, 'the rest of the gateway runs')
+
+
 class Cli(TestCase):
     def run_gw(self, *args):
         return subprocess.run([GW, *args], capture_output=True, text=True, timeout=10)

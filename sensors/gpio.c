@@ -1,0 +1,407 @@
+#include <errno.h>
+#include <gpiod.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sensors/gpio.h"
+
+#define CONSUMER "homecare-gw"
+
+static const char *const kind_names[_GPIO_KIND_MAX] = {
+        [GPIO_DOOR] = "door",
+        [GPIO_BUTTON] = "button",
+        [GPIO_BED] = "bed",
+        [GPIO_DISPENSER_DOSE_TAKEN] = "dispenser-dose-taken",
+        [GPIO_DISPENSER_DOSE_DUE] = "dispenser-dose-due",
+        [GPIO_DISPENSER_FAULT] = "dispenser-fault",
+        [GPIO_MOTION] = "motion",
+        [GPIO_GENERIC] = "generic",
+};
+
+int gpio_kind_from_name(const char *name, GpioKind *ret)
+{
+        for (GpioKind k = 0; k < _GPIO_KIND_MAX; k++)
+                if (strcmp(kind_names[k], name) == 0) {
+                        *ret = k;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* ---- debounce ---- */
+
+void debounce_init(Debounce *d, int64_t window, int initial)
+{
+        *d = (Debounce){.window = window, .stable = initial};
+}
+
+void debounce_edge(Debounce *d, int value, int64_t ts)
+{
+        /* Edges closer together than the window are one burst: it began at its first edge. */
+        bool burst = (d->pending || d->bouncing) && ts - d->last_edge < d->window;
+
+        if (!d->pending && !burst && value == d->stable)
+                return; /* a repeated edge of the same value (events lost in between) */
+        if (!burst)
+                d->first_edge = ts;
+        d->last_edge = ts;
+        d->bouncing = true;
+        if (value == d->stable)
+                d->pending = false; /* bounced back: nothing happened, unless it bounces on */
+        else {
+                d->pending = true;
+                d->pending_value = value;
+        }
+}
+
+int64_t debounce_deadline(const Debounce *d)
+{
+        return d->pending ? d->last_edge + d->window : INT64_MAX;
+}
+
+bool debounce_settle(Debounce *d, int64_t now, int *ret_value, int64_t *ret_ts)
+{
+        if (!d->pending || now < d->last_edge + d->window)
+                return false;
+        d->pending = false;
+        d->bouncing = false;
+        d->stable = d->pending_value;
+        *ret_value = d->stable;
+        *ret_ts = d->first_edge;
+        return true;
+}
+
+/* ---- meaning ---- */
+
+bool gpio_kind_has_state(GpioKind kind)
+{
+        switch (kind) {
+        case GPIO_DOOR:
+        case GPIO_BED:
+        case GPIO_DISPENSER_FAULT:
+        case GPIO_MOTION:
+        case GPIO_GENERIC:
+                return true;
+        case GPIO_BUTTON:
+        case GPIO_DISPENSER_DOSE_TAKEN:
+        case GPIO_DISPENSER_DOSE_DUE:
+        case _GPIO_KIND_MAX:
+                break;
+        }
+        return false;
+}
+
+bool gpio_edge_event(GpioKind kind, int value, Event *ret)
+{
+        EventKind k;
+        switch (kind) {
+        case GPIO_DOOR:
+                k = EVENT_DOOR;
+                break;
+        case GPIO_BED:
+                k = EVENT_BED;
+                break;
+        case GPIO_DISPENSER_FAULT:
+                k = EVENT_DISPENSER_FAULT;
+                break;
+        case GPIO_MOTION:
+                k = EVENT_MOTION;
+                break;
+        case GPIO_GENERIC:
+                k = EVENT_GENERIC;
+                break;
+        /* Pulses: only the active edge means something. */
+        case GPIO_BUTTON:
+                if (!value)
+                        return false;
+                k = EVENT_BUTTON;
+                break;
+        case GPIO_DISPENSER_DOSE_TAKEN:
+                if (!value)
+                        return false;
+                k = EVENT_DOSE_TAKEN;
+                break;
+        case GPIO_DISPENSER_DOSE_DUE:
+                if (!value)
+                        return false;
+                k = EVENT_DOSE_DUE;
+                break;
+        case _GPIO_KIND_MAX:
+        default:
+                return false;
+        }
+        ret->kind = k;
+        ret->value = value ? 1 : 0;
+        return true;
+}
+
+/* ---- the inputs ---- */
+
+typedef struct Input {
+        GpioInputs *owner;
+        char id[SENSOR_ID_MAX];
+        char *chip_name, *line_name;
+        GpioKind kind;
+        bool active_low;
+        Debounce debounce;
+        struct gpiod_chip *chip;
+        struct gpiod_line *line;
+        sd_event_source *io, *timer;
+        char *error;
+} Input;
+
+struct GpioInputs {
+        sd_event *event;
+        SensorSink sink;
+        Input *inputs;
+        size_t n;
+};
+
+static int64_t now_mono(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t mono_to_realtime(int64_t mono)
+{
+        struct timespec r, m;
+        clock_gettime(CLOCK_REALTIME, &r);
+        clock_gettime(CLOCK_MONOTONIC, &m);
+        return mono + ((int64_t)r.tv_sec * 1000000 + r.tv_nsec / 1000) - ((int64_t)m.tv_sec * 1000000 + m.tv_nsec / 1000);
+}
+
+static void emit(Input *in, int value, int64_t mono)
+{
+        Event e = {.time_usec = mono_to_realtime(mono)};
+        if (!gpio_edge_event(in->kind, value, &e))
+                return;
+        snprintf(e.sensor, sizeof e.sensor, "%s", in->id);
+        in->owner->sink.event(in->owner->sink.userdata, &e);
+}
+
+static int on_debounce_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* One timer per input, at the time its pending change will have held long enough. */
+static void arm(Input *in)
+{
+        int64_t d = debounce_deadline(&in->debounce);
+        if (d == INT64_MAX) {
+                if (in->timer)
+                        (void)sd_event_source_set_enabled(in->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (d < 0)
+                d = 0;
+        if (!in->timer)
+                (void)sd_event_add_time(in->owner->event, &in->timer, CLOCK_MONOTONIC, (uint64_t)d, 1000,
+                                        on_debounce_timer, in);
+        else {
+                (void)sd_event_source_set_time(in->timer, (uint64_t)d);
+                (void)sd_event_source_set_enabled(in->timer, SD_EVENT_ONESHOT);
+        }
+}
+
+static void settle(Input *in, int64_t now)
+{
+        int value;
+        int64_t ts;
+        if (debounce_settle(&in->debounce, now, &value, &ts))
+                emit(in, value, ts);
+        arm(in);
+}
+
+static int on_debounce_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        settle(userdata, (int64_t)usec);
+        return 0;
+}
+
+void gpio_inputs_edge(GpioInputs *g, size_t i, int value, int64_t mono_usec)
+{
+        Input *in = &g->inputs[i];
+        debounce_edge(&in->debounce, value ? 1 : 0, mono_usec);
+        if (in->debounce.window == 0)
+                settle(in, mono_usec); /* no debounce: every edge counts, at once */
+        else
+                arm(in);
+}
+
+void gpio_inputs_settle(GpioInputs *g, size_t i, int64_t mono_usec)
+{
+        settle(&g->inputs[i], mono_usec);
+}
+
+static int on_line_event(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Input *in = userdata;
+        struct gpiod_line_event ev[16];
+        int n = gpiod_line_event_read_multiple(in->line, ev, 16);
+
+        if (n < 0) {
+                /* The chip went away (unplugged, driver unloaded): stop watching, say so. */
+                free(in->error);
+                if (asprintf(&in->error, "reading events failed: %s", strerror(errno)) < 0)
+                        in->error = NULL;
+                in->io = sd_event_source_disable_unref(in->io);
+                return 0;
+        }
+        for (int i = 0; i < n; i++) {
+                /* libgpiod reports the logical value's edge: with ActiveLow, "rising" is the active edge. */
+                int value = ev[i].event_type == GPIOD_LINE_EVENT_RISING_EDGE;
+                int64_t ts = (int64_t)ev[i].ts.tv_sec * 1000000 + ev[i].ts.tv_nsec / 1000;
+                int64_t mono = now_mono();
+                /* Kernels since 5.7 stamp with CLOCK_MONOTONIC; older ones used CLOCK_REALTIME. */
+                if (ts > mono + 86400LL * 1000000)
+                        ts = mono - (mono_to_realtime(mono) - ts);
+                gpio_inputs_edge(in->owner, (size_t)(in - in->owner->inputs), value, ts);
+        }
+        return 0;
+}
+
+static struct gpiod_line *find_line(struct gpiod_chip *chip, const char *line)
+{
+        char *end;
+        unsigned long off = strtoul(line, &end, 10);
+        if (*line && *end == '\0')
+                return gpiod_chip_get_line(chip, (unsigned)off);
+        return gpiod_chip_find_line(chip, line);
+}
+
+static int open_input(Input *in)
+{
+        int fd, flags = in->active_low ? GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW : 0, value, r;
+        char *err = NULL;
+
+        in->chip = gpiod_chip_open_lookup(in->chip_name);
+        if (!in->chip)
+                r = asprintf(&err, "no GPIO chip '%s': %s", in->chip_name, strerror(errno));
+        else if (!(in->line = find_line(in->chip, in->line_name)))
+                r = asprintf(&err, "no line '%s' on %s", in->line_name, in->chip_name);
+        else if (gpiod_line_request_both_edges_events_flags(in->line, CONSUMER, flags) < 0) {
+                const char *holder = gpiod_line_consumer(in->line);
+                r = errno == EBUSY ? asprintf(&err, "line %s of %s is held by another program (%s)", in->line_name,
+                                              in->chip_name, holder ? holder : "unknown")
+                                   : asprintf(&err, "cannot request line %s of %s: %s", in->line_name, in->chip_name,
+                                              strerror(errno));
+                in->line = NULL; /* not ours to release */
+        } else if ((value = gpiod_line_get_value(in->line)) < 0)
+                r = asprintf(&err, "cannot read line %s of %s: %s", in->line_name, in->chip_name, strerror(errno));
+        else {
+                fd = gpiod_line_event_get_fd(in->line);
+                r = sd_event_add_io(in->owner->event, &in->io, fd, EPOLLIN, on_line_event, in);
+                if (r < 0) {
+                        r = asprintf(&err, "cannot watch line %s: %s", in->line_name, strerror(-r));
+                } else {
+                        debounce_init(&in->debounce, in->debounce.window, value);
+                        /* A door left open while the gateway restarted is known at once. */
+                        if (gpio_kind_has_state(in->kind))
+                                emit(in, value, now_mono());
+                        return 0;
+                }
+        }
+        free(in->error);
+        in->error = r < 0 ? strdup("out of memory") : err;
+        if (in->line)
+                gpiod_line_release(in->line);
+        in->line = NULL;
+        if (in->chip)
+                gpiod_chip_close(in->chip);
+        in->chip = NULL;
+        return -ENODEV;
+}
+
+int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const SensorSink *sink, GpioInputs **ret)
+{
+        GpioInputs *g = calloc(1, sizeof *g);
+        if (!g)
+                return -ENOMEM;
+        g->event = sd_event_ref(e);
+        g->sink = *sink;
+        g->inputs = calloc(n ? n : 1, sizeof *g->inputs);
+        if (!g->inputs) {
+                gpio_inputs_free(g);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                Input *in = &g->inputs[i];
+                in->owner = g;
+                snprintf(in->id, sizeof in->id, "%s", cfg[i].id);
+                in->chip_name = strdup(cfg[i].chip);
+                in->line_name = strdup(cfg[i].line);
+                in->kind = cfg[i].kind;
+                in->active_low = cfg[i].active_low;
+                debounce_init(&in->debounce, (int64_t)cfg[i].debounce_ms * 1000, -1);
+                g->n++;
+                if (!in->chip_name || !in->line_name) {
+                        gpio_inputs_free(g);
+                        return -ENOMEM;
+                }
+        }
+        *ret = g;
+        return 0;
+}
+
+GpioInputs *gpio_inputs_free(GpioInputs *g)
+{
+        if (!g)
+                return NULL;
+        for (size_t i = 0; i < g->n; i++) {
+                Input *in = &g->inputs[i];
+                sd_event_source_disable_unref(in->io);
+                sd_event_source_disable_unref(in->timer);
+                if (in->line)
+                        gpiod_line_release(in->line);
+                if (in->chip)
+                        gpiod_chip_close(in->chip);
+                free(in->chip_name);
+                free(in->line_name);
+                free(in->error);
+        }
+        free(g->inputs);
+        sd_event_unref(g->event);
+        free(g);
+        return NULL;
+}
+
+int gpio_inputs_start(GpioInputs *g)
+{
+        int failed = 0;
+        for (size_t i = 0; i < g->n; i++)
+                if (open_input(&g->inputs[i]) < 0)
+                        failed++;
+        return failed;
+}
+
+void gpio_inputs_fake_start(GpioInputs *g, size_t i, int value)
+{
+        Input *in = &g->inputs[i];
+        free(in->error);
+        in->error = NULL;
+        debounce_init(&in->debounce, in->debounce.window, value);
+        if (gpio_kind_has_state(in->kind))
+                emit(in, value, now_mono());
+}
+
+size_t gpio_inputs_count(const GpioInputs *g)
+{
+        return g->n;
+}
+
+const char *gpio_input_id(const GpioInputs *g, size_t i)
+{
+        return g->inputs[i].id;
+}
+
+const char *gpio_input_error(const GpioInputs *g, size_t i)
+{
+        return g->inputs[i].error;
+}
+
+int gpio_input_state(const GpioInputs *g, size_t i)
+{
+        return g->inputs[i].debounce.stable;
+}
