@@ -18,6 +18,7 @@
 #include "gateway/replay.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
+#include "sensors/bluez.h"
 #include "sensors/gpio.h"
 #include "sensors/sim.h"
 #include "uplink/mqtt.h"
@@ -37,6 +38,8 @@ struct Manager {
         Devices *devices;
         Rules *rules;
         GpioInputs *gpio;
+        Bluez *bluez;
+        char *bluez_error;            /* why BLE does not run, for status */
         sd_event_source *rules_timer; /* CLOCK_REALTIME, at the engine's next deadline */
         bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
         Sim *sim;
@@ -96,6 +99,25 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                 jw_int(&w, (int64_t)outbox_last_seq(m->outbox));
                 jw_key(&w, "epoch");
                 jw_int(&w, (int64_t)outbox_epoch(m->outbox));
+                if (m->bluez || m->bluez_error) {
+                        jw_key(&w, "bluetooth");
+                        jw_object_begin(&w);
+                        if (m->bluez_error) {
+                                jw_key(&w, "error");
+                                jw_string(&w, m->bluez_error);
+                        } else {
+                                jw_key(&w, "adapter");
+                                if (bluez_adapter(m->bluez))
+                                        jw_string(&w, bluez_adapter(m->bluez));
+                                else
+                                        jw_raw(&w, "null", 4);
+                                jw_key(&w, "discovering");
+                                jw_bool(&w, bluez_discovering(m->bluez));
+                                jw_key(&w, "unknown_devices");
+                                jw_int(&w, (int64_t)bluez_unknown_devices(m->bluez));
+                        }
+                        jw_object_end(&w);
+                }
                 if (m->gpio && gpio_inputs_count(m->gpio) > 0) {
                         /* Each wired input: its state, or why it does not work. */
                         jw_key(&w, "inputs");
@@ -239,6 +261,92 @@ static int gpio_setup(Manager *m)
         if (failed < (int)gpio_inputs_count(m->gpio))
                 log_info("%d of %zu GPIO inputs running.", (int)gpio_inputs_count(m->gpio) - failed,
                          gpio_inputs_count(m->gpio));
+        return 0;
+}
+
+/* ---- BLE sensors ---- */
+
+static bool admit_all(Manager *m)
+{
+        return true;
+}
+
+static void on_ble_frame(void *userdata, const char *sensor, const uint8_t *buf, size_t len, int64_t time_usec)
+{
+        Manager *m = userdata;
+        DecodeContext ctx = decode_context_now();
+        ctx.now_usec = time_usec;
+        handle_frame(m, sensor, buf, len, &ctx, admit_all);
+}
+
+static void on_ble_log(void *userdata, int priority, const char *message)
+{
+        log_full(priority, "%s", message);
+}
+
+static int profile_of_type(const char *type, Profile *ret)
+{
+        static const struct {
+                const char *type;
+                Profile p;
+        } map[] = {
+                {"bthome", PROFILE_BTHOME},           {"heart-rate", PROFILE_HEART_RATE},
+                {"blood-pressure", PROFILE_BLOOD_PRESSURE}, {"temperature", PROFILE_TEMPERATURE},
+                {"plx", PROFILE_PLX_SPOT},             {"weight", PROFILE_WEIGHT},
+                {"glucose", PROFILE_GLUCOSE},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(map); i++)
+                if (streq(map[i].type, type)) {
+                        *ret = map[i].p;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int ble_setup(Manager *m)
+{
+        const Config *c = m->config;
+        BluezDeviceConfig *cfg;
+        SensorSink sink = {.reading = on_gpio_reading, .event = on_gpio_event, .frame = on_ble_frame, .userdata = m};
+        size_t n = 0;
+        int r;
+
+        if (c->n_sensors == 0)
+                return 0;
+        cfg = calloc(c->n_sensors, sizeof *cfg);
+        if (!cfg)
+                return log_oom();
+        for (size_t i = 0; i < c->n_sensors; i++) {
+                const SensorConfig *sc = &c->sensors[i];
+                uint8_t key[16];
+                Profile p;
+                if (profile_of_type(sc->type, &p) < 0 || parse_mac(sc->address, cfg[n].address) < 0 ||
+                    (sc->key && parse_key(sc->key, key) < 0)) {
+                        log_error("Sensor %s is misconfigured, ignoring it.", sc->id); /* check-config prevents this */
+                        continue;
+                }
+                r = devices_add(m->devices, sc->id, p, cfg[n].address, sc->key ? key : NULL);
+                if (r < 0 && r != -EEXIST) {
+                        free(cfg);
+                        return log_error_errno(r, "Failed to register sensor %s: %m", sc->id);
+                }
+                cfg[n].id = sc->id;
+                cfg[n].advertises = p == PROFILE_BTHOME;
+                n++;
+        }
+        r = bluez_new(m->event, c->bt_adapter, cfg, n,
+                      &sink, &(BluezCallbacks){.log = on_ble_log, .userdata = m}, &m->bluez);
+        free(cfg);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up Bluetooth: %m");
+        r = bluez_start(m->bluez);
+        if (r < 0) {
+                /* No system bus: BLE sensors are silent (the rules will say so); the rest runs. */
+                log_error_errno(r, "Bluetooth does not work, no system bus: %m. The rest of the gateway runs.");
+                free(m->bluez_error);
+                (void)!asprintf(&m->bluez_error, "no system bus: %s", strerror(-r));
+                m->bluez = bluez_free(m->bluez);
+        }
         return 0;
 }
 
@@ -705,6 +813,8 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->status_timer);
         m->sim = sim_free(m->sim);
         m->gpio = gpio_inputs_free(m->gpio);
+        m->bluez = bluez_free(m->bluez);
+        free(m->bluez_error);
         sd_event_source_disable_unref(m->rules_timer);
         m->rules = rules_free(m->rules);
         m->devices = devices_free(m->devices);
@@ -804,6 +914,9 @@ int manager_start(Manager *m)
         if (r < 0)
                 return r;
         r = gpio_setup(m);
+        if (r < 0)
+                return r;
+        r = ble_setup(m);
         if (r < 0)
                 return r;
         r = sim_setup(m);

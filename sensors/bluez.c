@@ -1,0 +1,639 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include <systemd/sd-bus.h>
+
+#include "sensors/bluez.h"
+
+#define BLUEZ "org.bluez"
+#define ADAPTER_IFACE "org.bluez.Adapter1"
+#define DEVICE_IFACE "org.bluez.Device1"
+#define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
+#define RETRY_BASE_USEC (1000 * 1000)
+#define RETRY_CAP_USEC (60ULL * 1000 * 1000)
+
+typedef struct Adapter {
+        char *path;
+        bool powered, discovering;
+} Adapter;
+
+typedef struct Dev {
+        char *path;
+        bool has_address;
+        uint8_t address[6];
+        int provisioned; /* index into the configuration, or -1 */
+} Dev;
+
+struct Bluez {
+        sd_event *event;
+        sd_bus *bus;
+        char *want_adapter; /* "hci0", or NULL */
+        BluezDeviceConfig *cfg;
+        size_t n_cfg;
+        int64_t *last_seen;
+        int *rssi;
+        SensorSink sink;
+        BluezCallbacks cb;
+
+        sd_bus_slot *match_owner, *match_added, *match_removed, *match_props, *call;
+        sd_event_source *retry; /* the next discovery attempt */
+        unsigned attempt;
+        bool present;           /* org.bluez has an owner */
+        bool starting;          /* a SetDiscoveryFilter/StartDiscovery is under way */
+
+        Adapter *adapters;
+        size_t n_adapters;
+        Dev *devs;
+        size_t n_devs;
+        char *adapter;          /* the path in use */
+        size_t unknown;
+};
+
+__attribute__((format(printf, 3, 4))) static void logf_(Bluez *b, int prio, const char *fmt, ...)
+{
+        char buf[512];
+        va_list ap;
+        if (!b->cb.log)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        b->cb.log(b->cb.userdata, prio, buf);
+}
+
+static int64_t now_realtime(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool parse_address(const char *s, uint8_t out[6])
+{
+        unsigned v[6];
+        int n = 0;
+        if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &n) != 6 || s[n])
+                return false;
+        for (int i = 0; i < 6; i++)
+                out[i] = (uint8_t)v[i];
+        return true;
+}
+
+/* ---- the mirror ---- */
+
+static Adapter *find_adapter(Bluez *b, const char *path)
+{
+        for (size_t i = 0; i < b->n_adapters; i++)
+                if (strcmp(b->adapters[i].path, path) == 0)
+                        return &b->adapters[i];
+        return NULL;
+}
+
+static Dev *find_dev(Bluez *b, const char *path)
+{
+        for (size_t i = 0; i < b->n_devs; i++)
+                if (strcmp(b->devs[i].path, path) == 0)
+                        return &b->devs[i];
+        return NULL;
+}
+
+static Adapter *add_adapter(Bluez *b, const char *path)
+{
+        Adapter *a = find_adapter(b, path), *n;
+        if (a)
+                return a;
+        n = realloc(b->adapters, (b->n_adapters + 1) * sizeof *n);
+        if (!n)
+                return NULL;
+        b->adapters = n;
+        a = &b->adapters[b->n_adapters];
+        *a = (Adapter){.path = strdup(path)};
+        if (!a->path)
+                return NULL;
+        b->n_adapters++;
+        return a;
+}
+
+static Dev *add_dev(Bluez *b, const char *path)
+{
+        Dev *d = find_dev(b, path), *n;
+        if (d)
+                return d;
+        n = realloc(b->devs, (b->n_devs + 1) * sizeof *n);
+        if (!n)
+                return NULL;
+        b->devs = n;
+        d = &b->devs[b->n_devs];
+        *d = (Dev){.path = strdup(path), .provisioned = -1};
+        if (!d->path)
+                return NULL;
+        b->n_devs++;
+        return d;
+}
+
+static void forget_all(Bluez *b)
+{
+        for (size_t i = 0; i < b->n_adapters; i++)
+                free(b->adapters[i].path);
+        for (size_t i = 0; i < b->n_devs; i++)
+                free(b->devs[i].path);
+        b->n_adapters = b->n_devs = 0;
+        b->unknown = 0;
+        free(b->adapter);
+        b->adapter = NULL;
+        b->starting = false;
+        b->call = sd_bus_slot_unref(b->call);
+        if (b->retry)
+                (void)sd_event_source_set_enabled(b->retry, SD_EVENT_OFF);
+}
+
+static void remove_path(Bluez *b, const char *path)
+{
+        for (size_t i = 0; i < b->n_adapters; i++)
+                if (strcmp(b->adapters[i].path, path) == 0) {
+                        free(b->adapters[i].path);
+                        b->adapters[i] = b->adapters[--b->n_adapters];
+                        if (b->adapter && strcmp(b->adapter, path) == 0) {
+                                logf_(b, LOG_WARNING, "Bluetooth adapter %s went away", path);
+                                free(b->adapter);
+                                b->adapter = NULL;
+                        }
+                        break;
+                }
+        for (size_t i = 0; i < b->n_devs; i++)
+                if (strcmp(b->devs[i].path, path) == 0) {
+                        if (b->devs[i].provisioned < 0 && b->unknown > 0)
+                                b->unknown--;
+                        free(b->devs[i].path);
+                        b->devs[i] = b->devs[--b->n_devs];
+                        break;
+                }
+}
+
+/* ---- discovery ---- */
+
+static void ensure_discovery(Bluez *b);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        ensure_discovery(userdata);
+        return 0;
+}
+
+static void retry_later(Bluez *b, const char *why)
+{
+        uint64_t delay = RETRY_BASE_USEC << (b->attempt < 6 ? b->attempt : 6);
+        if (delay > RETRY_CAP_USEC)
+                delay = RETRY_CAP_USEC;
+        b->attempt++;
+        logf_(b, LOG_WARNING, "Bluetooth discovery: %s; trying again in %.0f s", why, delay / 1e6);
+        if (b->retry) {
+                (void)sd_event_source_set_time_relative(b->retry, delay);
+                (void)sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT);
+        } else
+                (void)sd_event_add_time_relative(b->event, &b->retry, CLOCK_MONOTONIC, delay, 0, on_retry, b);
+}
+
+static int on_start_discovery(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        b->call = sd_bus_slot_unref(b->call);
+        b->starting = false;
+        if (e) {
+                /* InProgress: another client is starting it, or it is being set up; NotReady: the
+                 * adapter is powering up. Both pass. */
+                retry_later(b, e->name ? e->name : "failed");
+                return 0;
+        }
+        b->attempt = 0;
+        logf_(b, LOG_INFO, "Bluetooth LE discovery running on %s", b->adapter);
+        return 0;
+}
+
+static int on_set_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        int r;
+        b->call = sd_bus_slot_unref(b->call);
+        if (e) {
+                b->starting = false;
+                retry_later(b, e->name ? e->name : "SetDiscoveryFilter failed");
+                return 0;
+        }
+        r = sd_bus_call_method_async(b->bus, &b->call, BLUEZ, b->adapter, ADAPTER_IFACE, "StartDiscovery",
+                                     on_start_discovery, b, "");
+        if (r < 0) {
+                b->starting = false;
+                retry_later(b, strerror(-r));
+        }
+        return 0;
+}
+
+static int on_powered(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        b->call = sd_bus_slot_unref(b->call);
+        b->starting = false;
+        if (e)
+                retry_later(b, e->name ? e->name : "cannot power the adapter on");
+        /* Success shows up as PropertiesChanged Powered=true, which starts discovery. */
+        return 0;
+}
+
+static void choose_adapter(Bluez *b)
+{
+        Adapter *pick = NULL;
+        if (b->adapter && find_adapter(b, b->adapter))
+                return;
+        for (size_t i = 0; i < b->n_adapters; i++) {
+                Adapter *a = &b->adapters[i];
+                const char *name = strrchr(a->path, '/');
+                if (b->want_adapter) {
+                        if (name && strcmp(name + 1, b->want_adapter) == 0)
+                                pick = a;
+                } else if (a->powered && !pick)
+                        pick = a;
+        }
+        if (!pick && !b->want_adapter && b->n_adapters > 0)
+                pick = &b->adapters[0];
+        if (!pick)
+                return;
+        free(b->adapter);
+        b->adapter = strdup(pick->path);
+        if (b->adapter)
+                logf_(b, LOG_INFO, "Using Bluetooth adapter %s", b->adapter);
+}
+
+static void ensure_discovery(Bluez *b)
+{
+        Adapter *a;
+        sd_bus_message *msg = NULL;
+        int r;
+
+        if (!b->present || b->starting)
+                return;
+        choose_adapter(b);
+        if (!b->adapter || !(a = find_adapter(b, b->adapter)) || a->discovering)
+                return;
+        b->starting = true;
+        if (!a->powered) {
+                logf_(b, LOG_NOTICE, "Powering Bluetooth adapter %s on", b->adapter);
+                r = sd_bus_call_method_async(b->bus, &b->call, BLUEZ, b->adapter, "org.freedesktop.DBus.Properties",
+                                             "Set", on_powered, b, "ssv", ADAPTER_IFACE, "Powered", "b", 1);
+        } else {
+                r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, b->adapter, ADAPTER_IFACE, "SetDiscoveryFilter");
+                if (r >= 0)
+                        r = sd_bus_message_append(msg, "a{sv}", 2, "Transport", "s", "le", "DuplicateData", "b", 1);
+                if (r >= 0)
+                        r = sd_bus_call_async(b->bus, &b->call, msg, on_set_filter, b, 0);
+                sd_bus_message_unref(msg);
+        }
+        if (r < 0) {
+                b->starting = false;
+                retry_later(b, strerror(-r));
+        }
+}
+
+/* ---- properties ---- */
+
+static int read_service_data(Bluez *b, Dev *d, sd_bus_message *m)
+{
+        int r;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *uuid;
+                const void *data = NULL;
+                size_t len = 0;
+                if ((r = sd_bus_message_read(m, "s", &uuid)) < 0)
+                        return r;
+                if (sd_bus_message_enter_container(m, 'v', "ay") > 0) {
+                        if ((r = sd_bus_message_read_array(m, 'y', &data, &len)) < 0)
+                                return r;
+                        if ((r = sd_bus_message_exit_container(m)) < 0)
+                                return r;
+                        if (d->provisioned >= 0 && b->cfg[d->provisioned].advertises && strcasecmp(uuid, BTHOME_UUID) == 0) {
+                                b->last_seen[d->provisioned] = now_realtime();
+                                b->sink.frame(b->sink.userdata, b->cfg[d->provisioned].id, data, len, now_realtime());
+                        }
+                } else if ((r = sd_bus_message_skip(m, "v")) < 0)
+                        return r;
+                if ((r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static void provision(Bluez *b, Dev *d)
+{
+        if (!d->has_address || d->provisioned >= 0)
+                return;
+        for (size_t i = 0; i < b->n_cfg; i++)
+                if (memcmp(b->cfg[i].address, d->address, 6) == 0) {
+                        d->provisioned = (int)i;
+                        return;
+                }
+        b->unknown++;
+}
+
+/* Reads a{sv} for iface on path; the message is positioned at the array. */
+static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus_message *m)
+{
+        Adapter *a = NULL;
+        Dev *d = NULL;
+        bool was_discovering = false, was_powered = false;
+        int r;
+
+        if (strcmp(iface, ADAPTER_IFACE) == 0) {
+                if (!(a = add_adapter(b, path)))
+                        return -ENOMEM;
+                was_discovering = a->discovering;
+                was_powered = a->powered;
+        } else if (strcmp(iface, DEVICE_IFACE) == 0) {
+                if (!(d = add_dev(b, path)))
+                        return -ENOMEM;
+        } else
+                return sd_bus_message_skip(m, "a{sv}");
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *contents;
+                char type;
+                if ((r = sd_bus_message_read(m, "s", &name)) < 0)
+                        return r;
+                if ((r = sd_bus_message_peek_type(m, &type, &contents)) < 0)
+                        return r;
+                if (a && (strcmp(name, "Powered") == 0 || strcmp(name, "Discovering") == 0) && strcmp(contents, "b") == 0) {
+                        int v;
+                        if ((r = sd_bus_message_read(m, "v", "b", &v)) < 0)
+                                return r;
+                        if (name[0] == 'P')
+                                a->powered = v;
+                        else
+                                a->discovering = v;
+                } else if (d && strcmp(name, "Address") == 0 && strcmp(contents, "s") == 0) {
+                        const char *s;
+                        if ((r = sd_bus_message_read(m, "v", "s", &s)) < 0)
+                                return r;
+                        d->has_address = parse_address(s, d->address);
+                        provision(b, d);
+                } else if (d && strcmp(name, "RSSI") == 0 && strcmp(contents, "n") == 0) {
+                        int16_t v;
+                        if ((r = sd_bus_message_read(m, "v", "n", &v)) < 0)
+                                return r;
+                        if (d->provisioned >= 0) {
+                                b->rssi[d->provisioned] = v;
+                                b->last_seen[d->provisioned] = now_realtime();
+                        }
+                } else if (d && strcmp(name, "ServiceData") == 0 && strcmp(contents, "a{sv}") == 0) {
+                        if ((r = sd_bus_message_enter_container(m, 'v', "a{sv}")) < 0 ||
+                            (r = read_service_data(b, d, m)) < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                                return r;
+                } else if ((r = sd_bus_message_skip(m, "v")) < 0)
+                        return r;
+                if ((r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (a && b->adapter && strcmp(b->adapter, a->path) == 0) {
+                if (was_discovering && !a->discovering)
+                        /* Someone stopped it, or the adapter was reset: start it again, with back-off. */
+                        retry_later(b, "it stopped");
+                else if (!was_powered && a->powered)
+                        ensure_discovery(b);
+        }
+        return r;
+}
+
+/* a{sa{sv}}: the interfaces of one object. */
+static int read_interfaces(Bluez *b, const char *path, sd_bus_message *m)
+{
+        int r = sd_bus_message_enter_container(m, 'a', "{sa{sv}}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sa{sv}")) > 0) {
+                const char *iface;
+                if ((r = sd_bus_message_read(m, "s", &iface)) < 0 || (r = read_properties(b, path, iface, m)) < 0 ||
+                    (r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* ---- signals and the start ---- */
+
+static int on_managed_objects(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        int r;
+
+        b->call = sd_bus_slot_unref(b->call);
+        if (e) {
+                logf_(b, LOG_WARNING, "bluetoothd is not there (%s); waiting for it", e->name);
+                return 0;
+        }
+        b->present = true;
+        r = sd_bus_message_enter_container(m, 'a', "{oa{sa{sv}}}");
+        while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "oa{sa{sv}}")) > 0) {
+                const char *path;
+                if ((r = sd_bus_message_read(m, "o", &path)) < 0 || (r = read_interfaces(b, path, m)) < 0 ||
+                    (r = sd_bus_message_exit_container(m)) < 0)
+                        break;
+        }
+        if (r < 0)
+                logf_(b, LOG_ERR, "Could not read bluetoothd's objects: %s", strerror(-r));
+        logf_(b, LOG_INFO, "bluetoothd: %zu adapters, %zu devices (%zu not provisioned)", b->n_adapters, b->n_devs,
+              b->unknown);
+        ensure_discovery(b);
+        return 0;
+}
+
+static void get_objects(Bluez *b)
+{
+        int r;
+        b->call = sd_bus_slot_unref(b->call);
+        r = sd_bus_call_method_async(b->bus, &b->call, BLUEZ, "/", "org.freedesktop.DBus.ObjectManager",
+                                     "GetManagedObjects", on_managed_objects, b, "");
+        if (r < 0)
+                logf_(b, LOG_ERR, "Cannot ask bluetoothd for its objects: %s", strerror(-r));
+}
+
+static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const char *name, *old, *new;
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) < 0 || strcmp(name, BLUEZ) != 0)
+                return 0;
+        if (old[0]) {
+                logf_(b, LOG_WARNING, "bluetoothd went away; its devices are forgotten until it is back");
+                b->present = false;
+                forget_all(b);
+        }
+        if (new[0]) {
+                logf_(b, LOG_NOTICE, "bluetoothd is there; reading its objects");
+                get_objects(b);
+        }
+        return 0;
+}
+
+static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const char *path;
+        if (!b->present || sd_bus_message_read(m, "o", &path) < 0)
+                return 0;
+        if (read_interfaces(b, path, m) < 0)
+                logf_(b, LOG_WARNING, "Could not read InterfacesAdded for %s", path);
+        ensure_discovery(b);
+        return 0;
+}
+
+static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const char *path, *iface;
+        if (!b->present || sd_bus_message_read(m, "o", &path) < 0 || sd_bus_message_enter_container(m, 'a', "s") < 0)
+                return 0;
+        while (sd_bus_message_read(m, "s", &iface) > 0)
+                if (strcmp(iface, ADAPTER_IFACE) == 0 || strcmp(iface, DEVICE_IFACE) == 0)
+                        remove_path(b, path);
+        ensure_discovery(b);
+        return 0;
+}
+
+static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const char *iface, *path = sd_bus_message_get_path(m);
+        if (!b->present || !path || sd_bus_message_read(m, "s", &iface) < 0)
+                return 0;
+        if (read_properties(b, path, iface, m) < 0)
+                logf_(b, LOG_WARNING, "Could not read PropertiesChanged for %s", path);
+        return 0;
+}
+
+int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices, size_t n, const SensorSink *sink,
+              const BluezCallbacks *cb, Bluez **ret)
+{
+        Bluez *b = calloc(1, sizeof *b);
+        if (!b)
+                return -ENOMEM;
+        b->event = sd_event_ref(e);
+        b->sink = *sink;
+        b->cb = *cb;
+        b->cfg = calloc(n ? n : 1, sizeof *b->cfg);
+        b->last_seen = calloc(n ? n : 1, sizeof *b->last_seen);
+        b->rssi = calloc(n ? n : 1, sizeof *b->rssi);
+        if (!b->cfg || !b->last_seen || !b->rssi || (adapter && !(b->want_adapter = strdup(adapter)))) {
+                bluez_free(b);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                b->cfg[i] = devices[i];
+                b->cfg[i].id = strdup(devices[i].id);
+                b->n_cfg++;
+                if (!b->cfg[i].id) {
+                        bluez_free(b);
+                        return -ENOMEM;
+                }
+        }
+        *ret = b;
+        return 0;
+}
+
+Bluez *bluez_free(Bluez *b)
+{
+        if (!b)
+                return NULL;
+        forget_all(b);
+        sd_bus_slot_unref(b->match_owner);
+        sd_bus_slot_unref(b->match_added);
+        sd_bus_slot_unref(b->match_removed);
+        sd_bus_slot_unref(b->match_props);
+        sd_event_source_disable_unref(b->retry);
+        sd_bus_flush_close_unref(b->bus);
+        for (size_t i = 0; i < b->n_cfg; i++)
+                free((char *)b->cfg[i].id);
+        free(b->cfg);
+        free(b->last_seen);
+        free(b->rssi);
+        free(b->adapters);
+        free(b->devs);
+        free(b->want_adapter);
+        sd_event_unref(b->event);
+        free(b);
+        return NULL;
+}
+
+int bluez_start(Bluez *b)
+{
+        int r = sd_bus_open_system(&b->bus);
+        if (r < 0)
+                return r;
+        if ((r = sd_bus_attach_event(b->bus, b->event, 0)) < 0 ||
+            (r = sd_bus_add_match(b->bus, &b->match_owner,
+                                  "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                                  "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.bluez'",
+                                  on_owner_changed, b)) < 0 ||
+            (r = sd_bus_add_match(b->bus, &b->match_added,
+                                  "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',"
+                                  "member='InterfacesAdded'",
+                                  on_interfaces_added, b)) < 0 ||
+            (r = sd_bus_add_match(b->bus, &b->match_removed,
+                                  "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',"
+                                  "member='InterfacesRemoved'",
+                                  on_interfaces_removed, b)) < 0 ||
+            (r = sd_bus_add_match(b->bus, &b->match_props,
+                                  "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.Properties',"
+                                  "member='PropertiesChanged',path_namespace='/org/bluez'",
+                                  on_properties_changed, b)) < 0)
+                return r;
+        get_objects(b);
+        return 0;
+}
+
+bool bluez_discovering(const Bluez *b)
+{
+        for (size_t i = 0; b->adapter && i < b->n_adapters; i++)
+                if (strcmp(b->adapters[i].path, b->adapter) == 0)
+                        return b->adapters[i].discovering;
+        return false;
+}
+
+const char *bluez_adapter(const Bluez *b)
+{
+        return b->adapter;
+}
+
+size_t bluez_unknown_devices(const Bluez *b)
+{
+        return b->unknown;
+}
+
+int64_t bluez_last_seen(const Bluez *b, size_t i)
+{
+        return i < b->n_cfg ? b->last_seen[i] : 0;
+}
+
+int bluez_rssi(const Bluez *b, size_t i)
+{
+        return i < b->n_cfg ? b->rssi[i] : 0;
+}

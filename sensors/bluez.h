@@ -1,0 +1,46 @@
+/* BLE through BlueZ: an sd-bus client of org.bluez on the system bus (DBUS_SYSTEM_BUS_ADDRESS points
+ * it elsewhere, which is how the tests use a private bus with a fake bluetoothd).
+ *
+ * It mirrors org.bluez's adapters and devices (GetManagedObjects, then InterfacesAdded/Removed and
+ * PropertiesChanged), picks the configured adapter or the first powered one (powering it on if
+ * needed), runs LE discovery with a filter (Transport=le, DuplicateData=true) and restarts it with
+ * back-off when it stops or fails (InProgress, NotReady). ServiceData from a provisioned device goes
+ * up as a frame; unknown devices are counted for provisioning. When bluetoothd goes away
+ * (NameOwnerChanged) the mirror is dropped; when it comes back everything is rebuilt. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "sensors/reading.h"
+
+typedef struct BluezDeviceConfig {
+        const char *id;      /* sensor id */
+        uint8_t address[6];
+        bool advertises;     /* a BTHome sensor: its ServiceData (UUID 0xFCD2) is the frame */
+} BluezDeviceConfig;
+
+typedef struct BluezCallbacks {
+        /* A message worth a log line (syslog priority). */
+        void (*log)(void *userdata, int priority, const char *message);
+        void *userdata;
+} BluezCallbacks;
+
+typedef struct Bluez Bluez;
+
+/* adapter: "hci0", or NULL for the first powered one. Copies what it needs. */
+int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices, size_t n, const SensorSink *sink,
+              const BluezCallbacks *cb, Bluez **ret);
+Bluez *bluez_free(Bluez *b);
+/* Connects to the system bus and starts; bluetoothd need not be running yet. */
+int bluez_start(Bluez *b);
+
+/* For status: whether discovery runs, the adapter in use (NULL if none), devices seen but not provisioned. */
+bool bluez_discovering(const Bluez *b);
+const char *bluez_adapter(const Bluez *b);
+size_t bluez_unknown_devices(const Bluez *b);
+/* Per provisioned device: last seen (UTC usec, 0 never) and RSSI (0 unknown). */
+int64_t bluez_last_seen(const Bluez *b, size_t i);
+int bluez_rssi(const Bluez *b, size_t i);

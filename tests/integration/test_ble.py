@@ -1,0 +1,172 @@
+#!/usr/bin/python3
+"""The gateway's BlueZ client against a private dbus-daemon with a fake org.bluez (python3-dbusmock's
+bluez5 template), and a real mosquitto."""
+import os
+import subprocess
+import time
+import unittest
+
+import dbus
+
+from harness import TestCase, config
+
+KEY = '231d39c1d7cc1ab1aee224cd096db932'
+CLIMATE = '54:48:E6:8F:80:A5'   # the address the reference frame below was encrypted for
+MOTION = 'A4:C1:38:00:00:01'
+BTHOME_UUID = '0000fcd2-0000-1000-8000-00805f9b34fb'
+FRAME = bytes.fromhex('41a47266c95f730011223378237214')  # 25.06 C, 50.55 %, counter 0x33221100
+
+
+def dev_path(addr):
+    return '/org/bluez/hci0/dev_' + addr.replace(':', '_')
+
+
+class FakeBluez:
+    """A private bus with dbusmock's bluez5 template on it; can be killed and started again."""
+
+    def __init__(self, workdir):
+        self.bus_proc = subprocess.Popen(['dbus-daemon', '--session', '--print-address=1', '--nofork'],
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.address = self.bus_proc.stdout.readline().strip()
+        self.bus = dbus.bus.BusConnection(self.address)
+        self.mock = None
+
+    def start(self, adapter=True, fail_discovery_once=False):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
+        self.mock = subprocess.Popen(['/usr/bin/python3', '-m', 'dbusmock', '--system', '--template', 'bluez5'],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while not self.bus.name_has_owner('org.bluez'):  # a condition with a deadline
+            if time.monotonic() > deadline or self.mock.poll() is not None:
+                raise AssertionError('the fake bluetoothd did not come up')
+            time.sleep(0.02)
+        bluez = self.bus.get_object('org.bluez', '/org/bluez')
+        if adapter:
+            bluez.AddAdapter('hci0', 'homecare-test', dbus_interface='org.bluez.Mock')
+            if fail_discovery_once:
+                # As bluetoothd does when another client is starting discovery at the same time.
+                a = self.bus.get_object('org.bluez', '/org/bluez/hci0')
+                a.AddMethod('org.bluez.Adapter1', 'StartDiscovery', '', '',
+                            'self.tries = getattr(self, "tries", 0) + 1\n'
+                            'if self.tries == 1:\n'
+                            '    raise dbus.exceptions.DBusException("busy", name="org.bluez.Error.InProgress")\n'
+                            'self.Set("org.bluez.Adapter1", "Discovering", dbus.Boolean(True))\n',
+                            dbus_interface='org.freedesktop.DBus.Mock')
+            for addr, alias in ((MOTION, 'motion'), (CLIMATE, 'climate')):
+                bluez.AddDevice('hci0', addr, alias, dbus_interface='org.bluez.Mock')
+
+    def advertise(self, addr, data):
+        dev = self.bus.get_object('org.bluez', dev_path(addr))
+        value = dbus.Dictionary({BTHOME_UUID: dbus.Array(data, signature='y')}, signature='sv')
+        # dbusmock 0.28 cannot wrap a dictionary in UpdateProperties; Set emits the same PropertiesChanged.
+        dev.Set('org.bluez.Device1', 'ServiceData', value, dbus_interface='org.freedesktop.DBus.Properties')
+
+    def kill(self):
+        self.mock.kill()
+        self.mock.wait()
+
+    def stop(self):
+        if self.mock and self.mock.poll() is None:
+            self.kill()
+        self.bus.close()
+        self.bus_proc.terminate()
+        self.bus_proc.wait()
+
+
+SENSORS = """[Sensor "bedroom-motion"]
+Type=bthome
+Address=%s
+Role=bedroom
+[Sensor "climate"]
+Type=bthome
+Address=%s
+Key=%s
+Role=living-room
+[Bluetooth]
+Adapter=hci0
+"""
+
+
+class Ble(TestCase):
+    def start(self, key=KEY, fail_discovery_once=False):
+        self.b = self.broker()
+        self.sub = self.subscriber(self.b.port)
+        self.fake = FakeBluez(self.dir)
+        self.cleanups.append(self.fake.stop)
+        self.fake.start(fail_discovery_once=fail_discovery_once)
+        os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.fake.address
+        try:
+            self.gw = self.gateway(config(self.b.port, self.state, sim=False, extra=SENSORS % (MOTION, CLIMATE, key)))
+        finally:
+            del os.environ['DBUS_SYSTEM_BUS_ADDRESS']
+        self.gw.log.wait(r'Bluetooth LE discovery running on /org/bluez/hci0')
+
+    def items(self, sensor):
+        return [it for lane, it in self.sub.items if it.get('sensor') == sensor]
+
+    def test_advertisements_become_events_and_encrypted_readings(self):
+        self.start()
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the motion event')
+        self.assertEqual(self.items('bedroom-motion')[0]['event'], 'motion')
+        self.assertEqual(self.items('bedroom-motion')[0]['value'], 1)
+        self.fake.advertise(CLIMATE, FRAME)
+        self.sub.wait(lambda: len(self.items('climate')) >= 2, 'the decrypted readings')
+        self.assertEqual([(i['metric'], i['value']) for i in self.items('climate')],
+                         [('temperature', 25.06), ('humidity', 50.55)])
+        # The same frame again is a replay: refused, logged, nothing sent.
+        mark = self.gw.log.count()
+        self.fake.advertise(CLIMATE, FRAME[:-1] + bytes([FRAME[-1]]))
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 02 21 00'))
+        self.sub.wait(lambda: len(self.items('bedroom-motion')) >= 2, 'the second motion event')
+        self.assertEqual(len(self.items('climate')), 2)
+
+    def test_wrong_key_is_a_logged_rejection_and_nothing_else(self):
+        self.start(key='00' * 16)
+        self.fake.advertise(CLIMATE, FRAME)
+        self.gw.log.wait(r'Rejected a frame from climate .*decryption failed')
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the motion event after it')
+        self.assertEqual(self.items('climate'), [])
+
+    def test_bluetoothd_goes_away_and_comes_back(self):
+        self.start()
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the first event')
+        mark = self.gw.log.count()
+        self.fake.kill()
+        self.gw.log.wait(r'bluetoothd went away', start=mark)
+        self.fake.start()
+        self.gw.log.wait(r'bluetoothd is there', start=mark)
+        self.gw.log.wait(r'Bluetooth LE discovery running on /org/bluez/hci0', start=mark)
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 02 21 00'))
+        self.sub.wait(lambda: len(self.items('bedroom-motion')) >= 2, 'data again')
+        self.assertEqual(self.items('bedroom-motion')[-1]['value'], 0)
+
+    def test_discovery_in_progress_is_retried(self):
+        self.start(fail_discovery_once=True)
+        self.assertIn('org.bluez.Error.InProgress; trying again', self.gw.log.text())
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the motion event')
+        n = len(self.sub.status)
+        self.sub.publish('cmd/status', '{}')
+        self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
+        self.assertEqual(self.sub.status[-1]['bluetooth'],
+                         {'adapter': '/org/bluez/hci0', 'discovering': True, 'unknown_devices': 0})
+
+    def test_no_system_bus_the_rest_runs(self):
+        self.b = self.broker()
+        self.sub = self.subscriber(self.b.port)
+        os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = 'unix:path=/nonexistent/bus'
+        try:
+            gw = self.gateway(config(self.b.port, self.state, speed=20000, extra=SENSORS % (MOTION, CLIMATE, KEY)))
+        finally:
+            del os.environ['DBUS_SYSTEM_BUS_ADDRESS']
+        gw.log.wait(r'Bluetooth does not work, no system bus')
+        self.sub.wait(lambda: len(self.sub.items) >= 10, 'the simulated home still flows')
+        status = [s for s in self.sub.status if s['state'] == 'online'][-1]
+        self.assertIn('no system bus', status['bluetooth']['error'])
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
