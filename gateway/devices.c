@@ -169,8 +169,37 @@ static int on_flush_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-int devices_decode(Devices *d, const char *id, const uint8_t *buf, size_t len, const DecodeContext *ctx,
-                   Decoded *out)
+/* The profile of a measurement characteristic, for a GATT device (a PLX device has two). */
+static Profile profile_for(const Device *dev, uint16_t uuid16)
+{
+        if (uuid16 == 0 || dev->profile == PROFILE_BTHOME)
+                return dev->profile;
+        for (Profile p = 0; p < _PROFILE_MAX; p++)
+                if (p != PROFILE_BTHOME && profile_uuid16(p) == uuid16)
+                        return p;
+        return dev->profile;
+}
+
+static uint64_t fnv1a(const uint8_t *buf, size_t len, uint16_t uuid16)
+{
+        uint64_t h = 1469598103934665603ULL ^ uuid16;
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ buf[i]) * 1099511628211ULL;
+        return h;
+}
+
+/* A stored measurement sent again: same bytes and a device time stamp. */
+static bool seen_before(Device *dev, uint64_t h)
+{
+        for (size_t i = 0; i < ELEMENTSOF(dev->recent); i++)
+                if (dev->recent[i] == h)
+                        return true;
+        dev->recent[dev->n_recent++ % ELEMENTSOF(dev->recent)] = h;
+        return false;
+}
+
+int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *buf, size_t len,
+                   const DecodeContext *ctx, Decoded *out)
 {
         Device *dev = devices_find(d, id);
         uint32_t before;
@@ -184,13 +213,18 @@ int devices_decode(Devices *d, const char *id, const uint8_t *buf, size_t len, c
         if (dev->profile == PROFILE_BTHOME)
                 r = decode_bthome(buf, len, dev->has_key ? dev->key : NULL, dev->address, ctx, &dev->bthome, out);
         else
-                r = decode_characteristic(dev->profile, buf, len, ctx, out);
+                r = decode_characteristic(profile_for(dev, uuid16), buf, len, ctx, out);
         dev->frames++;
         if (r < 0) {
                 dev->rejected++;
                 return r;
         }
         dev->last_seen_usec = ctx->now_usec;
+        if (dev->profile != PROFILE_BTHOME && out->n_readings > 0 && out->readings[0].time_quality == TIME_DEVICE &&
+            seen_before(dev, fnv1a(buf, len, uuid16))) {
+                out->n_readings = out->n_events = 0;
+                out->duplicate = true;
+        }
         if (out->duplicate)
                 dev->duplicates++;
         for (size_t i = 0; i < out->n_readings; i++)

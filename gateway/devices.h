@@ -20,6 +20,8 @@ typedef struct Device {
         uint8_t key[16];
         BthomeState bthome;
         uint64_t frames, rejected, duplicates;
+        uint64_t recent[32];   /* digests of the last time-stamped measurements, to drop resends */
+        size_t n_recent;
         int64_t last_seen_usec;
 } Device;
 
@@ -35,10 +37,13 @@ int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6],
 Device *devices_find(Devices *d, const char *id);
 size_t devices_count(const Devices *d);
 
-/* Decodes a frame from device id with its profile, key and state. On success out's readings and
+/* Decodes a frame from device id with its profile (or, for a GATT device, the profile of the
+ * characteristic uuid16 when it is not 0), key and state. A time-stamped measurement that the
+ * device sends again (devices resend stored measurements) is a duplicate, like a repeated BTHome
+ * packet. On success out's readings and
  * events carry the device id; a duplicate (same BTHome packet id) leaves out empty with
  * out->duplicate set. -ENOENT for an unknown device; decoder errors as in decode.h. */
-int devices_decode(Devices *d, const char *id, const uint8_t *buf, size_t len, const DecodeContext *ctx,
-                   Decoded *out);
+int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *buf, size_t len,
+                   const DecodeContext *ctx, Decoded *out);
 /* Writes counters that changed (also done by a timer within a second, and at free). */
 int devices_flush(Devices *d);

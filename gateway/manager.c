@@ -196,11 +196,12 @@ static void queue_event(Manager *m, const Event *e)
 }
 
 /* A frame from a radio device: decoded with its profile, key and state, then queued. */
-static void handle_frame(Manager *m, const char *sensor, const uint8_t *buf, size_t len, const DecodeContext *ctx,
+static void handle_frame(Manager *m, const char *sensor, uint16_t uuid16, const uint8_t *buf, size_t len,
+                         const DecodeContext *ctx,
                          bool (*admit)(Manager *m))
 {
         Decoded *d = &m->decoded;
-        int r = devices_decode(m->devices, sensor, buf, len, ctx, d);
+        int r = devices_decode(m->devices, sensor, uuid16, buf, len, ctx, d);
 
         if (r < 0) {
                 Device *dev = devices_find(m->devices, sensor);
@@ -271,12 +272,13 @@ static bool admit_all(Manager *m)
         return true;
 }
 
-static void on_ble_frame(void *userdata, const char *sensor, const uint8_t *buf, size_t len, int64_t time_usec)
+static void on_ble_frame(void *userdata, const char *sensor, uint16_t uuid16, const uint8_t *buf, size_t len,
+                         int64_t time_usec)
 {
         Manager *m = userdata;
         DecodeContext ctx = decode_context_now();
         ctx.now_usec = time_usec;
-        handle_frame(m, sensor, buf, len, &ctx, admit_all);
+        handle_frame(m, sensor, uuid16, buf, len, &ctx, admit_all);
 }
 
 static void on_ble_log(void *userdata, int priority, const char *message)
@@ -332,6 +334,11 @@ static int ble_setup(Manager *m)
                 }
                 cfg[n].id = sc->id;
                 cfg[n].advertises = p == PROFILE_BTHOME;
+                if (p == PROFILE_PLX_SPOT) { /* an oximeter may have either or both */
+                        cfg[n].measure[0] = profile_uuid16(PROFILE_PLX_SPOT);
+                        cfg[n].measure[1] = profile_uuid16(PROFILE_PLX_CONTINUOUS);
+                } else if (p != PROFILE_BTHOME)
+                        cfg[n].measure[0] = profile_uuid16(p);
                 n++;
         }
         r = bluez_new(m->event, c->bt_adapter, cfg, n,
@@ -381,12 +388,13 @@ static void on_sim_event(void *userdata, const Event *e)
                 queue_event(m, e);
 }
 
-static void on_sim_frame(void *userdata, const char *sensor, const uint8_t *buf, size_t len, int64_t time_usec)
+static void on_sim_frame(void *userdata, const char *sensor, uint16_t uuid16, const uint8_t *buf, size_t len,
+                         int64_t time_usec)
 {
         Manager *m = userdata;
         /* Simulated time is the receive time; the simulated clock is "synchronised". */
         DecodeContext ctx = {.now_usec = time_usec, .now_quality = TIME_SYNCED, .utc_offset_sec = m->utc_offset_sec};
-        handle_frame(m, sensor, buf, len, &ctx, sim_admit);
+        handle_frame(m, sensor, uuid16, buf, len, &ctx, sim_admit);
 }
 
 static int raise_alert(Manager *m, Alert *a)

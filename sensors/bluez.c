@@ -13,6 +13,9 @@
 #define BLUEZ "org.bluez"
 #define ADAPTER_IFACE "org.bluez.Adapter1"
 #define DEVICE_IFACE "org.bluez.Device1"
+#define CHAR_IFACE "org.bluez.GattCharacteristic1"
+#define AGENT_PATH "/org/homecare/agent"
+#define CTS_UUID16 0x2A2B
 #define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
 #define RETRY_BASE_USEC (1000 * 1000)
 #define RETRY_CAP_USEC (60ULL * 1000 * 1000)
@@ -26,8 +29,19 @@ typedef struct Dev {
         char *path;
         bool has_address;
         uint8_t address[6];
-        int provisioned; /* index into the configuration, or -1 */
+        int provisioned;   /* index into the configuration, or -1 */
+        bool connected, resolved;
+        bool connecting;   /* a Connect is under way */
+        bool subscribed;   /* StartNotify asked in this connection */
+        int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
+        unsigned attempt;
 } Dev;
+
+typedef struct Char {
+        char *path;
+        uint16_t uuid16;
+        bool notifying;
+} Char;
 
 struct Bluez {
         sd_event *event;
@@ -50,6 +64,9 @@ struct Bluez {
         size_t n_adapters;
         Dev *devs;
         size_t n_devs;
+        Char *chars;
+        size_t n_chars;
+        sd_bus_slot *agent;     /* our Agent1 object */
         char *adapter;          /* the path in use */
         size_t unknown;
 };
@@ -142,7 +159,9 @@ static void forget_all(Bluez *b)
                 free(b->adapters[i].path);
         for (size_t i = 0; i < b->n_devs; i++)
                 free(b->devs[i].path);
-        b->n_adapters = b->n_devs = 0;
+        for (size_t i = 0; i < b->n_chars; i++)
+                free(b->chars[i].path);
+        b->n_adapters = b->n_devs = b->n_chars = 0;
         b->unknown = 0;
         free(b->adapter);
         b->adapter = NULL;
@@ -171,6 +190,12 @@ static void remove_path(Bluez *b, const char *path)
                                 b->unknown--;
                         free(b->devs[i].path);
                         b->devs[i] = b->devs[--b->n_devs];
+                        break;
+                }
+        for (size_t i = 0; i < b->n_chars; i++)
+                if (strcmp(b->chars[i].path, path) == 0) {
+                        free(b->chars[i].path);
+                        b->chars[i] = b->chars[--b->n_chars];
                         break;
                 }
 }
@@ -302,6 +327,255 @@ static void ensure_discovery(Bluez *b)
         }
 }
 
+/* ---- connected health devices ---- */
+
+static int64_t now_mono(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static Char *find_char(Bluez *b, const char *path)
+{
+        for (size_t i = 0; i < b->n_chars; i++)
+                if (strcmp(b->chars[i].path, path) == 0)
+                        return &b->chars[i];
+        return NULL;
+}
+
+static Char *add_char(Bluez *b, const char *path)
+{
+        Char *c = find_char(b, path), *n;
+        if (c)
+                return c;
+        n = realloc(b->chars, (b->n_chars + 1) * sizeof *n);
+        if (!n)
+                return NULL;
+        b->chars = n;
+        c = &b->chars[b->n_chars];
+        *c = (Char){.path = strdup(path)};
+        if (!c->path)
+                return NULL;
+        b->n_chars++;
+        return c;
+}
+
+/* The device a characteristic belongs to: its path is under the device's. */
+static Dev *dev_of_char(Bluez *b, const char *char_path)
+{
+        for (size_t i = 0; i < b->n_devs; i++) {
+                size_t n = strlen(b->devs[i].path);
+                if (strncmp(char_path, b->devs[i].path, n) == 0 && char_path[n] == '/')
+                        return &b->devs[i];
+        }
+        return NULL;
+}
+
+static bool wanted(const Bluez *b, const Dev *d, uint16_t uuid16)
+{
+        const BluezDeviceConfig *c;
+        if (d->provisioned < 0)
+                return false;
+        c = &b->cfg[d->provisioned];
+        return uuid16 && (c->measure[0] == uuid16 || c->measure[1] == uuid16);
+}
+
+static bool is_health(const Bluez *b, const Dev *d)
+{
+        return d->provisioned >= 0 && b->cfg[d->provisioned].measure[0] != 0;
+}
+
+static void subscribe(Bluez *b, Dev *d);
+
+typedef struct Call {
+        Bluez *b;
+        char *path;
+} Call;
+
+static Call *call_new(Bluez *b, const char *path)
+{
+        Call *c = calloc(1, sizeof *c);
+        if (c && !(c->path = strdup(path))) {
+                free(c);
+                return NULL;
+        }
+        if (c)
+                c->b = b;
+        return c;
+}
+
+static void call_free(void *userdata)
+{
+        Call *c = userdata;
+        free(c->path);
+        free(c);
+}
+
+/* An asynchronous call with a context that sd-bus frees when the call is over (a floating slot with
+ * a destroy callback), whether it was answered or the bus went away. */
+static int call_async(Bluez *b, const char *path, const char *iface, const char *method,
+                      sd_bus_message_handler_t cb, const char *types, ...)
+{
+        sd_bus_slot *slot = NULL;
+        Call *c = call_new(b, path);
+        va_list ap;
+        int r;
+
+        if (!c)
+                return -ENOMEM;
+        va_start(ap, types);
+        r = sd_bus_call_method_asyncv(b->bus, &slot, BLUEZ, path, iface, method, cb, c, types, ap);
+        va_end(ap);
+        if (r < 0) {
+                call_free(c);
+                return r;
+        }
+        (void)sd_bus_slot_set_destroy_callback(slot, call_free);
+        (void)sd_bus_slot_set_floating(slot, 1);
+        sd_bus_slot_unref(slot);
+        return 0;
+}
+
+static void connect_later(Bluez *b, Dev *d, const char *why)
+{
+        uint64_t delay = RETRY_BASE_USEC << (d->attempt < 6 ? d->attempt : 6);
+        if (delay > RETRY_CAP_USEC)
+                delay = RETRY_CAP_USEC;
+        d->attempt++;
+        d->next_try = now_mono() + (int64_t)delay;
+        logf_(b, LOG_NOTICE, "Could not connect to %s (%s); next try when it advertises, not before %.0f s",
+              b->cfg[d->provisioned].id, why, delay / 1e6);
+}
+
+static int on_pair(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Call *c = userdata;
+        Dev *d = find_dev(c->b, c->path);
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        if (!d)
+                return 0;
+        if (e && !sd_bus_error_has_name(e, "org.bluez.Error.AlreadyExists")) {
+                logf_(c->b, LOG_WARNING, "Pairing with %s failed: %s", c->b->cfg[d->provisioned].id, e->name);
+                return 0;
+        }
+        logf_(c->b, LOG_NOTICE, "Paired with %s", c->b->cfg[d->provisioned].id);
+        d->subscribed = false;
+        subscribe(c->b, d);
+        return 0;
+}
+
+static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Call *c = userdata;
+        Bluez *b = c->b;
+        Dev *d = dev_of_char(b, c->path);
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (!d)
+                return 0;
+        if (!e) {
+                logf_(b, LOG_INFO, "Subscribed to %s of %s", c->path + strlen(d->path) + 1, b->cfg[d->provisioned].id);
+                return 0;
+        }
+        /* Measurements of many devices need an encrypted link: bond, then subscribe again. */
+        if (sd_bus_error_has_name(e, "org.bluez.Error.NotPermitted") ||
+            sd_bus_error_has_name(e, "org.bluez.Error.NotAuthorized") ||
+            sd_bus_error_has_name(e, "org.bluez.Error.AuthenticationFailed")) {
+                logf_(b, LOG_NOTICE, "%s needs bonding (%s); pairing", b->cfg[d->provisioned].id, e->name);
+                if (call_async(b, d->path, DEVICE_IFACE, "Pair", on_pair, "") >= 0)
+                        return 0;
+        }
+        logf_(b, LOG_WARNING, "Could not subscribe to %s of %s: %s", c->path, b->cfg[d->provisioned].id, e->name);
+        return 0;
+}
+
+/* Current Time Service: day, date and time as the device's local clock shows them. */
+static void set_clock(Bluez *b, Dev *d, const Char *cts)
+{
+        struct timespec ts;
+        struct tm tm;
+        uint8_t v[10];
+        sd_bus_message *msg = NULL;
+        int r;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        localtime_r(&ts.tv_sec, &tm);
+        v[0] = (uint8_t)((tm.tm_year + 1900) & 0xFF);
+        v[1] = (uint8_t)((tm.tm_year + 1900) >> 8);
+        v[2] = (uint8_t)(tm.tm_mon + 1);
+        v[3] = (uint8_t)tm.tm_mday;
+        v[4] = (uint8_t)tm.tm_hour;
+        v[5] = (uint8_t)tm.tm_min;
+        v[6] = (uint8_t)tm.tm_sec;
+        v[7] = (uint8_t)(tm.tm_wday == 0 ? 7 : tm.tm_wday); /* 1 = Monday .. 7 = Sunday */
+        v[8] = (uint8_t)(ts.tv_nsec / 1000000 * 256 / 1000);
+        v[9] = 1; /* adjust reason: manual time update */
+        r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, cts->path, CHAR_IFACE, "WriteValue");
+        if (r >= 0)
+                r = sd_bus_message_append_array(msg, 'y', v, sizeof v);
+        if (r >= 0)
+                r = sd_bus_message_append(msg, "a{sv}", 0);
+        if (r >= 0)
+                r = sd_bus_call_async(b->bus, NULL, msg, NULL, NULL, 0);
+        sd_bus_message_unref(msg);
+        if (r < 0)
+                logf_(b, LOG_WARNING, "Could not set the clock of %s: %s", b->cfg[d->provisioned].id, strerror(-r));
+        else
+                logf_(b, LOG_INFO, "Set the clock of %s", b->cfg[d->provisioned].id);
+}
+
+static void subscribe(Bluez *b, Dev *d)
+{
+        if (d->subscribed || !d->resolved)
+                return;
+        d->subscribed = true;
+        for (size_t i = 0; i < b->n_chars; i++) {
+                Char *c = &b->chars[i];
+                if (dev_of_char(b, c->path) != d)
+                        continue;
+                if (c->uuid16 == CTS_UUID16) {
+                        set_clock(b, d, c);
+                        continue;
+                }
+                if (!wanted(b, d, c->uuid16) || c->notifying)
+                        continue;
+                if (call_async(b, c->path, CHAR_IFACE, "StartNotify", on_start_notify, "") < 0)
+                        logf_(b, LOG_WARNING, "Could not ask for notifications from %s", c->path);
+        }
+}
+
+static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Call *c = userdata;
+        Dev *d = find_dev(c->b, c->path);
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        if (!d)
+                return 0;
+        d->connecting = false;
+        if (e && !sd_bus_error_has_name(e, "org.bluez.Error.AlreadyConnected")) {
+                connect_later(c->b, d, e->name);
+                return 0;
+        }
+        d->attempt = 0;
+        logf_(c->b, LOG_INFO, "Connected to %s", c->b->cfg[d->provisioned].id);
+        subscribe(c->b, d); /* if ServicesResolved came first */
+        return 0;
+}
+
+/* A provisioned health device is there (it appeared, or advertises): connect, unless backing off. */
+static void maybe_connect(Bluez *b, Dev *d)
+{
+        if (!is_health(b, d) || d->connected || d->connecting || now_mono() < d->next_try || !b->present)
+                return;
+        d->connecting = true;
+        /* Connect can take long (the device may be gone): async, with bluetoothd's own timeout. */
+        if (call_async(b, d->path, DEVICE_IFACE, "Connect", on_connect_reply, "") < 0) {
+                d->connecting = false;
+                connect_later(b, d, "cannot call Connect");
+        }
+}
+
 /* ---- properties ---- */
 
 static int read_service_data(Bluez *b, Dev *d, sd_bus_message *m)
@@ -323,7 +597,7 @@ static int read_service_data(Bluez *b, Dev *d, sd_bus_message *m)
                                 return r;
                         if (d->provisioned >= 0 && b->cfg[d->provisioned].advertises && strcasecmp(uuid, BTHOME_UUID) == 0) {
                                 b->last_seen[d->provisioned] = now_realtime();
-                                b->sink.frame(b->sink.userdata, b->cfg[d->provisioned].id, data, len, now_realtime());
+                                b->sink.frame(b->sink.userdata, b->cfg[d->provisioned].id, 0, data, len, now_realtime());
                         }
                 } else if ((r = sd_bus_message_skip(m, "v")) < 0)
                         return r;
@@ -347,6 +621,65 @@ static void provision(Bluez *b, Dev *d)
         b->unknown++;
 }
 
+static uint16_t uuid16_of(const char *uuid)
+{
+        unsigned v;
+        /* 0000xxxx-0000-1000-8000-00805f9b34fb: the Bluetooth base UUID */
+        if (strlen(uuid) == 36 && strncmp(uuid, "0000", 4) == 0 &&
+            strcasecmp(uuid + 8, "-0000-1000-8000-00805f9b34fb") == 0 && sscanf(uuid + 4, "%4x", &v) == 1)
+                return (uint16_t)v;
+        return 0;
+}
+
+static int read_char_properties(Bluez *b, const char *path, sd_bus_message *m)
+{
+        Char *c = add_char(b, path);
+        Dev *d;
+        int r;
+        if (!c)
+                return -ENOMEM;
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *contents;
+                char type;
+                if ((r = sd_bus_message_read(m, "s", &name)) < 0 || (r = sd_bus_message_peek_type(m, &type, &contents)) < 0)
+                        return r;
+                if (strcmp(name, "UUID") == 0 && strcmp(contents, "s") == 0) {
+                        const char *u;
+                        if ((r = sd_bus_message_read(m, "v", "s", &u)) < 0)
+                                return r;
+                        c->uuid16 = uuid16_of(u);
+                } else if (strcmp(name, "Notifying") == 0 && strcmp(contents, "b") == 0) {
+                        int v;
+                        if ((r = sd_bus_message_read(m, "v", "b", &v)) < 0)
+                                return r;
+                        c->notifying = v;
+                } else if (strcmp(name, "Value") == 0 && strcmp(contents, "ay") == 0) {
+                        const void *data;
+                        size_t len;
+                        if ((r = sd_bus_message_enter_container(m, 'v', "ay")) < 0 ||
+                            (r = sd_bus_message_read_array(m, 'y', &data, &len)) < 0 ||
+                            (r = sd_bus_message_exit_container(m)) < 0)
+                                return r;
+                        d = dev_of_char(b, path);
+                        /* A notification or indication of a measurement we subscribed to. */
+                        if (d && wanted(b, d, c->uuid16) && c->notifying && len > 0) {
+                                b->last_seen[d->provisioned] = now_realtime();
+                                b->sink.frame(b->sink.userdata, b->cfg[d->provisioned].id, c->uuid16, data, len,
+                                              now_realtime());
+                        }
+                } else if ((r = sd_bus_message_skip(m, "v")) < 0)
+                        return r;
+                if ((r = sd_bus_message_exit_container(m)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
 /* Reads a{sv} for iface on path; the message is positioned at the array. */
 static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus_message *m)
 {
@@ -363,7 +696,9 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
         } else if (strcmp(iface, DEVICE_IFACE) == 0) {
                 if (!(d = add_dev(b, path)))
                         return -ENOMEM;
-        } else
+        } else if (strcmp(iface, CHAR_IFACE) == 0)
+                return read_char_properties(b, path, m);
+        else
                 return sd_bus_message_skip(m, "a{sv}");
 
         r = sd_bus_message_enter_container(m, 'a', "{sv}");
@@ -397,6 +732,23 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                         if (d->provisioned >= 0) {
                                 b->rssi[d->provisioned] = v;
                                 b->last_seen[d->provisioned] = now_realtime();
+                                maybe_connect(b, d); /* it advertises: awake */
+                        }
+                } else if (d && (strcmp(name, "Connected") == 0 || strcmp(name, "ServicesResolved") == 0) &&
+                           strcmp(contents, "b") == 0) {
+                        int v;
+                        if ((r = sd_bus_message_read(m, "v", "b", &v)) < 0)
+                                return r;
+                        if (name[0] == 'C') {
+                                if (d->connected && !v && d->provisioned >= 0)
+                                        logf_(b, LOG_INFO, "%s disconnected", b->cfg[d->provisioned].id);
+                                d->connected = v;
+                                if (!v)
+                                        d->resolved = d->subscribed = false;
+                        } else {
+                                d->resolved = v;
+                                if (v)
+                                        subscribe(b, d);
                         }
                 } else if (d && strcmp(name, "ServiceData") == 0 && strcmp(contents, "a{sv}") == 0) {
                         if ((r = sd_bus_message_enter_container(m, 'v', "a{sv}")) < 0 ||
@@ -410,6 +762,8 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
         if (r < 0)
                 return r;
         r = sd_bus_message_exit_container(m);
+        if (d)
+                maybe_connect(b, d);
         if (a && b->adapter && strcmp(b->adapter, a->path) == 0) {
                 if (was_discovering && !a->discovering)
                         /* Someone stopped it, or the adapter was reset: start it again, with back-off. */
@@ -439,6 +793,8 @@ static int read_interfaces(Bluez *b, const char *path, sd_bus_message *m)
 
 /* ---- signals and the start ---- */
 
+static void register_agent(Bluez *b);
+
 static int on_managed_objects(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         Bluez *b = userdata;
@@ -462,8 +818,56 @@ static int on_managed_objects(sd_bus_message *m, void *userdata, sd_bus_error *r
                 logf_(b, LOG_ERR, "Could not read bluetoothd's objects: %s", strerror(-r));
         logf_(b, LOG_INFO, "bluetoothd: %zu adapters, %zu devices (%zu not provisioned)", b->n_adapters, b->n_devs,
               b->unknown);
+        register_agent(b);
         ensure_discovery(b);
         return 0;
+}
+
+/* ---- the agent: NoInputNoOutput, so bonding is "just works" ---- */
+
+static int agent_reject(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        return sd_bus_error_set(ret_error, "org.bluez.Error.Rejected", "no input or output on this gateway");
+}
+
+static int agent_accept(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        return sd_bus_reply_method_return(m, "");
+}
+
+static const sd_bus_vtable agent_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Release", "", "", agent_accept, 0),
+        SD_BUS_METHOD("RequestPinCode", "o", "s", agent_reject, 0),
+        SD_BUS_METHOD("DisplayPinCode", "os", "", agent_accept, 0),
+        SD_BUS_METHOD("RequestPasskey", "o", "u", agent_reject, 0),
+        SD_BUS_METHOD("DisplayPasskey", "ouq", "", agent_accept, 0),
+        SD_BUS_METHOD("RequestConfirmation", "ou", "", agent_accept, 0),
+        SD_BUS_METHOD("RequestAuthorization", "o", "", agent_accept, 0),
+        SD_BUS_METHOD("AuthorizeService", "os", "", agent_accept, 0),
+        SD_BUS_METHOD("Cancel", "", "", agent_accept, 0),
+        SD_BUS_VTABLE_END,
+};
+
+static int on_agent_registered(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        if (e && !sd_bus_error_has_name(e, "org.bluez.Error.AlreadyExists")) {
+                logf_(b, LOG_WARNING, "Could not register the pairing agent: %s", e->name);
+                return 0;
+        }
+        (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, "/org/bluez", "org.bluez.AgentManager1",
+                                       "RequestDefaultAgent", NULL, NULL, "o", AGENT_PATH);
+        return 0;
+}
+
+static void register_agent(Bluez *b)
+{
+        if (!b->agent && sd_bus_add_object_vtable(b->bus, &b->agent, AGENT_PATH, "org.bluez.Agent1", agent_vtable, b) < 0)
+                logf_(b, LOG_WARNING, "Could not create the pairing agent");
+        (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, "/org/bluez", "org.bluez.AgentManager1", "RegisterAgent",
+                                       on_agent_registered, b, "os", AGENT_PATH, "NoInputNoOutput");
 }
 
 static void get_objects(Bluez *b)
@@ -568,6 +972,7 @@ Bluez *bluez_free(Bluez *b)
         sd_bus_slot_unref(b->match_added);
         sd_bus_slot_unref(b->match_removed);
         sd_bus_slot_unref(b->match_props);
+        sd_bus_slot_unref(b->agent);
         sd_event_source_disable_unref(b->retry);
         sd_bus_flush_close_unref(b->bus);
         for (size_t i = 0; i < b->n_cfg; i++)
@@ -577,6 +982,7 @@ Bluez *bluez_free(Bluez *b)
         free(b->rssi);
         free(b->adapters);
         free(b->devs);
+        free(b->chars);
         free(b->want_adapter);
         sd_event_unref(b->event);
         free(b);
@@ -636,4 +1042,12 @@ int64_t bluez_last_seen(const Bluez *b, size_t i)
 int bluez_rssi(const Bluez *b, size_t i)
 {
         return i < b->n_cfg ? b->rssi[i] : 0;
+}
+
+bool bluez_connected(const Bluez *b, size_t i)
+{
+        for (size_t k = 0; k < b->n_devs; k++)
+                if (b->devs[k].provisioned == (int)i)
+                        return b->devs[k].connected;
+        return false;
 }

@@ -5,7 +5,12 @@
  * PropertiesChanged), picks the configured adapter or the first powered one (powering it on if
  * needed), runs LE discovery with a filter (Transport=le, DuplicateData=true) and restarts it with
  * back-off when it stops or fails (InProgress, NotReady). ServiceData from a provisioned device goes
- * up as a frame; unknown devices are counted for provisioning. When bluetoothd goes away
+ * up as a frame; unknown devices are counted for provisioning. A provisioned health device is
+ * connected when it shows up (these devices wake, measure, advertise briefly): after ServicesResolved
+ * its measurement characteristics are subscribed to (StartNotify; indications alike) and their values
+ * go up as frames; its clock is set through the Current Time Service when it has one; a device that
+ * needs bonding is paired through the gateway's own agent (NoInputNoOutput). Failed connections are
+ * retried with back-off and never block the loop. When bluetoothd goes away
  * (NameOwnerChanged) the mirror is dropped; when it comes back everything is rebuilt. */
 #pragma once
 
@@ -20,6 +25,7 @@ typedef struct BluezDeviceConfig {
         const char *id;      /* sensor id */
         uint8_t address[6];
         bool advertises;     /* a BTHome sensor: its ServiceData (UUID 0xFCD2) is the frame */
+        uint16_t measure[2]; /* a health device: the measurement characteristics to subscribe to (0 = none) */
 } BluezDeviceConfig;
 
 typedef struct BluezCallbacks {
@@ -41,6 +47,7 @@ int bluez_start(Bluez *b);
 bool bluez_discovering(const Bluez *b);
 const char *bluez_adapter(const Bluez *b);
 size_t bluez_unknown_devices(const Bluez *b);
-/* Per provisioned device: last seen (UTC usec, 0 never) and RSSI (0 unknown). */
+/* Per provisioned device: last seen (UTC usec, 0 never), RSSI (0 unknown), connected. */
 int64_t bluez_last_seen(const Bluez *b, size_t i);
 int bluez_rssi(const Bluez *b, size_t i);
+bool bluez_connected(const Bluez *b, size_t i);

@@ -136,9 +136,11 @@ typedef struct Event {
 typedef struct SensorSink {
         void (*reading)(void *userdata, const Reading *r);
         void (*event)(void *userdata, const Event *e);
-        /* A frame from a radio device: a characteristic value, or BTHome service data. time_usec is
+        /* A frame from a radio device: a characteristic value, or BTHome service data. uuid16 is the
+         * characteristic it came from (0x2A5F, ...), or 0 for the device's own profile. time_usec is
          * when it was received (simulated time for the simulated home). */
-        void (*frame)(void *userdata, const char *sensor, const uint8_t *buf, size_t len, int64_t time_usec);
+        void (*frame)(void *userdata, const char *sensor, uint16_t uuid16, const uint8_t *buf, size_t len,
+                      int64_t time_usec);
         void *userdata;
 } SensorSink;
 

@@ -257,7 +257,7 @@ static void put_le(uint8_t *p, uint32_t v, int n)
 
 static void frame(Sim *s, const Action *a, const uint8_t *buf, size_t len)
 {
-        s->sink.frame(s->sink.userdata, a->sensor, buf, len, a->at);
+        s->sink.frame(s->sink.userdata, a->sensor, 0, buf, len, a->at);
 }
 
 /* A BTHome advertisement with a packet id; motion sensors repeat it, as real ones do. */

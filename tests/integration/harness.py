@@ -214,13 +214,17 @@ class Gateway:
         return self.proc.wait(timeout=timeout)
 
     def stop(self):
+        """Stops a gateway that still runs with SIGTERM; returns its exit status then (None if it had
+        already ended). Anything but 0 (a crash, a sanitizer report) fails the test."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(timeout=10)
+                return self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                return 'no exit within 10 s of SIGTERM'
+        return None
 
 
 def config(port, state, broker=None, sim=True, speed='max', limit=0, extra=''):
@@ -241,15 +245,22 @@ class TestCase(unittest.TestCase):
         self.cleanups = []
 
     def tearDown(self):
+        bad = []
         for fn in reversed(self.cleanups):
             try:
-                fn()
+                rc = fn()
+                if isinstance(fn, type(self.tearDown)) and isinstance(fn.__self__, Gateway) and rc not in (None, 0):
+                    with open(fn.__self__.logpath) as f:
+                        bad.append('gateway %s exited %s at SIGTERM; log tail:\n%s' %
+                                   (fn.__self__.config, rc, ''.join(f.readlines()[-30:])))
             except Exception as e:  # noqa: cleanup must go on
                 print('cleanup:', e, file=sys.stderr)
-        if os.environ.get('HCGW_KEEP'):
+        if os.environ.get('HCGW_KEEP') or bad:
             print('kept', self.dir, file=sys.stderr)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if bad:
+            raise AssertionError('\n'.join(bad))
 
     def broker(self, **kw):
         b = Broker(self.dir, **kw).start()

@@ -55,6 +55,38 @@ class FakeBluez:
             for addr, alias in ((MOTION, 'motion'), (CLIMATE, 'climate')):
                 bluez.AddDevice('hci0', addr, alias, dbus_interface='org.bluez.Mock')
 
+    def add_cuff(self, addr):
+        """A blood-pressure cuff with its Blood Pressure service and indicating measurement."""
+        bluez = self.bus.get_object('org.bluez', '/org/bluez')
+        bluez.AddDevice('hci0', addr, 'bp-cuff', dbus_interface='org.bluez.Mock')
+        root = self.bus.get_object('org.bluez', '/')
+        dev = dev_path(addr)
+        svc, ch = dev + '/service0010', dev + '/service0010/char0011'
+        root.AddObject(svc, 'org.bluez.GattService1',
+                       {'UUID': '00001810-0000-1000-8000-00805f9b34fb', 'Device': dbus.ObjectPath(dev), 'Primary': True},
+                       [], dbus_interface='org.freedesktop.DBus.Mock')
+        root.AddObject(ch, 'org.bluez.GattCharacteristic1',
+                       {'UUID': '00002a35-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(svc),
+                        'Flags': dbus.Array(['indicate'], signature='s'), 'Notifying': False,
+                        'Value': dbus.Array([], signature='y')},
+                       [('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
+                        ('StopNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", False)')],
+                       dbus_interface='org.freedesktop.DBus.Mock')
+        return dev, ch
+
+    def get(self, path, iface, prop):
+        return self.bus.get_object('org.bluez', path).Get(iface, prop, dbus_interface='org.freedesktop.DBus.Properties')
+
+    def set(self, path, iface, prop, value):
+        self.bus.get_object('org.bluez', path).Set(iface, prop, value, dbus_interface='org.freedesktop.DBus.Properties')
+
+    def wait_prop(self, path, iface, prop, value, timeout=20):
+        deadline = time.monotonic() + timeout
+        while self.get(path, iface, prop) != value:  # a condition with a deadline
+            if time.monotonic() > deadline:
+                raise AssertionError('%s %s never became %r' % (path, prop, value))
+            time.sleep(0.02)
+
     def advertise(self, addr, data):
         dev = self.bus.get_object('org.bluez', dev_path(addr))
         value = dbus.Dictionary({BTHOME_UUID: dbus.Array(data, signature='y')}, signature='sv')
@@ -73,7 +105,14 @@ class FakeBluez:
         self.bus_proc.wait()
 
 
-SENSORS = """[Sensor "bedroom-motion"]
+CUFF = 'A4:C1:38:10:00:01'
+# 121/80/93 mmHg, pulse 72, user 1, measured 2026-03-02 08:31:00 on the cuff's clock
+BP_VALUE = bytes.fromhex('0E 79 00 50 00 5D 00 EA 07 03 02 08 1F 00 48 00 01')
+
+SENSORS = """[Sensor "bp-cuff"]
+Type=blood-pressure
+Address=A4:C1:38:10:00:01
+[Sensor "bedroom-motion"]
 Type=bthome
 Address=%s
 Role=bedroom
@@ -88,12 +127,14 @@ Adapter=hci0
 
 
 class Ble(TestCase):
-    def start(self, key=KEY, fail_discovery_once=False):
+    def start(self, key=KEY, fail_discovery_once=False, cuff=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
         self.cleanups.append(self.fake.stop)
         self.fake.start(fail_discovery_once=fail_discovery_once)
+        if cuff:
+            self.cuff, self.cuff_char = self.fake.add_cuff(CUFF)
         os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.fake.address
         try:
             self.gw = self.gateway(config(self.b.port, self.state, sim=False, extra=SENSORS % (MOTION, CLIMATE, key)))
@@ -153,6 +194,35 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
         self.assertEqual(self.sub.status[-1]['bluetooth'],
                          {'adapter': '/org/bluez/hci0', 'discovering': True, 'unknown_devices': 0})
+
+    def test_blood_pressure_cuff_is_connected_subscribed_and_read(self):
+        os.environ['TZ'] = 'CET-1'
+        try:
+            self.start(cuff=True)
+        finally:
+            del os.environ['TZ']
+        # The gateway connects to the cuff as soon as it is there; bluetoothd then resolves services.
+        # (dbusmock's Connect signals Connected=true without setting the property: wait on the gateway.)
+        self.gw.log.wait(r'Connected to bp-cuff')
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.fake.wait_prop(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Notifying', True)
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(BP_VALUE, signature='y'))
+        self.sub.wait(lambda: len(self.items('bp-cuff')) >= 4, 'the measurement')
+        got = {i['metric']: i for i in self.items('bp-cuff')}
+        self.assertEqual({m: got[m]['value'] for m in got},
+                         {'systolic': 121, 'diastolic': 80, 'mean_arterial_pressure': 93, 'pulse_rate': 72})
+        self.assertEqual(got['systolic']['time'], '2026-03-02T07:31:00.000Z')  # the device's own time, in UTC
+        self.assertEqual(got['systolic']['time_quality'], 'device')
+        self.assertEqual(got['systolic']['user'], 1)
+        # The cuff sends its stored measurement again: stored once. A new one goes through.
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(b'', signature='y'))
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(BP_VALUE, signature='y'))
+        newer = bytearray(BP_VALUE)
+        newer[13] = 0x2F  # 08:47
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(bytes(newer), signature='y'))
+        self.sub.wait(lambda: len(self.items('bp-cuff')) >= 8, 'the newer measurement')
+        self.assertEqual(len([i for i in self.items('bp-cuff') if i['time'] == '2026-03-02T07:31:00.000Z']), 4)
+        self.assertIn('Subscribed to service0010/char0011 of bp-cuff', self.gw.log.text())
 
     def test_no_system_bus_the_rest_runs(self):
         self.b = self.broker()

@@ -38,7 +38,7 @@ static int decode(Devices *d, const char *id, const char *hex)
 {
         uint8_t buf[64];
         int n = parse_hex(hex, buf, sizeof buf);
-        return devices_decode(d, id, buf, (size_t)n, &ctx, &out);
+        return devices_decode(d, id, 0, buf, (size_t)n, &ctx, &out);
 }
 
 static void test_decode_by_profile_and_id(void)
@@ -56,6 +56,12 @@ static void test_decode_by_profile_and_id(void)
         CHECK(decode(d, "nobody", "00") == -ENOENT);
         CHECK(decode(d, "cuff", "00 79") == -EBADMSG);
         CHECK(devices_find(d, "cuff")->rejected == 1 && devices_find(d, "cuff")->frames == 2);
+        /* A stored, time-stamped measurement sent again is stored once; one without a device time is
+         * a new measurement. */
+        CHECK(decode(d, "cuff", "02 79 00 50 00 5D 00 EA 07 03 02 08 1F 00") == 0 && out.n_readings == 3);
+        CHECK(decode(d, "cuff", "02 79 00 50 00 5D 00 EA 07 03 02 08 1F 00") == 0 && out.n_readings == 0 && out.duplicate);
+        CHECK(decode(d, "cuff", "00 79 00 50 00 5D 00") == 0 && out.n_readings == 3);
+        CHECK(decode(d, "cuff", "00 79 00 50 00 5D 00") == 0 && out.n_readings == 3);
         /* A downgrade from the device with a key. */
         CHECK(decode(d, "climate", "40 02 CA 09") == -EPROTO);
         devices_free(d);
