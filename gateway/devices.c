@@ -227,6 +227,25 @@ int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *b
         }
         if (out->duplicate)
                 dev->duplicates++;
+        for (size_t i = 0; i < out->n_readings; i++) {
+                const Reading *rd = &out->readings[i];
+                if (rd->absent)
+                        continue;
+                if (rd->metric == METRIC_BATTERY) {
+                        dev->has_battery = true;
+                        dev->battery = rd->value;
+                } else {
+                        snprintf(dev->last_metric, sizeof dev->last_metric, "%s", metric_name(rd->metric));
+                        dev->last_is_event = false;
+                        dev->last_value = rd->value;
+                }
+        }
+        if (out->n_events > 0) {
+                const Event *e = &out->events[out->n_events - 1];
+                snprintf(dev->last_metric, sizeof dev->last_metric, "%s", event_kind_name(e->kind));
+                dev->last_is_event = true;
+                dev->last_value = e->value;
+        }
         for (size_t i = 0; i < out->n_readings; i++)
                 memcpy(out->readings[i].sensor, dev->id, sizeof dev->id);
         for (size_t i = 0; i < out->n_events; i++)

@@ -20,6 +20,11 @@ typedef struct Device {
         uint8_t key[16];
         BthomeState bthome;
         uint64_t frames, rejected, duplicates;
+        bool has_battery;
+        double battery;        /* the last battery level reported, % */
+        char last_metric[32];  /* the last metric or event name, for status */
+        bool last_is_event;
+        double last_value;
         uint64_t recent[32];   /* digests of the last time-stamped measurements, to drop resends */
         size_t n_recent;
         int64_t last_seen_usec;

@@ -118,6 +118,73 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                         }
                         jw_object_end(&w);
                 }
+                if (m->bluez) {
+                        const BluezUnknown *u;
+                        size_t n = bluez_unknown_list(m->bluez, &u);
+                        /* Per provisioned radio sensor: when it was last heard, how well, what it said. */
+                        jw_key(&w, "sensors");
+                        jw_object_begin(&w);
+                        for (size_t i = 0; i < m->config->n_sensors; i++) {
+                                const SensorConfig *sc = &m->config->sensors[i];
+                                Device *dev = devices_find(m->devices, sc->id);
+                                jw_key(&w, sc->id);
+                                jw_object_begin(&w);
+                                jw_key(&w, "last_seen");
+                                if (dev && dev->last_seen_usec)
+                                        jw_string(&w, format_rfc3339(buf, dev->last_seen_usec));
+                                else
+                                        jw_raw(&w, "null", 4);
+                                if (bluez_rssi(m->bluez, i)) {
+                                        jw_key(&w, "rssi");
+                                        jw_int(&w, bluez_rssi(m->bluez, i));
+                                }
+                                jw_key(&w, "connected");
+                                jw_bool(&w, bluez_connected(m->bluez, i));
+                                if (dev && dev->has_battery) {
+                                        jw_key(&w, "battery");
+                                        jw_double(&w, dev->battery);
+                                }
+                                if (dev && dev->last_metric[0]) {
+                                        jw_key(&w, "last_value");
+                                        jw_object_begin(&w);
+                                        jw_key(&w, dev->last_is_event ? "event" : "metric");
+                                        jw_string(&w, dev->last_metric);
+                                        jw_key(&w, "value");
+                                        jw_double(&w, dev->last_value);
+                                        jw_object_end(&w);
+                                }
+                                jw_key(&w, "frames");
+                                jw_int(&w, dev ? (int64_t)dev->frames : 0);
+                                jw_key(&w, "rejected");
+                                jw_int(&w, dev ? (int64_t)dev->rejected : 0);
+                                jw_object_end(&w);
+                        }
+                        jw_object_end(&w);
+                        /* Devices around that are not provisioned: for the technician. */
+                        jw_key(&w, "unprovisioned");
+                        jw_array_begin(&w);
+                        for (size_t i = 0; i < n; i++) {
+                                jw_object_begin(&w);
+                                jw_key(&w, "address");
+                                jw_string(&w, u[i].address);
+                                if (u[i].name[0]) {
+                                        jw_key(&w, "name");
+                                        jw_string(&w, u[i].name);
+                                }
+                                if (u[i].rssi) {
+                                        jw_key(&w, "rssi");
+                                        jw_int(&w, u[i].rssi);
+                                }
+                                jw_key(&w, "bthome");
+                                jw_bool(&w, u[i].bthome);
+                                if (u[i].uuids[0]) {
+                                        jw_key(&w, "services");
+                                        jw_string(&w, u[i].uuids);
+                                }
+                                jw_object_end(&w);
+                        }
+                        jw_array_end(&w);
+                }
                 if (m->gpio && gpio_inputs_count(m->gpio) > 0) {
                         /* Each wired input: its state, or why it does not work. */
                         jw_key(&w, "inputs");

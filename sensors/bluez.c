@@ -27,6 +27,7 @@ typedef struct Adapter {
 
 typedef struct Dev {
         char *path;
+        BluezUnknown info; /* what it advertises, for an unknown device */
         bool has_address;
         uint8_t address[6];
         int provisioned;   /* index into the configuration, or -1 */
@@ -66,6 +67,7 @@ struct Bluez {
         size_t n_devs;
         Char *chars;
         size_t n_chars;
+        BluezUnknown *unknown_list; /* rebuilt on demand */
         sd_bus_slot *agent;     /* our Agent1 object */
         char *adapter;          /* the path in use */
         size_t unknown;
@@ -595,6 +597,8 @@ static int read_service_data(Bluez *b, Dev *d, sd_bus_message *m)
                                 return r;
                         if ((r = sd_bus_message_exit_container(m)) < 0)
                                 return r;
+                        if (strcasecmp(uuid, BTHOME_UUID) == 0)
+                                d->info.bthome = true;
                         if (d->provisioned >= 0 && b->cfg[d->provisioned].advertises && strcasecmp(uuid, BTHOME_UUID) == 0) {
                                 b->last_seen[d->provisioned] = now_realtime();
                                 b->sink.frame(b->sink.userdata, b->cfg[d->provisioned].id, 0, data, len, now_realtime());
@@ -724,11 +728,34 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                         if ((r = sd_bus_message_read(m, "v", "s", &s)) < 0)
                                 return r;
                         d->has_address = parse_address(s, d->address);
+                        snprintf(d->info.address, sizeof d->info.address, "%s", s);
                         provision(b, d);
+                } else if (d && strcmp(name, "Name") == 0 && strcmp(contents, "s") == 0) {
+                        const char *s;
+                        if ((r = sd_bus_message_read(m, "v", "s", &s)) < 0)
+                                return r;
+                        snprintf(d->info.name, sizeof d->info.name, "%s", s);
+                } else if (d && strcmp(name, "UUIDs") == 0 && strcmp(contents, "as") == 0) {
+                        const char *u;
+                        size_t n = 0;
+                        if ((r = sd_bus_message_enter_container(m, 'v', "as")) < 0 ||
+                            (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
+                                return r;
+                        d->info.uuids[0] = '\0';
+                        while ((r = sd_bus_message_read(m, "s", &u)) > 0) {
+                                uint16_t x = uuid16_of(u);
+                                if (x && n + 6 < sizeof d->info.uuids)
+                                        n += (size_t)snprintf(d->info.uuids + n, sizeof d->info.uuids - n, "%s%04x",
+                                                              n ? " " : "", x);
+                        }
+                        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0 ||
+                            (r = sd_bus_message_exit_container(m)) < 0)
+                                return r;
                 } else if (d && strcmp(name, "RSSI") == 0 && strcmp(contents, "n") == 0) {
                         int16_t v;
                         if ((r = sd_bus_message_read(m, "v", "n", &v)) < 0)
                                 return r;
+                        d->info.rssi = v;
                         if (d->provisioned >= 0) {
                                 b->rssi[d->provisioned] = v;
                                 b->last_seen[d->provisioned] = now_realtime();
@@ -983,6 +1010,7 @@ Bluez *bluez_free(Bluez *b)
         free(b->adapters);
         free(b->devs);
         free(b->chars);
+        free(b->unknown_list);
         free(b->want_adapter);
         sd_event_unref(b->event);
         free(b);
@@ -1042,6 +1070,19 @@ int64_t bluez_last_seen(const Bluez *b, size_t i)
 int bluez_rssi(const Bluez *b, size_t i)
 {
         return i < b->n_cfg ? b->rssi[i] : 0;
+}
+
+size_t bluez_unknown_list(const Bluez *b, const BluezUnknown **ret)
+{
+        Bluez *m = (Bluez *)b; /* a cache, rebuilt on each call */
+        size_t n = 0;
+        free(m->unknown_list);
+        m->unknown_list = calloc(32, sizeof *m->unknown_list);
+        for (size_t i = 0; m->unknown_list && i < b->n_devs && n < 32; i++)
+                if (b->devs[i].provisioned < 0 && b->devs[i].has_address)
+                        m->unknown_list[n++] = b->devs[i].info;
+        *ret = m->unknown_list;
+        return m->unknown_list ? n : 0;
 }
 
 bool bluez_connected(const Bluez *b, size_t i)

@@ -51,3 +51,13 @@ size_t bluez_unknown_devices(const Bluez *b);
 int64_t bluez_last_seen(const Bluez *b, size_t i);
 int bluez_rssi(const Bluez *b, size_t i);
 bool bluez_connected(const Bluez *b, size_t i);
+
+/* Devices seen that are not provisioned, for the technician (at most 32, newest kept). */
+typedef struct BluezUnknown {
+        char address[18];
+        char name[32];
+        int rssi;          /* 0 unknown */
+        bool bthome;       /* advertises BTHome service data */
+        char uuids[96];    /* the 16-bit service UUIDs it advertises, "180d 1810" */
+} BluezUnknown;
+size_t bluez_unknown_list(const Bluez *b, const BluezUnknown **ret);

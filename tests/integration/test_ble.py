@@ -162,6 +162,25 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('bedroom-motion')) >= 2, 'the second motion event')
         self.assertEqual(len(self.items('climate')), 2)
 
+    def test_status_shows_each_sensor_and_unprovisioned_devices(self):
+        self.start()
+        bluez = self.fake.bus.get_object('org.bluez', '/org/bluez')
+        bluez.AddDevice('hci0', '11:22:33:44:55:66', 'neighbours-scale', dbus_interface='org.bluez.Mock')
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 01 5D 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the motion event')
+        n = len(self.sub.status)
+        self.sub.publish('cmd/status', '{}')
+        self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
+        st = self.sub.status[-1]
+        motion = st['sensors']['bedroom-motion']
+        self.assertEqual(motion['last_value'], {'event': 'motion', 'value': 1})
+        self.assertEqual(motion['battery'], 93)
+        self.assertEqual((motion['frames'], motion['rejected'], motion['connected']), (1, 0, False))
+        self.assertRegex(motion['last_seen'], r'^\d{4}-\d\d-\d\dT')
+        self.assertIsNone(st['sensors']['climate']['last_seen'])
+        self.assertIn({'address': '11:22:33:44:55:66', 'name': 'neighbours-scale', 'bthome': False},
+                      [{k: v for k, v in u.items() if k in ('address', 'name', 'bthome')} for u in st['unprovisioned']])
+
     def test_wrong_key_is_a_logged_rejection_and_nothing_else(self):
         self.start(key='00' * 16)
         self.fake.advertise(CLIMATE, FRAME)
@@ -194,6 +213,7 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
         self.assertEqual(self.sub.status[-1]['bluetooth'],
                          {'adapter': '/org/bluez/hci0', 'discovering': True, 'unknown_devices': 0})
+        self.assertEqual(self.sub.status[-1]['unprovisioned'], [])
 
     def test_blood_pressure_cuff_is_connected_subscribed_and_read(self):
         os.environ['TZ'] = 'CET-1'
