@@ -1,10 +1,13 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-bus.h>
 
@@ -42,6 +45,9 @@ typedef struct Char {
         char *path;
         uint16_t uuid16;
         bool notifying;
+        bool can_notify;        /* Flags has "notify" (not only "indicate"): AcquireNotify may work */
+        bool acquire_failed;    /* AcquireNotify was refused once: StartNotify from now on */
+        sd_event_source *io;    /* the AcquireNotify socket, one notification per packet */
 } Char;
 
 struct Bluez {
@@ -161,8 +167,10 @@ static void forget_all(Bluez *b)
                 free(b->adapters[i].path);
         for (size_t i = 0; i < b->n_devs; i++)
                 free(b->devs[i].path);
-        for (size_t i = 0; i < b->n_chars; i++)
+        for (size_t i = 0; i < b->n_chars; i++) {
+                sd_event_source_disable_unref(b->chars[i].io);
                 free(b->chars[i].path);
+        }
         b->n_adapters = b->n_devs = b->n_chars = 0;
         b->unknown = 0;
         free(b->adapter);
@@ -196,6 +204,7 @@ static void remove_path(Bluez *b, const char *path)
                 }
         for (size_t i = 0; i < b->n_chars; i++)
                 if (strcmp(b->chars[i].path, path) == 0) {
+                        sd_event_source_disable_unref(b->chars[i].io);
                         free(b->chars[i].path);
                         b->chars[i] = b->chars[--b->n_chars];
                         break;
@@ -492,6 +501,78 @@ static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return 0;
 }
 
+static void start_notify(Bluez *b, Char *c);
+
+static int on_notify_fd(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Call *call = userdata;
+        Bluez *b = call->b;
+        Char *c = find_char(b, call->path);
+        Dev *d = c ? dev_of_char(b, c->path) : NULL;
+        uint8_t buf[512];
+        ssize_t n;
+
+        if (revents & EPOLLIN) {
+                n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0 && c && d && d->provisioned >= 0) {
+                        b->last_seen[d->provisioned] = now_realtime();
+                        b->sink.frame(b->sink.userdata, b->cfg[d->provisioned].id, c->uuid16, buf, (size_t)n,
+                                      now_realtime());
+                }
+                if (n > 0 || (n < 0 && errno == EAGAIN))
+                        return 0;
+        }
+        /* HUP: the device disconnected, or bluetoothd went away (SIGKILL gives only this). The
+         * connection state and NameOwnerChanged tell the rest. */
+        if (c) {
+                c->io = sd_event_source_disable_unref(c->io);
+                c->notifying = false;
+        } else
+                sd_event_source_disable_unref(s);
+        return 0;
+}
+
+static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Call *call = userdata;
+        Bluez *b = call->b;
+        Char *c = find_char(b, call->path);
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        Call *ctx;
+        uint16_t mtu;
+        int fd, r;
+
+        if (!c)
+                return 0;
+        if (e) {
+                /* NotSupported, NotPermitted (bonding), Failed: StartNotify handles those cases. */
+                logf_(b, LOG_INFO, "AcquireNotify on %s refused (%s); using StartNotify", c->path, e->name);
+                c->acquire_failed = true;
+                start_notify(b, c);
+                return 0;
+        }
+        if ((r = sd_bus_message_read(m, "hq", &fd, &mtu)) < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0 ||
+            !(ctx = call_new(b, c->path))) {
+                logf_(b, LOG_WARNING, "AcquireNotify on %s gave no usable socket; using StartNotify", c->path);
+                c->acquire_failed = true;
+                start_notify(b, c);
+                return 0;
+        }
+        r = sd_event_add_io(b->event, &c->io, fd, EPOLLIN, on_notify_fd, ctx);
+        if (r < 0) {
+                close(fd);
+                call_free(ctx);
+                c->acquire_failed = true;
+                start_notify(b, c);
+                return 0;
+        }
+        (void)sd_event_source_set_io_fd_own(c->io, 1);
+        (void)sd_event_source_set_destroy_callback(c->io, call_free);
+        c->notifying = true;
+        logf_(b, LOG_INFO, "Acquired notifications from %s (MTU %u)", c->path, mtu);
+        return 0;
+}
+
 /* Current Time Service: day, date and time as the device's local clock shows them. */
 static void set_clock(Bluez *b, Dev *d, const Char *cts)
 {
@@ -540,11 +621,20 @@ static void subscribe(Bluez *b, Dev *d)
                         set_clock(b, d, c);
                         continue;
                 }
-                if (!wanted(b, d, c->uuid16) || c->notifying)
+                if (!wanted(b, d, c->uuid16) || c->notifying || c->io)
                         continue;
-                if (call_async(b, c->path, CHAR_IFACE, "StartNotify", on_start_notify, "") < 0)
-                        logf_(b, LOG_WARNING, "Could not ask for notifications from %s", c->path);
+                /* A socket for notifications where it works: no D-Bus round trip per value. */
+                if (c->can_notify && !c->acquire_failed &&
+                    call_async(b, c->path, CHAR_IFACE, "AcquireNotify", on_acquire_notify, "a{sv}", 0) >= 0)
+                        continue;
+                start_notify(b, c);
         }
+}
+
+static void start_notify(Bluez *b, Char *c)
+{
+        if (call_async(b, c->path, CHAR_IFACE, "StartNotify", on_start_notify, "") < 0)
+                logf_(b, LOG_WARNING, "Could not ask for notifications from %s", c->path);
 }
 
 static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -660,6 +750,18 @@ static int read_char_properties(Bluez *b, const char *path, sd_bus_message *m)
                         if ((r = sd_bus_message_read(m, "v", "b", &v)) < 0)
                                 return r;
                         c->notifying = v;
+                } else if (strcmp(name, "Flags") == 0 && strcmp(contents, "as") == 0) {
+                        const char *f;
+                        if ((r = sd_bus_message_enter_container(m, 'v', "as")) < 0 ||
+                            (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
+                                return r;
+                        c->can_notify = false;
+                        while ((r = sd_bus_message_read(m, "s", &f)) > 0)
+                                if (strcmp(f, "notify") == 0)
+                                        c->can_notify = true;
+                        if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0 ||
+                            (r = sd_bus_message_exit_container(m)) < 0)
+                                return r;
                 } else if (strcmp(name, "Value") == 0 && strcmp(contents, "ay") == 0) {
                         const void *data;
                         size_t len;
@@ -770,8 +872,14 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                 if (d->connected && !v && d->provisioned >= 0)
                                         logf_(b, LOG_INFO, "%s disconnected", b->cfg[d->provisioned].id);
                                 d->connected = v;
-                                if (!v)
+                                if (!v) {
                                         d->resolved = d->subscribed = false;
+                                        for (size_t k = 0; k < b->n_chars; k++)
+                                                if (dev_of_char(b, b->chars[k].path) == d) {
+                                                        b->chars[k].io = sd_event_source_disable_unref(b->chars[k].io);
+                                                        b->chars[k].notifying = false;
+                                                }
+                                }
                         } else {
                                 d->resolved = v;
                                 if (v)

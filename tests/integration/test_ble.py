@@ -74,6 +74,32 @@ class FakeBluez:
                        dbus_interface='org.freedesktop.DBus.Mock')
         return dev, ch
 
+    def add_strap(self, addr):
+        """A heart-rate strap whose measurement notifies; AcquireNotify hands out a socket, as bluetoothd
+        does, and Push (ours) writes one notification to it."""
+        bluez = self.bus.get_object('org.bluez', '/org/bluez')
+        bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
+        root = self.bus.get_object('org.bluez', '/')
+        dev = dev_path(addr)
+        svc, ch = dev + '/service0020', dev + '/service0020/char0021'
+        root.AddObject(svc, 'org.bluez.GattService1',
+                       {'UUID': '0000180d-0000-1000-8000-00805f9b34fb', 'Device': dbus.ObjectPath(dev), 'Primary': True},
+                       [], dbus_interface='org.freedesktop.DBus.Mock')
+        root.AddObject(ch, 'org.bluez.GattCharacteristic1',
+                       {'UUID': '00002a37-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(svc),
+                        'Flags': dbus.Array(['notify'], signature='s'), 'Notifying': False,
+                        'Value': dbus.Array([], signature='y')},
+                       [('AcquireNotify', 'a{sv}', 'hq',
+                         'import socket\n'
+                         'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n'
+                         'self.peer = b\n'
+                         'ret = (dbus.types.UnixFd(a.fileno()), dbus.UInt16(23))\n'
+                         'a.close()\n'),
+                        ('Push', 'ay', '', 'self.peer.send(bytes(args[0]))'),
+                        ('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')],
+                       dbus_interface='org.freedesktop.DBus.Mock')
+        return dev, ch
+
     def get(self, path, iface, prop):
         return self.bus.get_object('org.bluez', path).Get(iface, prop, dbus_interface='org.freedesktop.DBus.Properties')
 
@@ -106,12 +132,16 @@ class FakeBluez:
 
 
 CUFF = 'A4:C1:38:10:00:01'
+STRAP = 'A4:C1:38:10:00:05'
 # 121/80/93 mmHg, pulse 72, user 1, measured 2026-03-02 08:31:00 on the cuff's clock
 BP_VALUE = bytes.fromhex('0E 79 00 50 00 5D 00 EA 07 03 02 08 1F 00 48 00 01')
 
 SENSORS = """[Sensor "bp-cuff"]
 Type=blood-pressure
 Address=A4:C1:38:10:00:01
+[Sensor "hr-strap"]
+Type=heart-rate
+Address=A4:C1:38:10:00:05
 [Sensor "bedroom-motion"]
 Type=bthome
 Address=%s
@@ -127,7 +157,7 @@ Adapter=hci0
 
 
 class Ble(TestCase):
-    def start(self, key=KEY, fail_discovery_once=False, cuff=False):
+    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
@@ -135,6 +165,8 @@ class Ble(TestCase):
         self.fake.start(fail_discovery_once=fail_discovery_once)
         if cuff:
             self.cuff, self.cuff_char = self.fake.add_cuff(CUFF)
+        if strap:
+            self.strap, self.strap_char = self.fake.add_strap(STRAP)
         os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.fake.address
         try:
             self.gw = self.gateway(config(self.b.port, self.state, sim=False, extra=SENSORS % (MOTION, CLIMATE, key)))
@@ -243,6 +275,18 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('bp-cuff')) >= 8, 'the newer measurement')
         self.assertEqual(len([i for i in self.items('bp-cuff') if i['time'] == '2026-03-02T07:31:00.000Z']), 4)
         self.assertIn('Subscribed to service0010/char0011 of bp-cuff', self.gw.log.text())
+
+    def test_heart_rate_strap_through_acquire_notify(self):
+        self.start(strap=True)
+        self.gw.log.wait(r'Connected to hr-strap')
+        self.fake.set(self.strap, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait(r'Acquired notifications from .*char0021')
+        strap = self.fake.bus.get_object('org.bluez', self.strap_char)
+        for value in ('00 48', '10 49 00 04'):  # 72 /min; 73 /min with an RR interval of 1 s
+            strap.Push(dbus.Array(bytes.fromhex(value), signature='y'), dbus_interface='org.bluez.GattCharacteristic1')
+        self.sub.wait(lambda: len(self.items('hr-strap')) >= 3, 'the notifications')
+        self.assertEqual([(i['metric'], i['value']) for i in self.items('hr-strap')],
+                         [('heart_rate', 72), ('heart_rate', 73), ('rr_interval', 1)])
 
     def test_no_system_bus_the_rest_runs(self):
         self.b = self.broker()
