@@ -413,6 +413,15 @@ static int parse_expected_interval(Parser *p, const char *key, const char *value
         return 0;
 }
 
+static int parse_passkey(Parser *p, const char *key, const char *value, void *field)
+{
+        uint64_t v = 0;
+        if (strlen(value) != 6 || strspn(value, "0123456789") != 6 || parse_uint_range(p, key, value, 0, 999999, &v) < 0)
+                return fail(p, key, "the passkey is 6 digits, as the device's manual gives it");
+        *(int *)field = (int)v;
+        return 0;
+}
+
 static int parse_gpio_line(Parser *p, const char *key, const char *value, void *field)
 {
         if (strlen(value) > 64)
@@ -483,6 +492,7 @@ static const KeyDef keys[] = {
         {SEC_SENSOR, "Key", parse_bind_key, S(key), false},
         {SEC_SENSOR, "Role", parse_role, S(role), false},
         {SEC_SENSOR, "ExpectedIntervalMinutes", parse_expected_interval, 0, false},
+        {SEC_SENSOR, "Passkey", parse_passkey, S(passkey), false},
         {SEC_INPUT, "Chip", parse_chip, I(chip), true},
         {SEC_INPUT, "Line", parse_gpio_line, I(gpio_line), true},
         {SEC_INPUT, "Kind", parse_input_kind, I(kind), true},
@@ -621,6 +631,8 @@ static void *new_element(Config *c, SectionId sec, const char *label, unsigned l
         memset(e, 0, size);
         /* Every element struct starts with: char *id; unsigned line; */
         *(char **)e = id;
+        if (sec == SEC_SENSOR)
+                ((SensorConfig *)e)->passkey = -1;
         *(unsigned *)((char *)e + offsetof(SensorConfig, line)) = line;
         (*n)++;
         return e;

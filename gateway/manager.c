@@ -400,6 +400,7 @@ static int ble_setup(Manager *m)
                         return log_error_errno(r, "Failed to register sensor %s: %m", sc->id);
                 }
                 cfg[n].id = sc->id;
+                cfg[n].passkey = sc->passkey;
                 cfg[n].advertises = p == PROFILE_BTHOME;
                 if (p == PROFILE_PLX_SPOT) { /* an oximeter may have either or both */
                         cfg[n].measure[0] = profile_uuid16(PROFILE_PLX_SPOT);

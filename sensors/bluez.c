@@ -39,6 +39,7 @@ typedef struct Dev {
         bool subscribed;   /* StartNotify asked in this connection */
         int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
         unsigned attempt;
+        sd_event_source *retry; /* tries again at next_try (its context is the path: devs move) */
 } Dev;
 
 typedef struct Char {
@@ -165,8 +166,10 @@ static void forget_all(Bluez *b)
 {
         for (size_t i = 0; i < b->n_adapters; i++)
                 free(b->adapters[i].path);
-        for (size_t i = 0; i < b->n_devs; i++)
+        for (size_t i = 0; i < b->n_devs; i++) {
+                sd_event_source_disable_unref(b->devs[i].retry);
                 free(b->devs[i].path);
+        }
         for (size_t i = 0; i < b->n_chars; i++) {
                 sd_event_source_disable_unref(b->chars[i].io);
                 free(b->chars[i].path);
@@ -198,6 +201,7 @@ static void remove_path(Bluez *b, const char *path)
                 if (strcmp(b->devs[i].path, path) == 0) {
                         if (b->devs[i].provisioned < 0 && b->unknown > 0)
                                 b->unknown--;
+                        sd_event_source_disable_unref(b->devs[i].retry);
                         free(b->devs[i].path);
                         b->devs[i] = b->devs[--b->n_devs];
                         break;
@@ -448,15 +452,34 @@ static int call_async(Bluez *b, const char *path, const char *iface, const char 
         return 0;
 }
 
+static void maybe_connect(Bluez *b, Dev *d);
+
+static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Call *c = userdata;
+        Dev *d = find_dev(c->b, c->path);
+        if (d)
+                maybe_connect(c->b, d);
+        return 0;
+}
+
 static void connect_later(Bluez *b, Dev *d, const char *why)
 {
         uint64_t delay = RETRY_BASE_USEC << (d->attempt < 6 ? d->attempt : 6);
+        Call *c;
         if (delay > RETRY_CAP_USEC)
                 delay = RETRY_CAP_USEC;
         d->attempt++;
         d->next_try = now_mono() + (int64_t)delay;
-        logf_(b, LOG_NOTICE, "Could not connect to %s (%s); next try when it advertises, not before %.0f s",
+        logf_(b, LOG_NOTICE, "Could not connect to %s (%s); trying again in %.0f s, or when it advertises after that",
               b->cfg[d->provisioned].id, why, delay / 1e6);
+        /* bluetoothd's Connect waits for the device to advertise, so trying again costs nothing. */
+        d->retry = sd_event_source_disable_unref(d->retry);
+        c = call_new(b, d->path);
+        if (c && sd_event_add_time_relative(b->event, &d->retry, CLOCK_MONOTONIC, delay, 0, on_connect_retry, c) >= 0)
+                (void)sd_event_source_set_destroy_callback(d->retry, call_free);
+        else if (c)
+                call_free(c);
 }
 
 static int on_pair(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -965,6 +988,35 @@ static int agent_reject(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return sd_bus_error_set(ret_error, "org.bluez.Error.Rejected", "no input or output on this gateway");
 }
 
+/* The passkey configured for the device bluetoothd asks about, or -1. */
+static int passkey_for(Bluez *b, sd_bus_message *m)
+{
+        const char *path;
+        Dev *d;
+        if (sd_bus_message_read(m, "o", &path) < 0 || !(d = find_dev(b, path)) || d->provisioned < 0)
+                return -1;
+        return b->cfg[d->provisioned].passkey;
+}
+
+static int agent_passkey(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        int k = passkey_for(userdata, m);
+        if (k < 0)
+                return agent_reject(m, userdata, ret_error);
+        logf_(userdata, LOG_NOTICE, "Answering a passkey request with the configured passkey");
+        return sd_bus_reply_method_return(m, "u", (uint32_t)k);
+}
+
+static int agent_pin(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        char pin[16];
+        int k = passkey_for(userdata, m);
+        if (k < 0)
+                return agent_reject(m, userdata, ret_error);
+        snprintf(pin, sizeof pin, "%06d", k);
+        return sd_bus_reply_method_return(m, "s", pin);
+}
+
 static int agent_accept(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         return sd_bus_reply_method_return(m, "");
@@ -973,9 +1025,9 @@ static int agent_accept(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
 static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Release", "", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestPinCode", "o", "s", agent_reject, 0),
+        SD_BUS_METHOD("RequestPinCode", "o", "s", agent_pin, 0),
         SD_BUS_METHOD("DisplayPinCode", "os", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestPasskey", "o", "u", agent_reject, 0),
+        SD_BUS_METHOD("RequestPasskey", "o", "u", agent_passkey, 0),
         SD_BUS_METHOD("DisplayPasskey", "ouq", "", agent_accept, 0),
         SD_BUS_METHOD("RequestConfirmation", "ou", "", agent_accept, 0),
         SD_BUS_METHOD("RequestAuthorization", "o", "", agent_accept, 0),
@@ -1001,8 +1053,13 @@ static void register_agent(Bluez *b)
 {
         if (!b->agent && sd_bus_add_object_vtable(b->bus, &b->agent, AGENT_PATH, "org.bluez.Agent1", agent_vtable, b) < 0)
                 logf_(b, LOG_WARNING, "Could not create the pairing agent");
+        bool keyboard = false;
+        for (size_t i = 0; i < b->n_cfg; i++)
+                keyboard |= b->cfg[i].passkey >= 0;
+        /* With a passkey configured for some device, the gateway can "type" it. */
         (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, "/org/bluez", "org.bluez.AgentManager1", "RegisterAgent",
-                                       on_agent_registered, b, "os", AGENT_PATH, "NoInputNoOutput");
+                                       on_agent_registered, b, "os", AGENT_PATH,
+                                       keyboard ? "KeyboardOnly" : "NoInputNoOutput");
 }
 
 static void get_objects(Bluez *b)

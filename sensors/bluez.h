@@ -26,6 +26,7 @@ typedef struct BluezDeviceConfig {
         uint8_t address[6];
         bool advertises;     /* a BTHome sensor: its ServiceData (UUID 0xFCD2) is the frame */
         uint16_t measure[2]; /* a health device: the measurement characteristics to subscribe to (0 = none) */
+        int passkey;         /* the pairing passkey, or -1: "just works" */
 } BluezDeviceConfig;
 
 typedef struct BluezCallbacks {

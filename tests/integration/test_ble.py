@@ -55,8 +55,9 @@ class FakeBluez:
             for addr, alias in ((MOTION, 'motion'), (CLIMATE, 'climate')):
                 bluez.AddDevice('hci0', addr, alias, dbus_interface='org.bluez.Mock')
 
-    def add_cuff(self, addr):
-        """A blood-pressure cuff with its Blood Pressure service and indicating measurement."""
+    def add_cuff(self, addr, difficult=False):
+        """A blood-pressure cuff with its Blood Pressure service and indicating measurement. A difficult one
+        fails its first Connect, needs bonding before it indicates, and has a Current Time Service."""
         bluez = self.bus.get_object('org.bluez', '/org/bluez')
         bluez.AddDevice('hci0', addr, 'bp-cuff', dbus_interface='org.bluez.Mock')
         root = self.bus.get_object('org.bluez', '/')
@@ -69,9 +70,33 @@ class FakeBluez:
                        {'UUID': '00002a35-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(svc),
                         'Flags': dbus.Array(['indicate'], signature='s'), 'Notifying': False,
                         'Value': dbus.Array([], signature='y')},
-                       [('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
+                       [('StartNotify', '', '',
+                         ('d = objects["%s"]\n'
+                          'if not d.props["org.bluez.Device1"]["Paired"]:\n'
+                          '    raise dbus.exceptions.DBusException("encryption needed", name="org.bluez.Error.NotPermitted")\n'
+                          % dev if difficult else '') +
+                         'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
                         ('StopNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", False)')],
                        dbus_interface='org.freedesktop.DBus.Mock')
+        if difficult:
+            d = self.bus.get_object('org.bluez', dev)
+            d.AddMethod('org.bluez.Device1', 'Connect', '', '',
+                        'self.tries = getattr(self, "tries", 0) + 1\n'
+                        'if self.tries == 1:\n'
+                        '    raise dbus.exceptions.DBusException("page timeout", name="org.bluez.Error.Failed")\n'
+                        'self.Set("org.bluez.Device1", "Connected", dbus.Boolean(True))\n',
+                        dbus_interface='org.freedesktop.DBus.Mock')
+            cts_svc, cts = dev + '/service0030', dev + '/service0030/char0031'
+            root.AddObject(cts_svc, 'org.bluez.GattService1',
+                           {'UUID': '00001805-0000-1000-8000-00805f9b34fb', 'Device': dbus.ObjectPath(dev),
+                            'Primary': True}, [], dbus_interface='org.freedesktop.DBus.Mock')
+            root.AddObject(cts, 'org.bluez.GattCharacteristic1',
+                           {'UUID': '00002a2b-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(cts_svc),
+                            'Flags': dbus.Array(['read', 'write'], signature='s'), 'Notifying': False,
+                            'Value': dbus.Array([], signature='y')},
+                           [('WriteValue', 'aya{sv}', '', 'self.written = bytes(args[0])'),
+                            ('Written', '', 'ay', 'ret = dbus.Array(getattr(self, "written", b""), signature="y")')],
+                           dbus_interface='org.freedesktop.DBus.Mock')
         return dev, ch
 
     def add_strap(self, addr):
@@ -139,6 +164,7 @@ BP_VALUE = bytes.fromhex('0E 79 00 50 00 5D 00 EA 07 03 02 08 1F 00 48 00 01')
 SENSORS = """[Sensor "bp-cuff"]
 Type=blood-pressure
 Address=A4:C1:38:10:00:01
+Passkey=123456
 [Sensor "hr-strap"]
 Type=heart-rate
 Address=A4:C1:38:10:00:05
@@ -157,14 +183,14 @@ Adapter=hci0
 
 
 class Ble(TestCase):
-    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False):
+    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
         self.cleanups.append(self.fake.stop)
         self.fake.start(fail_discovery_once=fail_discovery_once)
         if cuff:
-            self.cuff, self.cuff_char = self.fake.add_cuff(CUFF)
+            self.cuff, self.cuff_char = self.fake.add_cuff(CUFF, difficult=difficult)
         if strap:
             self.strap, self.strap_char = self.fake.add_strap(STRAP)
         os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.fake.address
@@ -275,6 +301,56 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('bp-cuff')) >= 8, 'the newer measurement')
         self.assertEqual(len([i for i in self.items('bp-cuff') if i['time'] == '2026-03-02T07:31:00.000Z']), 4)
         self.assertIn('Subscribed to service0010/char0011 of bp-cuff', self.gw.log.text())
+
+    def test_difficult_cuff_retried_bonded_and_clock_set(self):
+        os.environ['TZ'] = 'CET-1'
+        try:
+            self.start(cuff=True, difficult=True)
+        finally:
+            del os.environ['TZ']
+        self.gw.log.wait(r'Could not connect to bp-cuff \(org.bluez.Error.Failed\); trying again in 1 s')
+        self.gw.log.wait(r'Connected to bp-cuff')           # by the retry timer, with no new advertisement
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait(r'bp-cuff needs bonding \(org.bluez.Error.NotPermitted\); pairing')
+        self.gw.log.wait(r'Paired with bp-cuff')
+        self.assertTrue(self.fake.get(self.cuff, 'org.bluez.Device1', 'Paired'))
+        self.fake.wait_prop(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Notifying', True)
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(BP_VALUE, signature='y'))
+        self.sub.wait(lambda: len(self.items('bp-cuff')) >= 4, 'the measurement after bonding')
+        # The cuff's clock was set to the gateway's local time (CET here) through the Current Time Service.
+        cts = self.fake.bus.get_object('org.bluez', self.cuff + '/service0030/char0031')
+        written = bytes(cts.Written(dbus_interface='org.bluez.GattCharacteristic1'))
+        self.assertEqual(len(written), 10)
+        now = time.gmtime(time.time() + 3600)
+        self.assertEqual((written[0] | written[1] << 8, written[2], written[3]), (now.tm_year, now.tm_mon, now.tm_mday))
+        self.assertEqual(written[7], now.tm_wday + 1)        # 1 = Monday
+        self.assertIn('Set the clock of bp-cuff', self.gw.log.text())
+
+    def test_agent_answers_with_the_configured_passkey(self):
+        self.start(cuff=True)
+        self.gw.log.wait(r'Bluetooth LE discovery running')
+        # bluetoothd would call the agent while pairing; call it the same way, at the gateway's name.
+        dbus_obj = self.fake.bus.get_object('org.freedesktop.DBus', '/org/freedesktop/DBus')
+        name = [n for n in dbus_obj.ListNames(dbus_interface='org.freedesktop.DBus') if n.startswith(':') and
+                dbus_obj.GetConnectionUnixProcessID(n, dbus_interface='org.freedesktop.DBus') == self.gw.proc.pid][0]
+        agent = self.fake.bus.get_object(name, '/org/homecare/agent')
+        self.assertEqual(agent.RequestPasskey(dbus.ObjectPath(self.cuff), dbus_interface='org.bluez.Agent1'), 123456)
+        self.assertEqual(agent.RequestPinCode(dbus.ObjectPath(self.cuff), dbus_interface='org.bluez.Agent1'), '123456')
+        with self.assertRaises(dbus.exceptions.DBusException) as e:
+            agent.RequestPasskey(dbus.ObjectPath(dev_path(MOTION)), dbus_interface='org.bluez.Agent1')
+        self.assertEqual(e.exception.get_dbus_name(), 'org.bluez.Error.Rejected')
+        agent.RequestConfirmation(dbus.ObjectPath(self.cuff), dbus.UInt32(4711), dbus_interface='org.bluez.Agent1')
+
+    def test_adapter_goes_away_and_comes_back(self):
+        self.start()
+        bluez = self.fake.bus.get_object('org.bluez', '/org/bluez')
+        mark = self.gw.log.count()
+        bluez.RemoveAdapter('hci0', dbus_interface='org.bluez.Mock')
+        self.gw.log.wait(r'Bluetooth adapter /org/bluez/hci0 went away', start=mark)
+        bluez.AddAdapter('hci0', 'homecare-test', dbus_interface='org.bluez.Mock')
+        self.gw.log.wait(r'Bluetooth LE discovery running on /org/bluez/hci0', start=mark)
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 07 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'data on the returned adapter')
 
     def test_heart_rate_strap_through_acquire_notify(self):
         self.start(strap=True)

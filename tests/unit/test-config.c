@@ -295,6 +295,7 @@ static void test_section_errors(void)
                 {"[Sensor \"x\"]\nType=bthome\n", "test.conf:1: [Sensor \"x\"] Address: required key is missing"},
                 {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nType=weight\n", "Type: set twice (first on line 2)"},
                 {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nRole=Living Room\n", "'Living Room' is not a role"},
+                {"[Sensor \"x\"]\nType=weight\nAddress=A4:C1:38:00:00:01\nPasskey=12345\n", "Passkey: the passkey is 6 digits"},
                 {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=doorbell\n", "Kind: 'doorbell' is not one of: door, button, bed"},
                 {"[Input \"x\"]\nChip=gpiochip0\nKind=door\n", "test.conf:1: [Input \"x\"] Line: required key is missing"},
                 {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=door\nDebounceMs=99999\n", "DebounceMs: 99999 is out of range"},
