@@ -112,53 +112,64 @@ static bool parse_address(const char *s, uint8_t out[6])
 
 /* ---- the mirror ---- */
 
+/* Adapters, devices and characteristics live in arrays of structs that begin with their object path:
+ * one pair of helpers finds and adds in all three. */
+static void *table_find(void *array, size_t n, size_t size, const char *path)
+{
+        for (size_t i = 0; i < n; i++) {
+                char *e = (char *)array + i * size;
+                if (strcmp(*(char **)e, path) == 0)
+                        return e;
+        }
+        return NULL;
+}
+
+/* Returns the element for path, new (zeroed but for its path, *ret_new set) if there was none. */
+static void *table_add(void **array, size_t *n, size_t size, const char *path, bool *ret_new)
+{
+        void *e = table_find(*array, *n, size, path), *a;
+        char *copy;
+
+        *ret_new = false;
+        if (e)
+                return e;
+        if (!(copy = strdup(path)))
+                return NULL;
+        if (!(a = realloc(*array, (*n + 1) * size))) {
+                free(copy);
+                return NULL;
+        }
+        *array = a;
+        e = (char *)a + *n * size;
+        memset(e, 0, size);
+        *(char **)e = copy;
+        (*n)++;
+        *ret_new = true;
+        return e;
+}
+
 static Adapter *find_adapter(Bluez *b, const char *path)
 {
-        for (size_t i = 0; i < b->n_adapters; i++)
-                if (strcmp(b->adapters[i].path, path) == 0)
-                        return &b->adapters[i];
-        return NULL;
+        return table_find(b->adapters, b->n_adapters, sizeof(Adapter), path);
 }
 
 static Dev *find_dev(Bluez *b, const char *path)
 {
-        for (size_t i = 0; i < b->n_devs; i++)
-                if (strcmp(b->devs[i].path, path) == 0)
-                        return &b->devs[i];
-        return NULL;
+        return table_find(b->devs, b->n_devs, sizeof(Dev), path);
 }
 
 static Adapter *add_adapter(Bluez *b, const char *path)
 {
-        Adapter *a = find_adapter(b, path), *n;
-        if (a)
-                return a;
-        n = realloc(b->adapters, (b->n_adapters + 1) * sizeof *n);
-        if (!n)
-                return NULL;
-        b->adapters = n;
-        a = &b->adapters[b->n_adapters];
-        *a = (Adapter){.path = strdup(path)};
-        if (!a->path)
-                return NULL;
-        b->n_adapters++;
-        return a;
+        bool created;
+        return table_add((void **)&b->adapters, &b->n_adapters, sizeof(Adapter), path, &created);
 }
 
 static Dev *add_dev(Bluez *b, const char *path)
 {
-        Dev *d = find_dev(b, path), *n;
-        if (d)
-                return d;
-        n = realloc(b->devs, (b->n_devs + 1) * sizeof *n);
-        if (!n)
-                return NULL;
-        b->devs = n;
-        d = &b->devs[b->n_devs];
-        *d = (Dev){.path = strdup(path), .provisioned = -1};
-        if (!d->path)
-                return NULL;
-        b->n_devs++;
+        bool created;
+        Dev *d = table_add((void **)&b->devs, &b->n_devs, sizeof(Dev), path, &created);
+        if (d && created)
+                d->provisioned = -1;
         return d;
 }
 
@@ -353,27 +364,13 @@ static int64_t now_mono(void)
 
 static Char *find_char(Bluez *b, const char *path)
 {
-        for (size_t i = 0; i < b->n_chars; i++)
-                if (strcmp(b->chars[i].path, path) == 0)
-                        return &b->chars[i];
-        return NULL;
+        return table_find(b->chars, b->n_chars, sizeof(Char), path);
 }
 
 static Char *add_char(Bluez *b, const char *path)
 {
-        Char *c = find_char(b, path), *n;
-        if (c)
-                return c;
-        n = realloc(b->chars, (b->n_chars + 1) * sizeof *n);
-        if (!n)
-                return NULL;
-        b->chars = n;
-        c = &b->chars[b->n_chars];
-        *c = (Char){.path = strdup(path)};
-        if (!c->path)
-                return NULL;
-        b->n_chars++;
-        return c;
+        bool created;
+        return table_add((void **)&b->chars, &b->n_chars, sizeof(Char), path, &created);
 }
 
 /* The device a characteristic belongs to: its path is under the device's. */
