@@ -210,6 +210,14 @@ int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *b
                 return decoded_fail(out, -ENOENT, "unknown device '%s'", id);
         }
         before = dev->bthome.counter;
+        /* bluetoothd reports an advertisement again and again while it stands: an identical copy of
+         * the last frame accepted is the device repeating itself, not a replay. */
+        if (dev->profile == PROFILE_BTHOME && dev->has_key && dev->last_frame == fnv1a(buf, len, 0) && dev->frames > 0) {
+                decoded_reset(out);
+                out->duplicate = true;
+                dev->duplicates++;
+                return 0;
+        }
         if (dev->profile == PROFILE_BTHOME)
                 r = decode_bthome(buf, len, dev->has_key ? dev->key : NULL, dev->address, ctx, &dev->bthome, out);
         else
@@ -250,6 +258,8 @@ int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *b
                 memcpy(out->readings[i].sensor, dev->id, sizeof dev->id);
         for (size_t i = 0; i < out->n_events; i++)
                 memcpy(out->events[i].sensor, dev->id, sizeof dev->id);
+        if (dev->profile == PROFILE_BTHOME)
+                dev->last_frame = fnv1a(buf, len, 0);
         if (dev->has_key && dev->bthome.counter != before) {
                 d->dirty[dev - d->devs] = true;
                 if (!d->flush_timer)

@@ -25,6 +25,7 @@ typedef struct Device {
         char last_metric[32];  /* the last metric or event name, for status */
         bool last_is_event;
         double last_value;
+        uint64_t last_frame;   /* digest of the last BTHome frame accepted */
         uint64_t recent[32];   /* digests of the last time-stamped measurements, to drop resends */
         size_t n_recent;
         int64_t last_seen_usec;
