@@ -543,12 +543,13 @@ static int on_notify_fd(sd_event_source *s, int fd, uint32_t revents, void *user
                         return 0;
         }
         /* HUP: the device disconnected, or bluetoothd went away (SIGKILL gives only this). The
-         * connection state and NameOwnerChanged tell the rest. */
-        if (c) {
+         * connection state and NameOwnerChanged tell the rest. Every socket source belongs to its
+         * characteristic (on_acquire_notify replaces, never adds), so free it through its owner. */
+        if (c && c->io == s) {
                 c->io = sd_event_source_disable_unref(c->io);
                 c->notifying = false;
         } else
-                sd_event_source_disable_unref(s);
+                (void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
         return 0;
 }
 
@@ -558,12 +559,18 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
         Bluez *b = call->b;
         Char *c = find_char(b, call->path);
         const sd_bus_error *e = sd_bus_message_get_error(m);
+        Dev *d;
         Call *ctx;
         uint16_t mtu;
         int fd, r;
 
         if (!c)
                 return 0;
+        if (!e && (!(d = dev_of_char(b, c->path)) || !d->connected)) {
+                /* Disconnected while the call was on its way: the next connection subscribes again. */
+                logf_(b, LOG_INFO, "AcquireNotify on %s answered after a disconnect; ignored", c->path);
+                return 0;
+        }
         if (e) {
                 /* NotSupported, NotPermitted (bonding), Failed: StartNotify handles those cases. */
                 logf_(b, LOG_INFO, "AcquireNotify on %s refused (%s); using StartNotify", c->path, e->name);
@@ -578,6 +585,12 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
                 start_notify(b, c);
                 return 0;
         }
+        /* A device that disconnected and came back while the first call was on its way gets two
+         * answers: the later one belongs to the current connection. Keeping both would leave a
+         * source no characteristic owns, one that outlives bluez_free(). */
+        if (c->io)
+                logf_(b, LOG_INFO, "A second AcquireNotify answer for %s replaces the first", c->path);
+        c->io = sd_event_source_disable_unref(c->io);
         r = sd_event_add_io(b->event, &c->io, fd, EPOLLIN, on_notify_fd, ctx);
         if (r < 0) {
                 close(fd);

@@ -67,6 +67,18 @@ class Lines:
                                          (pattern, timeout, self.closed, '\n'.join(self.lines[-20:])))
                 self.cond.wait(left)
 
+    def wait_n(self, pattern, n, timeout=DEFAULT_TIMEOUT):
+        """Waits until n lines match pattern; fails the test on timeout."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while sum(1 for line in self.lines if rx.search(line)) < n:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.closed:
+                    raise AssertionError('fewer than %d lines matching %r within %.0f s (closed=%s); last lines:\n%s'
+                                         % (n, pattern, timeout, self.closed, '\n'.join(self.lines[-20:])))
+                self.cond.wait(left)
+
     def count(self):
         with self.cond:
             return len(self.lines)

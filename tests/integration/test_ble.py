@@ -99,9 +99,12 @@ class FakeBluez:
                            dbus_interface='org.freedesktop.DBus.Mock')
         return dev, ch
 
-    def add_strap(self, addr):
+    def add_strap(self, addr, flap=False):
         """A heart-rate strap whose measurement notifies; AcquireNotify hands out a socket, as bluetoothd
-        does, and Push (ours) writes one notification to it."""
+        does, and Push (ours) writes one notification to the latest one; DropFirst (ours) closes the
+        first, as bluetoothd does when that link is gone. With flap, the first
+        AcquireNotify sees the link drop and come back before it answers, as a strap at the edge of
+        range does: the gateway asks again while the first answer is on its way."""
         bluez = self.bus.get_object('org.bluez', '/org/bluez')
         bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
         root = self.bus.get_object('org.bluez', '/')
@@ -117,10 +120,19 @@ class FakeBluez:
                        [('AcquireNotify', 'a{sv}', 'hq',
                          'import socket\n'
                          'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n'
-                         'self.peer = b\n'
+                         'self.peers = getattr(self, "peers", []) + [b]\n'
+                         'n = getattr(self, "acquired", 0)\n'
+                         'self.acquired = n + 1\n'
+                         'if %r and n == 0:\n'
+                         '    import dbusmock\n'
+                         '    d = dbusmock.get_object(%r)\n'
+                         '    for p, v in (("Connected", False), ("ServicesResolved", False),\n'
+                         '                 ("Connected", True), ("ServicesResolved", True)):\n'
+                         '        d.Set("org.bluez.Device1", p, dbus.Boolean(v))\n'
                          'ret = (dbus.types.UnixFd(a.fileno()), dbus.UInt16(23))\n'
-                         'a.close()\n'),
-                        ('Push', 'ay', '', 'self.peer.send(bytes(args[0]))'),
+                         'a.close()\n' % (flap, dev)),
+                        ('Push', 'ay', '', 'self.peers[-1].send(bytes(args[0]))'),
+                        ('DropFirst', '', '', 'self.peers[0].close()'),
                         ('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')],
                        dbus_interface='org.freedesktop.DBus.Mock')
         return dev, ch
@@ -183,7 +195,7 @@ Adapter=hci0
 
 
 class Ble(TestCase):
-    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False):
+    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False, flap=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
@@ -192,7 +204,7 @@ class Ble(TestCase):
         if cuff:
             self.cuff, self.cuff_char = self.fake.add_cuff(CUFF, difficult=difficult)
         if strap:
-            self.strap, self.strap_char = self.fake.add_strap(STRAP)
+            self.strap, self.strap_char = self.fake.add_strap(STRAP, flap=flap)
         os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.fake.address
         try:
             self.gw = self.gateway(config(self.b.port, self.state, sim=False, extra=SENSORS % (MOTION, CLIMATE, key)))
@@ -363,6 +375,20 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('hr-strap')) >= 3, 'the notifications')
         self.assertEqual([(i['metric'], i['value']) for i in self.items('hr-strap')],
                          [('heart_rate', 72), ('heart_rate', 73), ('rr_interval', 1)])
+
+    def test_strap_that_drops_while_acquiring_keeps_the_latest_socket(self):
+        self.start(strap=True, flap=True)
+        self.gw.log.wait(r'Connected to hr-strap')
+        self.fake.set(self.strap, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait_n(r'Acquired notifications from .*char0021', 2)
+        strap = self.fake.bus.get_object('org.bluez', self.strap_char)
+        # The socket of the dropped link closes; the gateway must keep listening on the new one.
+        strap.DropFirst(dbus_interface='org.bluez.GattCharacteristic1')
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 21 01'))  # the loop has seen the close by then
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the motion event')
+        strap.Push(dbus.Array(bytes.fromhex('00 48'), signature='y'), dbus_interface='org.bluez.GattCharacteristic1')
+        self.sub.wait(lambda: self.items('hr-strap'), 'the notification on the second socket')
+        self.assertEqual([(i['metric'], i['value']) for i in self.items('hr-strap')], [('heart_rate', 72)])
 
     def test_no_system_bus_the_rest_runs(self):
         self.b = self.broker()
