@@ -173,18 +173,33 @@ static Dev *add_dev(Bluez *b, const char *path)
         return d;
 }
 
+static void dev_clear(Dev *d)
+{
+        sd_event_source_disable_unref(d->retry);
+        free(d->path);
+}
+
+/* Ends notifications through an acquired socket, if any (the link dropped, or a newer socket came). */
+static void char_stop(Char *c)
+{
+        c->io = sd_event_source_disable_unref(c->io);
+        c->notifying = false;
+}
+
+static void char_clear(Char *c)
+{
+        char_stop(c);
+        free(c->path);
+}
+
 static void forget_all(Bluez *b)
 {
         for (size_t i = 0; i < b->n_adapters; i++)
                 free(b->adapters[i].path);
-        for (size_t i = 0; i < b->n_devs; i++) {
-                sd_event_source_disable_unref(b->devs[i].retry);
-                free(b->devs[i].path);
-        }
-        for (size_t i = 0; i < b->n_chars; i++) {
-                sd_event_source_disable_unref(b->chars[i].io);
-                free(b->chars[i].path);
-        }
+        for (size_t i = 0; i < b->n_devs; i++)
+                dev_clear(&b->devs[i]);
+        for (size_t i = 0; i < b->n_chars; i++)
+                char_clear(&b->chars[i]);
         b->n_adapters = b->n_devs = b->n_chars = 0;
         b->unknown = 0;
         free(b->adapter);
@@ -212,15 +227,13 @@ static void remove_path(Bluez *b, const char *path)
                 if (strcmp(b->devs[i].path, path) == 0) {
                         if (b->devs[i].provisioned < 0 && b->unknown > 0)
                                 b->unknown--;
-                        sd_event_source_disable_unref(b->devs[i].retry);
-                        free(b->devs[i].path);
+                        dev_clear(&b->devs[i]);
                         b->devs[i] = b->devs[--b->n_devs];
                         break;
                 }
         for (size_t i = 0; i < b->n_chars; i++)
                 if (strcmp(b->chars[i].path, path) == 0) {
-                        sd_event_source_disable_unref(b->chars[i].io);
-                        free(b->chars[i].path);
+                        char_clear(&b->chars[i]);
                         b->chars[i] = b->chars[--b->n_chars];
                         break;
                 }
@@ -545,10 +558,9 @@ static int on_notify_fd(sd_event_source *s, int fd, uint32_t revents, void *user
         /* HUP: the device disconnected, or bluetoothd went away (SIGKILL gives only this). The
          * connection state and NameOwnerChanged tell the rest. Every socket source belongs to its
          * characteristic (on_acquire_notify replaces, never adds), so free it through its owner. */
-        if (c && c->io == s) {
-                c->io = sd_event_source_disable_unref(c->io);
-                c->notifying = false;
-        } else
+        if (c && c->io == s)
+                char_stop(c);
+        else
                 (void)sd_event_source_set_enabled(s, SD_EVENT_OFF);
         return 0;
 }
@@ -590,7 +602,7 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
          * source no characteristic owns, one that outlives bluez_free(). */
         if (c->io)
                 logf_(b, LOG_INFO, "A second AcquireNotify answer for %s replaces the first", c->path);
-        c->io = sd_event_source_disable_unref(c->io);
+        char_stop(c);
         r = sd_event_add_io(b->event, &c->io, fd, EPOLLIN, on_notify_fd, ctx);
         if (r < 0) {
                 close(fd);
@@ -908,10 +920,8 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                 if (!v) {
                                         d->resolved = d->subscribed = false;
                                         for (size_t k = 0; k < b->n_chars; k++)
-                                                if (dev_of_char(b, b->chars[k].path) == d) {
-                                                        b->chars[k].io = sd_event_source_disable_unref(b->chars[k].io);
-                                                        b->chars[k].notifying = false;
-                                                }
+                                                if (dev_of_char(b, b->chars[k].path) == d)
+                                                        char_stop(&b->chars[k]);
                                 }
                         } else {
                                 d->resolved = v;

@@ -52,32 +52,32 @@ class Lines:
             self.closed = True
             self.cond.notify_all()
 
-    def wait(self, pattern, timeout=DEFAULT_TIMEOUT, start=0):
-        """Returns the first line at index >= start matching pattern; fails the test on timeout."""
-        rx = re.compile(pattern)
+    def _until(self, find, what, timeout):
+        """Returns find()'s first answer that is not None, tried at each new line; fails the test with
+        'no WHAT' if none comes within timeout or the log ends."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                for line in self.lines[start:]:
-                    if rx.search(line):
-                        return line
+                found = find()
+                if found is not None:
+                    return found
                 left = deadline - time.monotonic()
                 if left <= 0 or self.closed:
-                    raise AssertionError('no line matching %r within %.0f s (closed=%s); last lines:\n%s' %
-                                         (pattern, timeout, self.closed, '\n'.join(self.lines[-20:])))
+                    raise AssertionError('no %s within %.0f s (closed=%s); last lines:\n%s' %
+                                         (what, timeout, self.closed, '\n'.join(self.lines[-20:])))
                 self.cond.wait(left)
+
+    def wait(self, pattern, timeout=DEFAULT_TIMEOUT, start=0):
+        """Returns the first line at index >= start matching pattern; fails the test on timeout."""
+        rx = re.compile(pattern)
+        return self._until(lambda: next((line for line in self.lines[start:] if rx.search(line)), None),
+                           'line matching %r' % pattern, timeout)
 
     def wait_n(self, pattern, n, timeout=DEFAULT_TIMEOUT):
         """Waits until n lines match pattern; fails the test on timeout."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while sum(1 for line in self.lines if rx.search(line)) < n:
-                left = deadline - time.monotonic()
-                if left <= 0 or self.closed:
-                    raise AssertionError('fewer than %d lines matching %r within %.0f s (closed=%s); last lines:\n%s'
-                                         % (n, pattern, timeout, self.closed, '\n'.join(self.lines[-20:])))
-                self.cond.wait(left)
+        self._until(lambda: True if sum(1 for line in self.lines if rx.search(line)) >= n else None,
+                    '%d lines matching %r' % (n, pattern), timeout)
 
     def count(self):
         with self.cond:
