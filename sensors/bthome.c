@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include "sensors/bthome.h"
+#include "sensors/ieee11073.h"
 
 #define UUID_LO 0xD2
 #define UUID_HI 0xFC
@@ -119,10 +120,9 @@ static bool known(uint8_t id)
 
 static double scale(int64_t raw, const ObjectDef *d)
 {
-        double v = (double)raw;
-        /* Divide by an integer power of ten: 2506 * 10^-2 is the double nearest 25.06. */
-        for (int i = 0; i < -d->exponent; i++)
-                v /= 10;
+        /* One division by an exact power of ten: 3959 / 100 is the double nearest 39.59 (dividing by
+         * 10 twice is not). */
+        double v = d->exponent < 0 ? (double)raw / pow10i(-d->exponent) : (double)raw;
         return d->factor ? v * d->factor : v;
 }
 

@@ -3,7 +3,7 @@
 
 #include "sensors/ieee11073.h"
 
-static double pow10i(int e)
+double pow10i(int e)
 {
         double r = 1;
         for (int i = 0; i < (e < 0 ? -e : e); i++)

@@ -16,6 +16,8 @@ typedef enum Ieee11073Special {
 } Ieee11073Special;
 
 /* Returns the kind; *ret_value is set only for IEEE11073_NUMBER. */
+/* 10^e, exact for 0 <= e <= 22: divide by pow10i(n) to scale a decimal raw value in one rounding. */
+double pow10i(int e);
 Ieee11073Special sfloat_decode(uint16_t raw, double *ret_value);
 /* The same, times 10^extra_exponent, computed in the exponent (0.000123 kg/L is 12.3 mg/dL exactly). */
 Ieee11073Special sfloat_decode_scaled(uint16_t raw, int extra_exponent, double *ret_value);

@@ -29,8 +29,15 @@ static void summary(const Decoded *d, char *buf, size_t size)
                 n += (size_t)snprintf(buf + n, size - n, "%s%s=", n ? "; " : "", metric_name(r->metric));
                 if (r->absent)
                         n += (size_t)snprintf(buf + n, size - n, "(%s)", r->absent);
-                else
-                        n += (size_t)snprintf(buf + n, size - n, "%.12g", r->value);
+                else {
+                        /* As the JSON writer prints it: a value that is not the double nearest its
+                         * decimal shows its noise (39.589999999999996). */
+                        char v[32];
+                        snprintf(v, sizeof v, "%.15g", r->value);
+                        if (strtod(v, NULL) != r->value)
+                                snprintf(v, sizeof v, "%.17g", r->value);
+                        n += (size_t)snprintf(buf + n, size - n, "%s", v);
+                }
                 n += (size_t)snprintf(buf + n, size - n, " %s @%02d:%02d:%02d %s", r->unit, tm.tm_hour, tm.tm_min,
                                       tm.tm_sec, time_quality_name(r->time_quality));
                 for (unsigned b = 0; b < _READING_FLAG_COUNT; b++)
@@ -354,6 +361,7 @@ static void test_bthome_objects(void)
                 OK(BTHOME, "40 02 CA 09 02 C4 09", "temperature=25.06 Cel @09:00:00 synced; temperature=25 Cel @09:00:00 synced"),
                 OK(BTHOME, "40 02 38 FF", "temperature=-2 Cel @09:00:00 synced"),
                 OK(BTHOME, "40 04 13 8A 01", "pressure=1008.83 hPa @09:00:00 synced"),
+                OK(BTHOME, "40 03 77 0F", "humidity=39.59 % @09:00:00 synced"), /* one division, not two */
                 OK(BTHOME, "40 05 13 8A 14", "illuminance=13460.67 lx @09:00:00 synced"),
                 OK(BTHOME, "40 06 5E 1F", "body_weight=80.3 kg @09:00:00 synced"),
                 OK(BTHOME, "40 07 3E 1D", "body_weight=74.86 [lb_av] @09:00:00 synced"),
