@@ -45,7 +45,7 @@ typedef struct Dev {
 typedef struct Char {
         char *path;
         uint16_t uuid16;
-        bool notifying;
+        bool notifying;         /* bluetoothd's Notifying: a StartNotify session, kept over reconnects */
         bool can_notify;        /* Flags has "notify" (not only "indicate"): AcquireNotify may work */
         bool acquire_failed;    /* AcquireNotify was refused once: StartNotify from now on */
         sd_event_source *io;    /* the AcquireNotify socket, one notification per packet */
@@ -179,11 +179,12 @@ static void dev_clear(Dev *d)
         free(d->path);
 }
 
-/* Ends notifications through an acquired socket, if any (the link dropped, or a newer socket came). */
+/* Ends notifications through an acquired socket, if any (the link dropped, or a newer socket came).
+ * A StartNotify session is bluetoothd's to end: it keeps it over a disconnect, subscribes again by
+ * itself when the device is back (and says Notifying=false only when it really ends). */
 static void char_stop(Char *c)
 {
         c->io = sd_event_source_disable_unref(c->io);
-        c->notifying = false;
 }
 
 static void char_clear(Char *c)
@@ -519,6 +520,11 @@ static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         if (!d)
                 return 0;
         if (!e) {
+                /* bluetoothd signals Notifying=true only when it changes: a session it kept over a
+                 * reconnect answers this call with no signal at all. */
+                Char *ch = find_char(b, c->path);
+                if (ch)
+                        ch->notifying = true;
                 logf_(b, LOG_INFO, "Subscribed to %s of %s", c->path + strlen(d->path) + 1, b->cfg[d->provisioned].id);
                 return 0;
         }
@@ -613,7 +619,6 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
         }
         (void)sd_event_source_set_io_fd_own(c->io, 1);
         (void)sd_event_source_set_destroy_callback(c->io, call_free);
-        c->notifying = true;
         logf_(b, LOG_INFO, "Acquired notifications from %s (MTU %u)", c->path, mtu);
         return 0;
 }
@@ -653,10 +658,20 @@ static void set_clock(Bluez *b, Dev *d, const Char *cts)
                 logf_(b, LOG_INFO, "Set the clock of %s", b->cfg[d->provisioned].id);
 }
 
+/* Once per connection, when its services are resolved and the measurement is among them (if it is
+ * not yet, the characteristic's InterfacesAdded calls this again). */
 static void subscribe(Bluez *b, Dev *d)
 {
-        if (d->subscribed || !d->resolved)
+        bool found = false;
+        if (d->subscribed || !d->resolved || !is_health(b, d))
                 return;
+        for (size_t i = 0; i < b->n_chars; i++)
+                found |= dev_of_char(b, b->chars[i].path) == d && wanted(b, d, b->chars[i].uuid16);
+        if (!found) {
+                logf_(b, LOG_DEBUG, "%s: services resolved, but no measurement characteristic yet",
+                      b->cfg[d->provisioned].id);
+                return;
+        }
         d->subscribed = true;
         for (size_t i = 0; i < b->n_chars; i++) {
                 Char *c = &b->chars[i];
@@ -668,6 +683,7 @@ static void subscribe(Bluez *b, Dev *d)
                 }
                 if (!wanted(b, d, c->uuid16) || c->notifying || c->io)
                         continue;
+                logf_(b, LOG_DEBUG, "Subscribing to %s", c->path);
                 /* A socket for notifications where it works: no D-Bus round trip per value. */
                 if (c->can_notify && !c->acquire_failed &&
                     call_async(b, c->path, CHAR_IFACE, "AcquireNotify", on_acquire_notify, "a{sv}", 0) >= 0)
@@ -828,7 +844,10 @@ static int read_char_properties(Bluez *b, const char *path, sd_bus_message *m)
         }
         if (r < 0)
                 return r;
-        return sd_bus_message_exit_container(m);
+        r = sd_bus_message_exit_container(m);
+        if (r >= 0 && (d = dev_of_char(b, path)) && d->connected)
+                subscribe(b, d);
+        return r;
 }
 
 /* Reads a{sv} for iface on path; the message is positioned at the array. */
@@ -913,6 +932,8 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                         int v;
                         if ((r = sd_bus_message_read(m, "v", "b", &v)) < 0)
                                 return r;
+                        if (d->provisioned >= 0)
+                                logf_(b, LOG_DEBUG, "%s: %s=%d", b->cfg[d->provisioned].id, name, v);
                         if (name[0] == 'C') {
                                 if (d->connected && !v && d->provisioned >= 0)
                                         logf_(b, LOG_INFO, "%s disconnected", b->cfg[d->provisioned].id);

@@ -75,7 +75,9 @@ class FakeBluez:
                           'if not d.props["org.bluez.Device1"]["Paired"]:\n'
                           '    raise dbus.exceptions.DBusException("encryption needed", name="org.bluez.Error.NotPermitted")\n'
                           % dev if difficult else '') +
-                         'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
+                         # bluetoothd keeps a session over a reconnect and signals only a change
+                         'if not self.props["org.bluez.GattCharacteristic1"]["Notifying"]:\n'
+                         '    self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
                         ('StopNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", False)')],
                        dbus_interface='org.freedesktop.DBus.Mock')
         if difficult:
@@ -313,6 +315,26 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('bp-cuff')) >= 8, 'the newer measurement')
         self.assertEqual(len([i for i in self.items('bp-cuff') if i['time'] == '2026-03-02T07:31:00.000Z']), 4)
         self.assertIn('Subscribed to service0010/char0011 of bp-cuff', self.gw.log.text())
+
+    def test_cuff_that_comes_back_is_read_through_the_kept_subscription(self):
+        self.start(cuff=True)
+        self.gw.log.wait(r'Connected to bp-cuff')
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.fake.wait_prop(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Notifying', True)
+        self.gw.log.wait(r'Subscribed to service0010/char0011 of bp-cuff')
+        # The cuff walks away. The real bluetoothd keeps the subscription (Notifying stays true, no
+        # signal), subscribes again by itself when the cuff is back, and answers another StartNotify
+        # with no signal either.
+        mark = self.gw.log.count()
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', False)
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'Connected', False)
+        self.gw.log.wait(r'bp-cuff disconnected', start=mark)
+        self.gw.log.wait(r'Connected to bp-cuff', start=mark)
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'Connected', True)
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(BP_VALUE, signature='y'))
+        self.sub.wait(lambda: len(self.items('bp-cuff')) >= 4, 'the measurement after it came back')
+        self.assertEqual(self.items('bp-cuff')[0]['time'], '2026-03-02T08:31:00.000Z')
 
     def test_difficult_cuff_retried_bonded_and_clock_set(self):
         os.environ['TZ'] = 'CET-1'
