@@ -493,6 +493,7 @@ static const KeyDef keys[] = {
         {SEC_SENSOR, "Role", parse_role, S(role), false},
         {SEC_SENSOR, "ExpectedIntervalMinutes", parse_expected_interval, 0, false},
         {SEC_SENSOR, "Passkey", parse_passkey, S(passkey), false},
+        {SEC_SENSOR, "Bond", parse_bool, S(bond), false},
         {SEC_INPUT, "Chip", parse_chip, I(chip), true},
         {SEC_INPUT, "Line", parse_gpio_line, I(gpio_line), true},
         {SEC_INPUT, "Kind", parse_input_kind, I(kind), true},
@@ -841,6 +842,9 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 snprintf(section, sizeof section, "Sensor \"%s\"", sc->id);
                 if (sc->key && !streq(sc->type, "bthome"))
                         r = fail(&p, "Key", "only bthome sensors have a bind key");
+                else if ((sc->bond || sc->passkey >= 0) && streq(sc->type, "bthome"))
+                        r = fail(&p, sc->bond ? "Bond" : "Passkey",
+                                 "a bthome sensor only advertises; pairing is for devices the gateway connects to");
                 else if (!sc->expected_interval_set)
                         /* BTHome devices advertise every minute or so; health devices only when used. */
                         sc->expected_interval_min = streq(sc->type, "bthome") ? 60 : 0;

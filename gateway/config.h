@@ -18,6 +18,7 @@ typedef struct SensorConfig {
         char *role;        /* Role=: bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser, ... */
         unsigned expected_interval_min; /* ExpectedIntervalMinutes=: silent after this; 0 = not watched */
         int passkey;       /* Passkey=: 000000-999999 for a device that pairs with a passkey, or -1 */
+        bool bond;         /* Bond=: pair on the first connection, before subscribing */
         bool expected_interval_set;
 } SensorConfig;
 

@@ -401,6 +401,7 @@ static int ble_setup(Manager *m)
                 }
                 cfg[n].id = sc->id;
                 cfg[n].passkey = sc->passkey;
+                cfg[n].bond = sc->bond;
                 cfg[n].advertises = p == PROFILE_BTHOME;
                 if (p == PROFILE_PLX_SPOT) { /* an oximeter may have either or both */
                         cfg[n].measure[0] = profile_uuid16(PROFILE_PLX_SPOT);

@@ -37,6 +37,9 @@ typedef struct Dev {
         bool connected, resolved;
         bool connecting;   /* a Connect is under way */
         bool subscribed;   /* StartNotify asked in this connection */
+        bool paired;       /* bluetoothd's Paired: keys are stored */
+        bool pairing;      /* a Pair is under way */
+        bool pair_failed;  /* in this connection: subscribe without a bond */
         int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
         unsigned attempt;
         sd_event_source *retry; /* tries again at next_try (its context is the path: devs move) */
@@ -500,11 +503,16 @@ static int on_pair(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
         const sd_bus_error *e = sd_bus_message_get_error(m);
         if (!d)
                 return 0;
+        d->pairing = false;
         if (e && !sd_bus_error_has_name(e, "org.bluez.Error.AlreadyExists")) {
                 logf_(c->b, LOG_WARNING, "Pairing with %s failed: %s", c->b->cfg[d->provisioned].id, e->name);
+                d->pair_failed = true;
+                if (!d->subscribed)
+                        subscribe(c->b, d); /* Bond=yes: it may work unbonded; StartNotify will tell */
                 return 0;
         }
         logf_(c->b, LOG_NOTICE, "Paired with %s", c->b->cfg[d->provisioned].id);
+        d->paired = true;
         d->subscribed = false;
         subscribe(c->b, d);
         return 0;
@@ -672,6 +680,17 @@ static void subscribe(Bluez *b, Dev *d)
                       b->cfg[d->provisioned].id);
                 return;
         }
+        if (b->cfg[d->provisioned].bond && !d->paired && !d->pair_failed) {
+                /* Bond=yes: pair first, with our agent (bluetoothd uses the caller's), then subscribe. */
+                if (!d->pairing) {
+                        logf_(b, LOG_NOTICE, "Pairing with %s (Bond=yes)", b->cfg[d->provisioned].id);
+                        d->pairing = call_async(b, d->path, DEVICE_IFACE, "Pair", on_pair, "") >= 0;
+                        if (!d->pairing)
+                                d->pair_failed = true;
+                }
+                if (d->pairing)
+                        return;
+        }
         d->subscribed = true;
         for (size_t i = 0; i < b->n_chars; i++) {
                 Char *c = &b->chars[i];
@@ -719,7 +738,11 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
 /* A provisioned health device is there (it appeared, or advertises): connect, unless backing off. */
 static void maybe_connect(Bluez *b, Dev *d)
 {
+        size_t n = b->adapter ? strlen(b->adapter) : 0;
         if (!is_health(b, d) || d->connected || d->connecting || now_mono() < d->next_try || !b->present)
+                return;
+        /* The same device seen by a second adapter: connect through ours only. */
+        if (!n || strncmp(d->path, b->adapter, n) != 0 || d->path[n] != '/')
                 return;
         d->connecting = true;
         /* Connect can take long (the device may be gone): async, with bluetoothd's own timeout. */
@@ -927,6 +950,11 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                 b->last_seen[d->provisioned] = now_realtime();
                                 maybe_connect(b, d); /* it advertises: awake */
                         }
+                } else if (d && strcmp(name, "Paired") == 0 && strcmp(contents, "b") == 0) {
+                        int v;
+                        if ((r = sd_bus_message_read(m, "v", "b", &v)) < 0)
+                                return r;
+                        d->paired = v;
                 } else if (d && (strcmp(name, "Connected") == 0 || strcmp(name, "ServicesResolved") == 0) &&
                            strcmp(contents, "b") == 0) {
                         int v;
@@ -939,7 +967,7 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                         logf_(b, LOG_INFO, "%s disconnected", b->cfg[d->provisioned].id);
                                 d->connected = v;
                                 if (!v) {
-                                        d->resolved = d->subscribed = false;
+                                        d->resolved = d->subscribed = d->pair_failed = false;
                                         for (size_t k = 0; k < b->n_chars; k++)
                                                 if (dev_of_char(b, b->chars[k].path) == d)
                                                         char_stop(&b->chars[k]);
@@ -1019,6 +1047,10 @@ static int on_managed_objects(sd_bus_message *m, void *userdata, sd_bus_error *r
               b->unknown);
         register_agent(b);
         ensure_discovery(b);
+        /* Devices bluetoothd already knew (bonded ones come back from its storage): now that the
+         * adapter is chosen, connect to those on it. */
+        for (size_t i = 0; i < b->n_devs; i++)
+                maybe_connect(b, &b->devs[i]);
         return 0;
 }
 
@@ -1063,6 +1095,20 @@ static int agent_accept(sd_bus_message *m, void *userdata, sd_bus_error *ret_err
         return sd_bus_reply_method_return(m, "");
 }
 
+/* "Just works" confirmation and service authorization: only for the devices this home has; a
+ * neighbour's phone does not get to pair with the gateway. */
+static int agent_authorize(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Bluez *b = userdata;
+        const char *path = NULL;
+        Dev *d;
+        if (sd_bus_message_read(m, "o", &path) < 0 || !(d = find_dev(b, path)) || d->provisioned < 0) {
+                logf_(b, LOG_WARNING, "Refused pairing with %s: not a configured sensor", path ? path : "?");
+                return agent_reject(m, userdata, ret_error);
+        }
+        return sd_bus_reply_method_return(m, "");
+}
+
 static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Release", "", "", agent_accept, 0),
@@ -1070,9 +1116,9 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_METHOD("DisplayPinCode", "os", "", agent_accept, 0),
         SD_BUS_METHOD("RequestPasskey", "o", "u", agent_passkey, 0),
         SD_BUS_METHOD("DisplayPasskey", "ouq", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestConfirmation", "ou", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestAuthorization", "o", "", agent_accept, 0),
-        SD_BUS_METHOD("AuthorizeService", "os", "", agent_accept, 0),
+        SD_BUS_METHOD("RequestConfirmation", "ou", "", agent_authorize, 0),
+        SD_BUS_METHOD("RequestAuthorization", "o", "", agent_authorize, 0),
+        SD_BUS_METHOD("AuthorizeService", "os", "", agent_authorize, 0),
         SD_BUS_METHOD("Cancel", "", "", agent_accept, 0),
         SD_BUS_VTABLE_END,
 };

@@ -27,6 +27,7 @@ typedef struct BluezDeviceConfig {
         bool advertises;     /* a BTHome sensor: its ServiceData (UUID 0xFCD2) is the frame */
         uint16_t measure[2]; /* a health device: the measurement characteristics to subscribe to (0 = none) */
         int passkey;         /* the pairing passkey, or -1: "just works" */
+        bool bond;           /* pair (bond) when first connected, before subscribing */
 } BluezDeviceConfig;
 
 typedef struct BluezCallbacks {

@@ -197,7 +197,8 @@ Adapter=hci0
 
 
 class Ble(TestCase):
-    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False, flap=False):
+    def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False, flap=False,
+              bond=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
@@ -209,7 +210,10 @@ class Ble(TestCase):
             self.strap, self.strap_char = self.fake.add_strap(STRAP, flap=flap)
         os.environ['DBUS_SYSTEM_BUS_ADDRESS'] = self.fake.address
         try:
-            self.gw = self.gateway(config(self.b.port, self.state, sim=False, extra=SENSORS % (MOTION, CLIMATE, key)))
+            sensors = SENSORS % (MOTION, CLIMATE, key)
+            if bond:
+                sensors = sensors.replace('Passkey=123456\n', 'Passkey=123456\nBond=yes\n')
+            self.gw = self.gateway(config(self.b.port, self.state, sim=False, extra=sensors))
         finally:
             del os.environ['DBUS_SYSTEM_BUS_ADDRESS']
         self.gw.log.wait(r'Bluetooth LE discovery running on /org/bluez/hci0')
@@ -336,6 +340,26 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('bp-cuff')) >= 4, 'the measurement after it came back')
         self.assertEqual(self.items('bp-cuff')[0]['time'], '2026-03-02T08:31:00.000Z')
 
+    def test_cuff_with_bond_is_paired_by_the_gateway_first_and_only_once(self):
+        self.start(cuff=True, bond=True)
+        self.gw.log.wait(r'Connected to bp-cuff')
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait(r'Pairing with bp-cuff \(Bond=yes\)')
+        self.gw.log.wait(r'Subscribed to service0010/char0011 of bp-cuff')
+        text = self.gw.log.text()
+        self.assertLess(text.index('Paired with bp-cuff'), text.index('Subscribed to'))
+        self.assertTrue(self.fake.get(self.cuff, 'org.bluez.Device1', 'Paired'))
+        # It comes back later: bonded already, so no pairing again.
+        mark = self.gw.log.count()
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', False)
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'Connected', False)
+        self.gw.log.wait(r'Connected to bp-cuff', start=mark)
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'Connected', True)
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.fake.set(self.cuff_char, 'org.bluez.GattCharacteristic1', 'Value', dbus.Array(BP_VALUE, signature='y'))
+        self.sub.wait(lambda: len(self.items('bp-cuff')) >= 4, 'the measurement after it came back')
+        self.assertEqual(self.gw.log.text().count('Pairing with bp-cuff'), 1)
+
     def test_difficult_cuff_retried_bonded_and_clock_set(self):
         os.environ['TZ'] = 'CET-1'
         try:
@@ -374,6 +398,18 @@ class Ble(TestCase):
             agent.RequestPasskey(dbus.ObjectPath(dev_path(MOTION)), dbus_interface='org.bluez.Agent1')
         self.assertEqual(e.exception.get_dbus_name(), 'org.bluez.Error.Rejected')
         agent.RequestConfirmation(dbus.ObjectPath(self.cuff), dbus.UInt32(4711), dbus_interface='org.bluez.Agent1')
+        agent.RequestAuthorization(dbus.ObjectPath(self.cuff), dbus_interface='org.bluez.Agent1')
+        # A device that is not one of this home's sensors does not get to pair ("just works" included).
+        bluez = self.fake.bus.get_object('org.bluez', '/org/bluez')
+        bluez.AddDevice('hci0', '11:22:33:44:55:66', 'neighbours-phone', dbus_interface='org.bluez.Mock')
+        for call in (lambda p: agent.RequestAuthorization(p, dbus_interface='org.bluez.Agent1'),
+                     lambda p: agent.RequestConfirmation(p, dbus.UInt32(4711), dbus_interface='org.bluez.Agent1'),
+                     lambda p: agent.AuthorizeService(p, '0000110b-0000-1000-8000-00805f9b34fb',
+                                                      dbus_interface='org.bluez.Agent1')):
+            with self.assertRaises(dbus.exceptions.DBusException) as e:
+                call(dbus.ObjectPath(dev_path('11:22:33:44:55:66')))
+            self.assertEqual(e.exception.get_dbus_name(), 'org.bluez.Error.Rejected')
+        self.assertIn('Refused pairing with /org/bluez/hci0/dev_11_22_33_44_55_66', self.gw.log.text())
 
     def test_adapter_goes_away_and_comes_back(self):
         self.start()

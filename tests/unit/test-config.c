@@ -263,12 +263,14 @@ static void test_sensor_input_patient_rules_sections(void)
 
 static void test_rules_only_mode(void)
 {
-        static const char text[] = "[Sensor \"cuff\"]\nType=blood-pressure\nAddress=A4:C1:38:00:00:09\n[Patient]\nSpO2Scale=2\n";
+        static const char text[] =
+                "[Sensor \"cuff\"]\nType=blood-pressure\nAddress=A4:C1:38:00:00:09\nBond=yes\n[Patient]\nSpO2Scale=2\n";
         FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
         Config *c = NULL;
         char *err = NULL;
         CHECK(config_parse_mode(f, "replay.conf", CONFIG_RULES_ONLY, &c, &err) == 0);
         CHECK(c && c->spo2_scale == 2 && c->sensors[0].expected_interval_min == 0);
+        CHECK(c && c->sensors[0].bond && c->sensors[0].passkey == -1);
         config_free(c);
         free(err);
         fclose(f);
@@ -296,6 +298,9 @@ static void test_section_errors(void)
                 {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nType=weight\n", "Type: set twice (first on line 2)"},
                 {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nRole=Living Room\n", "'Living Room' is not a role"},
                 {"[Sensor \"x\"]\nType=weight\nAddress=A4:C1:38:00:00:01\nPasskey=12345\n", "Passkey: the passkey is 6 digits"},
+                {"[Sensor \"x\"]\nType=weight\nAddress=A4:C1:38:00:00:01\nBond=maybe\n", "Bond: 'maybe' is not"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nBond=yes\n", "Bond: a bthome sensor only advertises"},
+                {"[Sensor \"x\"]\nType=bthome\nAddress=A4:C1:38:00:00:01\nPasskey=123456\n", "Passkey: a bthome sensor only advertises"},
                 {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=doorbell\n", "Kind: 'doorbell' is not one of: door, button, bed"},
                 {"[Input \"x\"]\nChip=gpiochip0\nKind=door\n", "test.conf:1: [Input \"x\"] Line: required key is missing"},
                 {"[Input \"x\"]\nChip=gpiochip0\nLine=1\nKind=door\nDebounceMs=99999\n", "DebounceMs: 99999 is out of range"},
