@@ -993,8 +993,12 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                 maybe_connect(b, d);
         if (a && b->adapter && strcmp(b->adapter, a->path) == 0) {
                 if (was_discovering && !a->discovering)
-                        /* Someone stopped it, or the adapter was reset: start it again, with back-off. */
+                        /* Someone stopped it, or the adapter was reset: start it again, with back-off.
+                         * bluetoothd may resume it by itself (another client's stop restarts it with
+                         * the filters left), answering our StartDiscovery with InProgress meanwhile. */
                         retry_later(b, "it stopped");
+                else if (!was_discovering && a->discovering)
+                        b->attempt = 0;
                 else if (!was_powered && a->powered)
                         ensure_discovery(b);
         }

@@ -291,6 +291,27 @@ class Ble(TestCase):
                          {'adapter': '/org/bluez/hci0', 'discovering': True, 'unknown_devices': 0})
         self.assertEqual(self.sub.status[-1]['unprovisioned'], [])
 
+    def test_discovery_restarted_by_bluetoothd_after_another_client_stops(self):
+        # As the real bluetoothd does when another client stops its discovery: Discovering goes false
+        # while it restarts discovery for the clients left, and a StartDiscovery from a client it still
+        # counts (the gateway) is answered with InProgress until Discovering is true again.
+        self.start()
+        adapter = self.fake.bus.get_object('org.bluez', '/org/bluez/hci0')
+        adapter.AddMethod('org.bluez.Adapter1', 'StartDiscovery', '', '',
+                          'raise dbus.exceptions.DBusException("busy", name="org.bluez.Error.InProgress")',
+                          dbus_interface='org.freedesktop.DBus.Mock')
+        mark = self.gw.log.count()
+        self.fake.set('/org/bluez/hci0', 'org.bluez.Adapter1', 'Discovering', False)
+        self.gw.log.wait(r'Bluetooth discovery: it stopped', start=mark)
+        self.gw.log.wait(r'org.bluez.Error.InProgress; trying again', start=mark)
+        self.fake.set('/org/bluez/hci0', 'org.bluez.Adapter1', 'Discovering', True)
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 01 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), 'the motion event')
+        n = len(self.sub.status)
+        self.sub.publish('cmd/status', '{}')
+        self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
+        self.assertTrue(self.sub.status[-1]['bluetooth']['discovering'])
+
     def test_blood_pressure_cuff_is_connected_subscribed_and_read(self):
         os.environ['TZ'] = 'CET-1'
         try:
