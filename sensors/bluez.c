@@ -730,6 +730,10 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 return 0;
         }
         d->attempt = 0;
+        /* bluetoothd says it is connected. After a bluetoothd restart its Connected=true signal can
+         * be missing (the link came up while it set the device up): trust the answer, or the next
+         * AcquireNotify answer would be thrown away as "after a disconnect". */
+        d->connected = true;
         logf_(c->b, LOG_INFO, "Connected to %s", c->b->cfg[d->provisioned].id);
         subscribe(c->b, d); /* if ServicesResolved came first */
         return 0;
@@ -974,8 +978,10 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                 }
                         } else {
                                 d->resolved = v;
-                                if (v)
+                                if (v) {
+                                        d->connected = true; /* resolved services: a link, signalled or not */
                                         subscribe(b, d);
+                                }
                         }
                 } else if (d && strcmp(name, "ServiceData") == 0 && strcmp(contents, "a{sv}") == 0) {
                         if ((r = sd_bus_message_enter_container(m, 'v', "a{sv}")) < 0 ||
