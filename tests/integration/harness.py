@@ -210,7 +210,7 @@ class Gateway:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([GW, 'run', '--config', self.config], stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([GW, 'run'] + (['-v'] if os.environ.get('HCGW_VERBOSE') else []) + ['--config', self.config], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self.log = Lines(self.proc.stderr, logfile=open(self.logpath, 'a'))
         return self
