@@ -22,6 +22,7 @@
 #define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
 #define RETRY_BASE_USEC (1000 * 1000)
 #define RETRY_CAP_USEC (60ULL * 1000 * 1000)
+#define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
 
 typedef struct Adapter {
         char *path;
@@ -442,10 +443,13 @@ static void call_free(void *userdata)
 }
 
 /* An asynchronous call with a context that sd-bus frees when the call is over (a floating slot with
- * a destroy callback), whether it was answered or the bus went away. */
+ * a destroy callback), whether it was answered or the bus went away. bluetoothd answers Connect only
+ * when the device advertised and the link is up, or after its own time-outs (tens of seconds with
+ * the kernel's): D-Bus's default 25 s would give up first and leave its Connect running. */
 static int call_async(Bluez *b, const char *path, const char *iface, const char *method,
                       sd_bus_message_handler_t cb, const char *types, ...)
 {
+        sd_bus_message *msg = NULL;
         sd_bus_slot *slot = NULL;
         Call *c = call_new(b, path);
         va_list ap;
@@ -453,9 +457,15 @@ static int call_async(Bluez *b, const char *path, const char *iface, const char 
 
         if (!c)
                 return -ENOMEM;
-        va_start(ap, types);
-        r = sd_bus_call_method_asyncv(b->bus, &slot, BLUEZ, path, iface, method, cb, c, types, ap);
-        va_end(ap);
+        r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, path, iface, method);
+        if (r >= 0) {
+                va_start(ap, types);
+                r = sd_bus_message_appendv(msg, types, ap);
+                va_end(ap);
+        }
+        if (r >= 0)
+                r = sd_bus_call_async(b->bus, &slot, msg, cb, c, CALL_TIMEOUT_USEC);
+        sd_bus_message_unref(msg);
         if (r < 0) {
                 call_free(c);
                 return r;
@@ -483,10 +493,12 @@ static void connect_later(Bluez *b, Dev *d, const char *why)
         Call *c;
         if (delay > RETRY_CAP_USEC)
                 delay = RETRY_CAP_USEC;
+        /* A device that is away fails every try until it wakes: say so once, not all day. */
+        logf_(b, d->attempt == 0 ? LOG_NOTICE : LOG_DEBUG,
+              "Could not connect to %s (%s); trying again in %.0f s, or when it advertises after that",
+              b->cfg[d->provisioned].id, why, delay / 1e6);
         d->attempt++;
         d->next_try = now_mono() + (int64_t)delay;
-        logf_(b, LOG_NOTICE, "Could not connect to %s (%s); trying again in %.0f s, or when it advertises after that",
-              b->cfg[d->provisioned].id, why, delay / 1e6);
         /* bluetoothd's Connect waits for the device to advertise, so trying again costs nothing. */
         d->retry = sd_event_source_disable_unref(d->retry);
         c = call_new(b, d->path);
