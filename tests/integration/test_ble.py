@@ -409,6 +409,24 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('bp-cuff')) >= 4, 'the measurement after it came back')
         self.assertEqual(self.gw.log.text().count('Pairing with bp-cuff'), 1)
 
+    def test_cuff_that_is_away_is_tried_again_quietly(self):
+        self.start(cuff=True)
+        self.gw.log.wait(r'Connected to bp-cuff')
+        # It walks away: bluetoothd's Connect fails three times before the cuff is back.
+        self.fake.bus.get_object('org.bluez', self.cuff).AddMethod(
+            'org.bluez.Device1', 'Connect', '', '',
+            'self.tries = getattr(self, "tries", 0) + 1\n'
+            'if self.tries <= 3:\n'
+            '    raise dbus.exceptions.DBusException("page timeout", name="org.bluez.Error.Failed")\n'
+            'self.Set("org.bluez.Device1", "Connected", dbus.Boolean(True))\n',
+            dbus_interface='org.freedesktop.DBus.Mock')
+        mark = self.gw.log.count()
+        self.fake.set(self.cuff, 'org.bluez.Device1', 'Connected', False)
+        self.gw.log.wait(r'Connected to bp-cuff', start=mark)  # after 1 + 2 + 4 s of back-off
+        said = [line for line in self.gw.log.lines[mark:] if 'Could not connect to bp-cuff' in line]
+        self.assertEqual(len(said), 1, said)  # once, not at every try
+        self.assertIn('trying again in 1 s', said[0])
+
     def test_difficult_cuff_retried_bonded_and_clock_set(self):
         os.environ['TZ'] = 'CET-1'
         try:
