@@ -23,6 +23,7 @@
 #define RETRY_BASE_USEC (1000 * 1000)
 #define RETRY_CAP_USEC (60ULL * 1000 * 1000)
 #define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
+#define NO_CHARS_USEC (10ULL * 1000 * 1000)
 
 typedef struct Adapter {
         char *path;
@@ -44,6 +45,7 @@ typedef struct Dev {
         int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
         unsigned attempt;
         sd_event_source *retry; /* tries again at next_try (its context is the path: devs move) */
+        sd_event_source *no_chars; /* connected and resolved, but no measurement characteristic yet */
 } Dev;
 
 typedef struct Char {
@@ -180,6 +182,7 @@ static Dev *add_dev(Bluez *b, const char *path)
 static void dev_clear(Dev *d)
 {
         sd_event_source_disable_unref(d->retry);
+        sd_event_source_disable_unref(d->no_chars);
         free(d->path);
 }
 
@@ -313,7 +316,13 @@ static int on_powered(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
         b->starting = false;
         if (e)
                 retry_later(b, e->name ? e->name : "cannot power the adapter on");
-        /* Success shows up as PropertiesChanged Powered=true, which starts discovery. */
+        else {
+                /* Success shows up as PropertiesChanged Powered=true, which starts discovery; the real
+                 * bluetoothd may send that before this answer, while we were still "starting". */
+                Adapter *a = b->adapter ? find_adapter(b, b->adapter) : NULL;
+                if (a && a->powered)
+                        ensure_discovery(b);
+        }
         return 0;
 }
 
@@ -678,6 +687,43 @@ static void set_clock(Bluez *b, Dev *d, const Char *cts)
                 logf_(b, LOG_INFO, "Set the clock of %s", b->cfg[d->provisioned].id);
 }
 
+static int on_disconnect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
+{
+        Call *c = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+        if (e)
+                logf_(c->b, LOG_WARNING, "Could not disconnect %s: %s", c->path, e->name);
+        return 0;
+}
+
+static int on_no_chars(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        Call *c = userdata;
+        Dev *d = find_dev(c->b, c->path);
+        if (!d || d->subscribed || !d->connected)
+                return 0;
+        logf_(c->b, LOG_NOTICE, "%s shows no measurement characteristic %d s after its services were resolved; "
+              "disconnecting, to read its services again when it is back",
+              c->b->cfg[d->provisioned].id, (int)(NO_CHARS_USEC / 1000000));
+        (void)call_async(c->b, d->path, DEVICE_IFACE, "Disconnect", on_disconnect_reply, "");
+        return 0;
+}
+
+/* A connected device whose measurement never shows up would sit there, connected and silent: give
+ * its services a while, then drop the link so the next connection reads them again. */
+static void watch_for_chars(Bluez *b, Dev *d)
+{
+        Call *c;
+        if (d->no_chars)
+                return;
+        c = call_new(b, d->path);
+        if (c && sd_event_add_time_relative(b->event, &d->no_chars, CLOCK_MONOTONIC, NO_CHARS_USEC, 0, on_no_chars,
+                                            c) >= 0)
+                (void)sd_event_source_set_destroy_callback(d->no_chars, call_free);
+        else if (c)
+                call_free(c);
+}
+
 /* Once per connection, when its services are resolved and the measurement is among them (if it is
  * not yet, the characteristic's InterfacesAdded calls this again). */
 static void subscribe(Bluez *b, Dev *d)
@@ -690,8 +736,10 @@ static void subscribe(Bluez *b, Dev *d)
         if (!found) {
                 logf_(b, LOG_DEBUG, "%s: services resolved, but no measurement characteristic yet",
                       b->cfg[d->provisioned].id);
+                watch_for_chars(b, d);
                 return;
         }
+        d->no_chars = sd_event_source_disable_unref(d->no_chars);
         if (b->cfg[d->provisioned].bond && !d->paired && !d->pair_failed) {
                 /* Bond=yes: pair first, with our agent (bluetoothd uses the caller's), then subscribe. */
                 if (!d->pairing) {
@@ -984,6 +1032,7 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                 d->connected = v;
                                 if (!v) {
                                         d->resolved = d->subscribed = d->pair_failed = false;
+                                        d->no_chars = sd_event_source_disable_unref(d->no_chars);
                                         for (size_t k = 0; k < b->n_chars; k++)
                                                 if (dev_of_char(b, b->chars[k].path) == d)
                                                         char_stop(&b->chars[k]);

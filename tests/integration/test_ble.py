@@ -98,14 +98,15 @@ class FakeBluez:
                              ('Written', '', 'ay', 'ret = dbus.Array(getattr(self, "written", b""), signature="y")')])
         return dev, ch
 
-    def add_strap(self, addr, flap=False):
+    def add_strap(self, addr, flap=False, device=True):
         """A heart-rate strap whose measurement notifies; AcquireNotify hands out a socket, as bluetoothd
         does, and Push (ours) writes one notification to the latest one; DropFirst (ours) closes the
         first, as bluetoothd does when that link is gone. With flap, the first
         AcquireNotify sees the link drop and come back before it answers, as a strap at the edge of
         range does: the gateway asks again while the first answer is on its way."""
-        bluez = self.bus.get_object('org.bluez', '/org/bluez')
-        bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
+        if device:  # else: only its GATT objects, for a device that is there already
+            bluez = self.bus.get_object('org.bluez', '/org/bluez')
+            bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
         dev = dev_path(addr)
         svc, ch = dev + '/service0020', dev + '/service0020/char0021'
         self.add_object(svc, 'org.bluez.GattService1',
@@ -340,6 +341,18 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
         self.assertTrue(self.sub.status[-1]['bluetooth']['discovering'])
 
+    def test_adapter_powered_off_is_powered_on_and_discovers_again(self):
+        # As after bluetoothd was stopped (SIGTERM powers the adapters off): the gateway powers it on.
+        # Powered=true comes before the answer to Set, as with the real bluetoothd and with the fake.
+        self.start()
+        mark = self.gw.log.count()
+        adapter = self.fake.bus.get_object('org.bluez', '/org/bluez/hci0')
+        adapter.UpdateProperties('org.bluez.Adapter1', {'Powered': False, 'Discovering': False},
+                                 dbus_interface='org.freedesktop.DBus.Mock')
+        self.gw.log.wait(r'Powering Bluetooth adapter /org/bluez/hci0 on', start=mark)
+        self.gw.log.wait(r'Bluetooth LE discovery running on /org/bluez/hci0', start=mark)
+        self.assertTrue(self.fake.get('/org/bluez/hci0', 'org.bluez.Adapter1', 'Powered'))
+
     def test_blood_pressure_cuff_is_connected_subscribed_and_read(self):
         os.environ['TZ'] = 'CET-1'
         try:
@@ -512,6 +525,27 @@ class Ble(TestCase):
         strap.Push(dbus.Array(bytes.fromhex('00 48'), signature='y'), dbus_interface='org.bluez.GattCharacteristic1')
         self.sub.wait(lambda: self.items('hr-strap'), 'the notification')
         self.assertNotIn('answered after a disconnect', self.gw.log.text())
+
+    def test_device_whose_measurement_never_shows_is_dropped_and_read_again(self):
+        # Resolved services without the measurement (a device whose GATT server came up late): do not
+        # sit connected and silent; drop the link and read the services again on the next connection.
+        self.start()
+        bluez = self.fake.bus.get_object('org.bluez', '/org/bluez')
+        bluez.AddDevice('hci0', STRAP, 'hr-strap', dbus_interface='org.bluez.Mock')
+        strap = dev_path(STRAP)
+        self.gw.log.wait(r'Connected to hr-strap')
+        mark = self.gw.log.count()
+        self.fake.set(strap, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait(r'hr-strap shows no measurement characteristic 10 s after its services were resolved',
+                         start=mark)
+        self.gw.log.wait(r'hr-strap disconnected', start=mark)
+        self.gw.log.wait(r'Connected to hr-strap', start=mark)
+        _, ch = self.fake.add_strap(STRAP, device=False)
+        self.fake.set(strap, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait(r'Acquired notifications from .*char0021', start=mark)
+        self.fake.bus.get_object('org.bluez', ch).Push(dbus.Array(bytes.fromhex('00 48'), signature='y'),
+                                                       dbus_interface='org.bluez.GattCharacteristic1')
+        self.sub.wait(lambda: self.items('hr-strap'), 'the notification on the second connection')
 
     def test_strap_that_drops_while_acquiring_keeps_the_latest_socket(self):
         self.start(strap=True, flap=True)
