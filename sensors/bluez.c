@@ -164,6 +164,18 @@ static Dev *find_dev(Bluez *b, const char *path)
         return table_find(b->devs, b->n_devs, sizeof(Dev), path);
 }
 
+static Char *find_char(Bluez *b, const char *path)
+{
+        return table_find(b->chars, b->n_chars, sizeof(Char), path);
+}
+
+/* /org/bluez/hci0/dev_X/service1/char2 is under /org/bluez/hci0/dev_X, which is under /org/bluez/hci0. */
+static bool path_is_under(const char *path, const char *parent)
+{
+        size_t n = parent ? strlen(parent) : 0;
+        return n && strncmp(path, parent, n) == 0 && path[n] == '/';
+}
+
 static Adapter *add_adapter(Bluez *b, const char *path)
 {
         bool created;
@@ -177,6 +189,12 @@ static Dev *add_dev(Bluez *b, const char *path)
         if (d && created)
                 d->provisioned = -1;
         return d;
+}
+
+static Char *add_char(Bluez *b, const char *path)
+{
+        bool created;
+        return table_add((void **)&b->chars, &b->n_chars, sizeof(Char), path, &created);
 }
 
 static void dev_clear(Dev *d)
@@ -389,25 +407,12 @@ static int64_t now_mono(void)
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static Char *find_char(Bluez *b, const char *path)
-{
-        return table_find(b->chars, b->n_chars, sizeof(Char), path);
-}
-
-static Char *add_char(Bluez *b, const char *path)
-{
-        bool created;
-        return table_add((void **)&b->chars, &b->n_chars, sizeof(Char), path, &created);
-}
-
 /* The device a characteristic belongs to: its path is under the device's. */
 static Dev *dev_of_char(Bluez *b, const char *char_path)
 {
-        for (size_t i = 0; i < b->n_devs; i++) {
-                size_t n = strlen(b->devs[i].path);
-                if (strncmp(char_path, b->devs[i].path, n) == 0 && char_path[n] == '/')
+        for (size_t i = 0; i < b->n_devs; i++)
+                if (path_is_under(char_path, b->devs[i].path))
                         return &b->devs[i];
-        }
         return NULL;
 }
 
@@ -802,11 +807,10 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
 /* A provisioned health device is there (it appeared, or advertises): connect, unless backing off. */
 static void maybe_connect(Bluez *b, Dev *d)
 {
-        size_t n = b->adapter ? strlen(b->adapter) : 0;
         if (!is_health(b, d) || d->connected || d->connecting || now_mono() < d->next_try || !b->present)
                 return;
         /* The same device seen by a second adapter: connect through ours only. */
-        if (!n || strncmp(d->path, b->adapter, n) != 0 || d->path[n] != '/')
+        if (!path_is_under(d->path, b->adapter))
                 return;
         d->connecting = true;
         /* Connect can take long (the device may be gone): async, with bluetoothd's own timeout. */
