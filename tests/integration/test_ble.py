@@ -61,23 +61,16 @@ class FakeBluez:
         bluez = self.bus.get_object('org.bluez', '/org/bluez')
         bluez.AddDevice('hci0', addr, 'bp-cuff', dbus_interface='org.bluez.Mock')
         dev = dev_path(addr)
-        svc, ch = dev + '/service0010', dev + '/service0010/char0011'
-        self.add_object(svc, 'org.bluez.GattService1',
-                        {'UUID': '00001810-0000-1000-8000-00805f9b34fb', 'Device': dbus.ObjectPath(dev), 'Primary': True},
-                        [])
-        self.add_object(ch, 'org.bluez.GattCharacteristic1',
-                        {'UUID': '00002a35-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(svc),
-                         'Flags': dbus.Array(['indicate'], signature='s'), 'Notifying': False,
-                         'Value': dbus.Array([], signature='y')},
-                        [('StartNotify', '', '',
-                          ('d = objects["%s"]\n'
-                           'if not d.props["org.bluez.Device1"]["Paired"]:\n'
-                           '    raise dbus.exceptions.DBusException("encryption needed", name="org.bluez.Error.NotPermitted")\n'
-                           % dev if difficult else '') +
-                          # bluetoothd keeps a session over a reconnect and signals only a change
-                          'if not self.props["org.bluez.GattCharacteristic1"]["Notifying"]:\n'
-                          '    self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
-                         ('StopNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", False)')])
+        ch = self.add_service(dev, 0x10, '1810', '2a35', ['indicate'],
+                              [('StartNotify', '', '',
+                                ('d = objects["%s"]\n'
+                                 'if not d.props["org.bluez.Device1"]["Paired"]:\n'
+                                 '    raise dbus.exceptions.DBusException("encryption needed", name="org.bluez.Error.NotPermitted")\n'
+                                 % dev if difficult else '') +
+                                # bluetoothd keeps a session over a reconnect and signals only a change
+                                'if not self.props["org.bluez.GattCharacteristic1"]["Notifying"]:\n'
+                                '    self.Set("org.bluez.GattCharacteristic1", "Notifying", True)'),
+                               ('StopNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", False)')])
         if difficult:
             d = self.bus.get_object('org.bluez', dev)
             d.AddMethod('org.bluez.Device1', 'Connect', '', '',
@@ -86,16 +79,9 @@ class FakeBluez:
                         '    raise dbus.exceptions.DBusException("page timeout", name="org.bluez.Error.Failed")\n'
                         'self.Set("org.bluez.Device1", "Connected", dbus.Boolean(True))\n',
                         dbus_interface='org.freedesktop.DBus.Mock')
-            cts_svc, cts = dev + '/service0030', dev + '/service0030/char0031'
-            self.add_object(cts_svc, 'org.bluez.GattService1',
-                            {'UUID': '00001805-0000-1000-8000-00805f9b34fb', 'Device': dbus.ObjectPath(dev),
-                             'Primary': True}, [])
-            self.add_object(cts, 'org.bluez.GattCharacteristic1',
-                            {'UUID': '00002a2b-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(cts_svc),
-                             'Flags': dbus.Array(['read', 'write'], signature='s'), 'Notifying': False,
-                             'Value': dbus.Array([], signature='y')},
-                            [('WriteValue', 'aya{sv}', '', 'self.written = bytes(args[0])'),
-                             ('Written', '', 'ay', 'ret = dbus.Array(getattr(self, "written", b""), signature="y")')])
+            self.add_service(dev, 0x30, '1805', '2a2b', ['read', 'write'],
+                             [('WriteValue', 'aya{sv}', '', 'self.written = bytes(args[0])'),
+                              ('Written', '', 'ay', 'ret = dbus.Array(getattr(self, "written", b""), signature="y")')])
         return dev, ch
 
     def add_strap(self, addr, flap=False, device=True):
@@ -108,32 +94,38 @@ class FakeBluez:
             bluez = self.bus.get_object('org.bluez', '/org/bluez')
             bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
         dev = dev_path(addr)
-        svc, ch = dev + '/service0020', dev + '/service0020/char0021'
-        self.add_object(svc, 'org.bluez.GattService1',
-                        {'UUID': '0000180d-0000-1000-8000-00805f9b34fb', 'Device': dbus.ObjectPath(dev), 'Primary': True},
-                        [])
-        self.add_object(ch, 'org.bluez.GattCharacteristic1',
-                        {'UUID': '00002a37-0000-1000-8000-00805f9b34fb', 'Service': dbus.ObjectPath(svc),
-                         'Flags': dbus.Array(['notify'], signature='s'), 'Notifying': False,
-                         'Value': dbus.Array([], signature='y')},
-                        [('AcquireNotify', 'a{sv}', 'hq',
-                          'import socket\n'
-                          'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n'
-                          'self.peers = getattr(self, "peers", []) + [b]\n'
-                          'n = getattr(self, "acquired", 0)\n'
-                          'self.acquired = n + 1\n'
-                          'if %r and n == 0:\n'
-                          '    import dbusmock\n'
-                          '    d = dbusmock.get_object(%r)\n'
-                          '    for p, v in (("Connected", False), ("ServicesResolved", False),\n'
-                          '                 ("Connected", True), ("ServicesResolved", True)):\n'
-                          '        d.Set("org.bluez.Device1", p, dbus.Boolean(v))\n'
-                          'ret = (dbus.types.UnixFd(a.fileno()), dbus.UInt16(23))\n'
-                          'a.close()\n' % (flap, dev)),
-                         ('Push', 'ay', '', 'self.peers[-1].send(bytes(args[0]))'),
-                         ('DropFirst', '', '', 'self.peers[0].close()'),
-                         ('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')])
+        ch = self.add_service(dev, 0x20, '180d', '2a37', ['notify'],
+                              [('AcquireNotify', 'a{sv}', 'hq',
+                                'import socket\n'
+                                'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n'
+                                'self.peers = getattr(self, "peers", []) + [b]\n'
+                                'n = getattr(self, "acquired", 0)\n'
+                                'self.acquired = n + 1\n'
+                                'if %r and n == 0:\n'
+                                '    import dbusmock\n'
+                                '    d = dbusmock.get_object(%r)\n'
+                                '    for p, v in (("Connected", False), ("ServicesResolved", False),\n'
+                                '                 ("Connected", True), ("ServicesResolved", True)):\n'
+                                '        d.Set("org.bluez.Device1", p, dbus.Boolean(v))\n'
+                                'ret = (dbus.types.UnixFd(a.fileno()), dbus.UInt16(23))\n'
+                                'a.close()\n' % (flap, dev)),
+                               ('Push', 'ay', '', 'self.peers[-1].send(bytes(args[0]))'),
+                               ('DropFirst', '', '', 'self.peers[0].close()'),
+                               ('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')])
         return dev, ch
+
+    def add_service(self, dev, handle, service16, char16, flags, methods):
+        """A primary service at handle with one characteristic after it, as bluetoothd names them;
+        returns the characteristic's path."""
+        svc, ch = '%s/service%04x' % (dev, handle), '%s/service%04x/char%04x' % (dev, handle, handle + 1)
+        uuid = '0000%s-0000-1000-8000-00805f9b34fb'
+        self.add_object(svc, 'org.bluez.GattService1',
+                        {'UUID': uuid % service16, 'Device': dbus.ObjectPath(dev), 'Primary': True}, [])
+        self.add_object(ch, 'org.bluez.GattCharacteristic1',
+                        {'UUID': uuid % char16, 'Service': dbus.ObjectPath(svc),
+                         'Flags': dbus.Array(flags, signature='s'), 'Notifying': False,
+                         'Value': dbus.Array([], signature='y')}, methods)
+        return ch
 
     def add_object(self, path, iface, props, methods):
         """A GATT object, announced with InterfacesAdded as bluetoothd does while it resolves services
