@@ -10,11 +10,13 @@
 
 #include "gateway/base.h"
 #include "gateway/clock.h"
+#include "gateway/command-memo.h"
 #include "gateway/command.h"
 #include "gateway/devices.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
 #include "gateway/manager.h"
+#include "gateway/ratelimit.h"
 #include "gateway/replay.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
@@ -27,6 +29,10 @@
 #define SHUTDOWN_TIMEOUT_USEC (3ULL * 1000 * 1000) /* systemd gives us 5 s; keep a margin */
 #define SIM_HIGH_WATER 20000 /* Speed=max pauses the simulation above this backlog ... */
 #define SIM_LOW_WATER 5000   /* ... and resumes below this */
+/* A technician may press "send test alarm" a few times; a script or a stuck sender must not page the
+ * nurses all day: 3 at once, then one a minute. */
+#define TEST_ALARM_BURST 3
+#define TEST_ALARM_INTERVAL_USEC (60ULL * 1000 * 1000)
 
 struct Manager {
         sd_event *event;
@@ -52,6 +58,8 @@ struct Manager {
         uint64_t start_usec;  /* CLOCK_MONOTONIC */
         uint64_t alert_count; /* for alert ids */
         uint64_t last_dropped;
+        CommandMemo *command_memo; /* answers to recent commands, by request id */
+        RateLimit test_alarms;     /* CLOCK_MONOTONIC */
         bool stopping;
 };
 
@@ -585,8 +593,11 @@ static void on_mqtt_stopped(void *userdata)
         sd_event_exit(m->event, 0);
 }
 
-static void reply(Manager *m, const char *name, bool ok, const char *request_id, const char *error,
-                  const char *alert_id)
+/* Answers a command on reply/<name>. A command that was carried out (or whose effect is under way)
+ * is remembered by request id, so that the same request arriving again is answered alike without
+ * being carried out twice; one refused without effect (rate-limited) may be sent again. */
+static void reply_full(Manager *m, bool remember, const char *name, bool ok, const char *request_id,
+                       const char *error, const char *alert_id)
 {
         JsonWriter w;
         char *s;
@@ -609,15 +620,26 @@ static void reply(Manager *m, const char *name, bool ok, const char *request_id,
         }
         jw_object_end(&w);
         s = json_writer_steal(&w, NULL);
-        if (s)
-                (void)mqtt_reply(m->mqtt, name, s);
+        if (!s) {
+                log_oom();
+                return;
+        }
+        if (remember && command_memo_put(m->command_memo, name, request_id, s) < 0)
+                log_oom();
+        (void)mqtt_reply(m->mqtt, name, s);
         free(s);
+}
+
+static void reply(Manager *m, const char *name, bool ok, const char *request_id, const char *error,
+                  const char *alert_id)
+{
+        reply_full(m, true, name, ok, request_id, error, alert_id);
 }
 
 static void on_mqtt_command(void *userdata, const char *name, const void *payload, size_t len)
 {
         Manager *m = userdata;
-        const char *error = NULL;
+        const char *error = NULL, *answer;
         Command c;
         int r;
 
@@ -627,8 +649,26 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                 reply(m, name, false, NULL, error, NULL);
                 return;
         }
+        answer = command_memo_get(m->command_memo, name, c.request_id);
+        if (answer) {
+                log_info("Command '%s' with request id %s arrived again, answered as before.", name, c.request_id);
+                (void)mqtt_reply(m->mqtt, name, answer);
+                return;
+        }
         switch (c.kind) {
         case COMMAND_TEST_ALARM: {
+                uint64_t now_mono = 0, wait_usec = 0;
+                (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now_mono);
+                if (!ratelimit_take(&m->test_alarms, now_mono, &wait_usec)) {
+                        _cleanup_free_ char *why = NULL;
+                        log_warning("Test alarm refused (request %s): rate-limited, next in %llu s.",
+                                    c.request_id[0] ? c.request_id : "-",
+                                    (unsigned long long)(wait_usec / 1000000 + 1));
+                        (void)!asprintf(&why, "test alarms are rate-limited: try again in %llu s",
+                                        (unsigned long long)(wait_usec / 1000000 + 1));
+                        reply_full(m, false, name, false, c.request_id, why ?: "test alarms are rate-limited", NULL);
+                        break;
+                }
                 Alert a = {.kind = "test_alarm",
                            .severity = SEVERITY_CRITICAL,
                            .state = ALERT_RAISED,
@@ -666,10 +706,22 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                                 break;
                         }
                         snprintf(rd.sensor, sizeof rd.sensor, "nurse");
-                        /* Stored and sent like any reading, and scored by the rules. */
+                        /* Stored and sent like any reading, and scored by the rules. The nurse is told
+                         * "ok" only once it is on disk: committed now, not after CommitDelayMs, so an
+                         * acknowledged observation survives a crash or a power cut. */
                         body = encode_reading(&rd, &body_len);
                         queue_item(m, LANE_TELEMETRY, body, body_len);
                         rules_nurse_reading(m->rules, metric, c.value, rd.unit);
+                        r = outbox_commit(m->outbox);
+                        if (r < 0) {
+                                log_error_errno(r, "Failed to store a nurse's observation, it is kept in memory and "
+                                                   "retried: %s", outbox_last_error(m->outbox) ?: strerror(-r));
+                                rules_arm(m);
+                                reply(m, name, false, c.request_id,
+                                      "not stored yet (the gateway's disk): kept in memory and retried, do not send again",
+                                      NULL);
+                                break;
+                        }
                 }
                 rules_arm(m);
                 reply(m, name, true, c.request_id, NULL, NULL);
@@ -873,6 +925,12 @@ int manager_new(Config *config, Manager **ret)
                 return -ENOMEM;
         }
         m->config = config;
+        m->test_alarms = (RateLimit){.interval_usec = TEST_ALARM_INTERVAL_USEC, .burst = TEST_ALARM_BURST};
+        r = command_memo_new(&m->command_memo);
+        if (r < 0) {
+                manager_free(m);
+                return r;
+        }
         r = sd_event_default(&m->event);
         if (r < 0) {
                 manager_free(m);
@@ -902,6 +960,7 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->sig_term);
         sd_event_unref(m->event);
         free(m->password);
+        command_memo_free(m->command_memo);
         config_free(m->config);
         free(m);
         return NULL;
