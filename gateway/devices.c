@@ -85,10 +85,24 @@ static int load_counter(Devices *d, Device *dev)
 
 int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6], const uint8_t *key)
 {
-        Device *dev;
+        Device *dev = devices_find(d, id);
 
-        if (devices_find(d, id))
-                return -EEXIST;
+        if (dev) {
+                /* Known: unchanged is -EEXIST; a new address, key or type under the same id (a sensor
+                 * replaced, a reload) takes over the entry with the decoder state of the new device. */
+                if (dev->profile == p && memcmp(dev->address, address, 6) == 0 && dev->has_key == !!key &&
+                    (!key || memcmp(dev->key, key, 16) == 0))
+                        return -EEXIST;
+                dev->profile = p;
+                memcpy(dev->address, address, 6);
+                dev->has_key = key;
+                if (key)
+                        memcpy(dev->key, key, 16);
+                dev->bthome = (BthomeState){0};
+                dev->last_frame = 0;
+                dev->n_recent = 0;
+                return key ? load_counter(d, dev) : 0;
+        }
         if (d->n == d->cap) {
                 size_t cap = d->cap ? d->cap * 2 : 16;
                 Device *n = realloc(d->devs, cap * sizeof *n);

@@ -38,7 +38,9 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error);
 /* Writes pending counters, closes the store. Takes NULL. */
 Devices *devices_free(Devices *d);
 
-/* key: 16 bytes or NULL. Loads the stored counter for the address. */
+/* key: 16 bytes or NULL. Loads the stored counter for the address. An id already known with the same
+ * profile, address and key: -EEXIST; with others (a replaced sensor, a reload): updated, its decoder
+ * state that of the new address, 0. */
 int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6], const uint8_t *key);
 Device *devices_find(Devices *d, const char *id);
 size_t devices_count(const Devices *d);

@@ -858,6 +858,35 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         return 0;
 }
 
+/* What the GPIO layer was set up from: a change means its lines are requested again. Role= is the
+ * rules' business and does not touch the lines. */
+static bool inputs_equal(const Config *a, const Config *b)
+{
+        if (a->n_inputs != b->n_inputs)
+                return false;
+        for (size_t i = 0; i < a->n_inputs; i++) {
+                const InputConfig *x = &a->inputs[i], *y = &b->inputs[i];
+                if (!streq(x->id, y->id) || !streq(x->chip, y->chip) || !streq(x->gpio_line, y->gpio_line) ||
+                    !streq(x->kind, y->kind) || x->active_low != y->active_low || x->debounce_ms != y->debounce_ms)
+                        return false;
+        }
+        return true;
+}
+
+/* What the BLE client was set up from. Role= and ExpectedIntervalMinutes= are the rules'. */
+static bool sensors_equal(const Config *a, const Config *b)
+{
+        if (a->n_sensors != b->n_sensors || !streq_ptr(a->bt_adapter, b->bt_adapter))
+                return false;
+        for (size_t i = 0; i < a->n_sensors; i++) {
+                const SensorConfig *x = &a->sensors[i], *y = &b->sensors[i];
+                if (!streq(x->id, y->id) || !streq(x->type, y->type) || !streq(x->address, y->address) ||
+                    !streq_ptr(x->key, y->key) || x->passkey != y->passkey || x->bond != y->bond)
+                        return false;
+        }
+        return true;
+}
+
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
         Manager *m = userdata;
@@ -904,6 +933,21 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         /* The rules start again with the new settings; what they learned (baselines, quiet spells)
          * is relearned. */
         (void)rules_setup(m);
+        /* Changed wired inputs and radio sensors are set up again, after the rules so that these hear
+         * the inputs' state as read now. Unchanged ones keep running untouched (no line is released, no
+         * link dropped). */
+        if (!inputs_equal(old, n)) {
+                log_info("[Input] sections changed: setting up the wired inputs again.");
+                m->gpio = gpio_inputs_free(m->gpio);
+                (void)gpio_setup(m);
+        }
+        if (!sensors_equal(old, n)) {
+                log_info("[Sensor] or [Bluetooth] sections changed: setting up the radio sensors again.");
+                m->bluez = bluez_free(m->bluez);
+                free(m->bluez_error);
+                m->bluez_error = NULL;
+                (void)ble_setup(m);
+        }
         if (sim_changed)
                 (void)sim_setup(m);
         config_free(old);

@@ -1321,6 +1321,18 @@ Bluez *bluez_free(Bluez *b)
 {
         if (!b)
                 return NULL;
+        /* Leave as a polite client does (a reload sets up a new client at once): end our discovery
+         * session and our agent. bluetoothd would do both when our connection closes; saying it first
+         * means the next client does not find discovery still running for a client that is gone. */
+        if (b->bus && b->present && b->adapter) {
+                const Adapter *a = find_adapter(b, b->adapter);
+                if (a && a->discovering)
+                        (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, b->adapter, ADAPTER_IFACE, "StopDiscovery",
+                                                       NULL, NULL, "");
+        }
+        if (b->bus && b->present && b->agent)
+                (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, "/org/bluez", "org.bluez.AgentManager1",
+                                               "UnregisterAgent", NULL, NULL, "o", AGENT_PATH);
         forget_all(b);
         sd_bus_slot_unref(b->match_owner);
         sd_bus_slot_unref(b->match_added);

@@ -2,6 +2,7 @@
 """The gateway's BlueZ client against a private dbus-daemon with a fake org.bluez (python3-dbusmock's
 bluez5 template), and a real mosquitto."""
 import os
+import signal
 import subprocess
 import time
 import unittest
@@ -238,6 +239,26 @@ class Ble(TestCase):
         self.fake.advertise(MOTION, bytes.fromhex('40 00 02 21 00'))
         self.sub.wait(lambda: len(self.items('bedroom-motion')) >= 2, 'the second motion event')
         self.assertEqual(len(self.items('climate')), 2)
+
+    def test_reload_sets_up_a_sensor_added_to_the_configuration(self):
+        # fails on fb6d774: SIGHUP ignored [Sensor] changes; the new sensor's advertisements stayed those
+        # of an unprovisioned device and nothing reached the broker.
+        self.start()
+        hall = 'A4:C1:38:00:00:02'
+        bluez = self.fake.bus.get_object('org.bluez', '/org/bluez')
+        bluez.AddDevice('hci0', hall, 'hall-motion', dbus_interface='org.bluez.Mock')
+        with open(self.gw.config, 'a') as f:
+            f.write('[Sensor "hall-motion"]\nType=bthome\nAddress=%s\nRole=hall\n' % hall)
+        mark = self.gw.log.count()
+        self.gw.signal(signal.SIGHUP)
+        self.gw.log.wait(r'Configuration reloaded', start=mark)
+        self.gw.log.wait(r'Bluetooth LE discovery running on /org/bluez/hci0', start=mark)
+        self.fake.advertise(hall, bytes.fromhex('40 00 07 21 01'))
+        self.sub.wait(lambda: self.items('hall-motion'), "the new sensor's motion event")
+        self.assertEqual(self.items('hall-motion')[0]['event'], 'motion')
+        # The sensors that were there before still work.
+        self.fake.advertise(MOTION, bytes.fromhex('40 00 08 21 01'))
+        self.sub.wait(lambda: self.items('bedroom-motion'), "the old sensor's motion event")
 
     def test_status_shows_each_sensor_and_unprovisioned_devices(self):
         self.start()
