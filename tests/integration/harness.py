@@ -19,6 +19,11 @@ import paho.mqtt.client as paho
 GW = os.environ.get('HOMECARE_GW', os.path.join(os.path.dirname(__file__), '..', '..', 'build', 'homecare-gw'))
 MOSQUITTO = shutil.which('mosquitto') or '/usr/sbin/mosquitto'
 DEFAULT_TIMEOUT = float(os.environ.get('HCGW_TEST_TIMEOUT', '30'))
+# ./scripts/test --valgrind: every gateway runs under memcheck; an error or a leak makes its exit status
+# 99, which fails the test at its SIGTERM like a crash.
+VALGRIND = (['valgrind', '-q', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite',
+             '--track-fds=no'] if os.environ.get('HCGW_VALGRIND') else [])
+STOP_TIMEOUT = 60 if VALGRIND else 10  # memcheck runs the gateway some 20 times slower
 
 
 def free_port():
@@ -210,8 +215,8 @@ class Gateway:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([GW, 'run'] + (['-v'] if os.environ.get('HCGW_VERBOSE') else []) + ['--config', self.config], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(VALGRIND + [GW, 'run'] + (['-v'] if os.environ.get('HCGW_VERBOSE') else []) +
+                                     ['--config', self.config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.log = Lines(self.proc.stderr, logfile=open(self.logpath, 'a'))
         return self
 
@@ -222,7 +227,7 @@ class Gateway:
         self.proc.kill()
         self.proc.wait(timeout=10)
 
-    def wait_exit(self, timeout=10):
+    def wait_exit(self, timeout=STOP_TIMEOUT):
         return self.proc.wait(timeout=timeout)
 
     def stop(self):
@@ -231,7 +236,7 @@ class Gateway:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                return self.proc.wait(timeout=10)
+                return self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
