@@ -37,13 +37,23 @@ void debounce_init(Debounce *d, int64_t window, int initial)
         *d = (Debounce){.window = window, .stable = initial};
 }
 
-void debounce_edge(Debounce *d, int value, int64_t ts)
+bool debounce_edge(Debounce *d, int value, int64_t ts, int *ret_value, int64_t *ret_ts)
 {
+        /* The edges of a batch are read together, long after some of them happened: a change that had
+         * held for the window by the time of this edge was real, whatever this edge does. */
+        int settled_value;
+        int64_t settled_ts;
+        bool settled = debounce_settle(d, ts, &settled_value, &settled_ts);
+        if (settled) {
+                *ret_value = settled_value;
+                *ret_ts = settled_ts;
+        }
+
         /* Edges closer together than the window are one burst: it began at its first edge. */
         bool burst = (d->pending || d->bouncing) && ts - d->last_edge < d->window;
 
         if (!d->pending && !burst && value == d->stable)
-                return; /* a repeated edge of the same value (events lost in between) */
+                return settled; /* a repeated edge of the same value (events lost in between) */
         if (!burst)
                 d->first_edge = ts;
         d->last_edge = ts;
@@ -54,6 +64,7 @@ void debounce_edge(Debounce *d, int value, int64_t ts)
                 d->pending = true;
                 d->pending_value = value;
         }
+        return settled;
 }
 
 int64_t debounce_deadline(const Debounce *d)
@@ -223,7 +234,10 @@ static int on_debounce_timer(sd_event_source *s, uint64_t usec, void *userdata)
 void gpio_inputs_edge(GpioInputs *g, size_t i, int value, int64_t mono_usec)
 {
         Input *in = &g->inputs[i];
-        debounce_edge(&in->debounce, value ? 1 : 0, mono_usec);
+        int settled_value;
+        int64_t settled_ts;
+        if (debounce_edge(&in->debounce, value ? 1 : 0, mono_usec, &settled_value, &settled_ts))
+                emit(in, settled_value, settled_ts);
         if (in->debounce.window == 0)
                 settle(in, mono_usec); /* no debounce: every edge counts, at once */
         else
@@ -293,6 +307,10 @@ static int open_input(Input *in)
         else {
                 fd = gpiod_line_event_get_fd(in->line);
                 r = sd_event_add_io(in->owner->event, &in->io, fd, EPOLLIN, on_line_event, in);
+                /* Edges still queued in the kernel are read before a debounce timer decides that a
+                 * change has held: the reader runs ahead of timers. */
+                if (r >= 0)
+                        r = sd_event_source_set_priority(in->io, SD_EVENT_PRIORITY_NORMAL - 1);
                 if (r < 0) {
                         r = asprintf(&err, "cannot watch line %s: %s", in->line_name, strerror(-r));
                 } else {

@@ -38,8 +38,11 @@ typedef struct Debounce {
 } Debounce;
 
 void debounce_init(Debounce *d, int64_t window_usec, int initial_value);
-/* An edge: the line's logical value after it, and the kernel's time stamp. */
-void debounce_edge(Debounce *d, int value, int64_t ts);
+/* An edge: the line's logical value after it, and the kernel's time stamp (edges in time order).
+ * A pending change that had already held for the window when this edge came is settled first, at
+ * its own time: returns true with its value and the time it began, as debounce_settle() would have.
+ * That happens when a press and its release are read in one batch, after the loop was busy. */
+bool debounce_edge(Debounce *d, int value, int64_t ts, int *ret_value, int64_t *ret_ts);
 /* When the pending change, if any, will have held long enough; INT64_MAX if none. */
 int64_t debounce_deadline(const Debounce *d);
 /* At time now: returns true with the new value and the time it began when a change has held. */
