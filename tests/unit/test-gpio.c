@@ -1,5 +1,6 @@
-/* GPIO inputs: debounce and the meaning of edges, fed through the seam with exact kernel time stamps;
- * start-up state; a missing chip fails that input only. */
+/* GPIO inputs: debounce and the meaning of edges, fed through the seam with exact kernel time stamps,
+ * also in batches; start-up state; a missing chip fails that input only; an input that fails, at
+ * start or at run time, is reported upward once and requested again with back-off. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -262,6 +263,18 @@ static void test_edges_read_in_one_batch(void)
         sd_event_unref(e);
 }
 
+/* Input i will be requested again about this long from now (the timer has 100 ms of accuracy). */
+static bool retry_in(const GpioInputs *g, size_t i, int64_t usec)
+{
+        int64_t at = gpio_input_next_retry(g, i), now = clock_usec(CLOCK_MONOTONIC);
+        return at != INT64_MAX && at > now + usec - 1000 * MS && at <= now + usec;
+}
+
+/* A chip that is not there at start: that input only fails; it is reported failed once, upward, and
+ * its line is requested again with back-off (1 s, 2 s, 4 s ... 60 s), by the loop's timer too; when it
+ * works again that is reported, with the door's state.
+ * fails on fb6d774: nothing went upward (got stays empty: only status had the error) and nothing
+ * tried again (checked with fb6d774's failure path, error string only, under this test). */
 static void test_missing_chip_fails_that_input_only(void)
 {
         sd_event *e = NULL;
@@ -270,15 +283,102 @@ static void test_missing_chip_fails_that_input_only(void)
                 {"front-door", "gpiochip-that-is-not-there", "17", GPIO_DOOR, true, 50},
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
+        int64_t first;
+
+        clear_events();
         sd_event_new(&e);
         CHECK(gpio_inputs_new(e, cfg, 1, &sink, &g) == 0);
         CHECK(gpio_inputs_start(g) == 1);
         CHECK(gpio_input_error(g, 0) && strstr(gpio_input_error(g, 0), "no GPIO chip 'gpiochip-that-is-not-there'"));
         CHECK(gpio_input_state(g, 0) == -1);
+        CHECK_STREQ(got, "front-door:input_failed=1");
+        CHECK(retry_in(g, 0, 1000 * MS));
+
+        /* The loop's timer tries again after 1 s; the chip is still not there: not reported again. */
+        first = gpio_input_next_retry(g, 0);
+        for (int64_t deadline = clock_usec(CLOCK_MONOTONIC) + 10000 * MS;
+             gpio_input_next_retry(g, 0) == first && clock_usec(CLOCK_MONOTONIC) < deadline;)
+                if (sd_event_run(e, 100 * MS) < 0)
+                        break;
+        CHECK(clock_usec(CLOCK_MONOTONIC) >= first);
+        CHECK(retry_in(g, 0, 2000 * MS));
+        CHECK_STREQ(got, "front-door:input_failed=1");
+        CHECK(gpio_input_error(g, 0) && strstr(gpio_input_error(g, 0), "no GPIO chip"));
+
+        /* Each failed attempt waits twice as long, up to a minute. */
+        const int64_t waits[] = {4, 8, 16, 32, 60, 60};
+        for (size_t k = 0; k < sizeof waits / sizeof waits[0]; k++) {
+                gpio_inputs_retry(g, 0);
+                CHECK(retry_in(g, 0, waits[k] * 1000 * MS));
+        }
+        CHECK_STREQ(got, "front-door:input_failed=1");
+
+        /* It works again (the line is had, the door is open): said, with the state; no more tries. */
+        gpio_inputs_fake_start(g, 0, 1);
+        CHECK_STREQ(got, "front-door:input_failed=1 front-door:input_failed=0 front-door:door=1");
+        CHECK(!gpio_input_error(g, 0) && gpio_input_state(g, 0) == 1);
+        CHECK(gpio_input_next_retry(g, 0) == INT64_MAX);
+        gpio_inputs_free(g);
+        sd_event_unref(e);
+}
+
+/* A line that fails at run time (the reader's read error, EPOLLERR/EPOLLHUP: the chip gone), through
+ * the seam: reported once upward, the others go on, the back-off starts at 1 s, and when the line is
+ * had again that is reported and its presses count again.
+ * fails on fb6d774: a read error only set the status string: no input_failed went upward, the line
+ * was never requested again (checked with fb6d774's failure path under this test). */
+static void test_input_failing_at_run_time_is_reported_and_retried(void)
+{
+        sd_event *e = NULL;
+        GpioInputs *g = NULL;
+        const GpioInputConfig cfg[] = {
+                {"front-door", "gpiochip-that-is-not-there", "17", GPIO_DOOR, true, 50},
+                {"alarm-button", "gpiochip-that-is-not-there", "button", GPIO_BUTTON, true, 20},
+        };
+        SensorSink sink = {.reading = on_reading, .event = on_event};
+        int64_t t = clock_usec(CLOCK_MONOTONIC) - 10000 * MS;
+
+        clear_events();
+        sd_event_new(&e);
+        CHECK(gpio_inputs_new(e, cfg, 2, &sink, &g) == 0);
+        gpio_inputs_fake_start(g, 0, 0);
+        gpio_inputs_fake_start(g, 1, 0);
+        CHECK(gpio_input_next_retry(g, 1) == INT64_MAX);
+        clear_events();
+
+        gpio_inputs_fail(g, 1, "reading events of line button of gpiochip0 failed: No such device");
+        CHECK_STREQ(got, "alarm-button:input_failed=1");
+        CHECK_STREQ(gpio_input_error(g, 1), "reading events of line button of gpiochip0 failed: No such device");
+        CHECK(retry_in(g, 1, 1000 * MS));
+        /* EPOLLHUP after the read error, and a failed attempt: still one report. */
+        gpio_inputs_fail(g, 1, "line button of gpiochip0: the GPIO chip is gone (EPOLLHUP)");
+        gpio_inputs_retry(g, 1);
+        CHECK_STREQ(got, "alarm-button:input_failed=1");
+        /* The door goes on. */
+        gpio_inputs_edge(g, 0, 1, t);
+        gpio_inputs_settle(g, 0, t + 50 * MS);
+        CHECK_STREQ(got, "alarm-button:input_failed=1 front-door:door=1");
+        CHECK(gpio_input_error(g, 0) == NULL);
+        clear_events();
+
+        /* The chip is back: works again (a button has no state to report), and a press counts. */
+        gpio_inputs_fake_start(g, 1, 0);
+        CHECK_STREQ(got, "alarm-button:input_failed=0");
+        CHECK(gpio_input_error(g, 1) == NULL && gpio_input_next_retry(g, 1) == INT64_MAX);
+        gpio_inputs_edge(g, 1, 1, t + 1000 * MS);
+        gpio_inputs_edge(g, 1, 0, t + 1200 * MS);
+        CHECK_STREQ(got, "alarm-button:input_failed=0 alarm-button:button=1");
+        clear_events();
+
+        /* Failing again later starts the back-off from 1 s again. */
+        gpio_inputs_fail(g, 1, "reading events of line button of gpiochip0 failed: No such device");
+        CHECK_STREQ(got, "alarm-button:input_failed=1");
+        CHECK(retry_in(g, 1, 1000 * MS));
         gpio_inputs_free(g);
         sd_event_unref(e);
 }
 
 TEST_MAIN(TEST(test_debounce_reed_switch_burst_is_one_change), TEST(test_debounce_glitch_back_to_stable_is_nothing),
           TEST(test_debounce_edge_settles_what_held_before_it), TEST(test_edges_read_in_one_batch),
-          TEST(test_edge_meaning_by_kind), TEST(test_inputs_through_the_seam), TEST(test_missing_chip_fails_that_input_only))
+          TEST(test_edge_meaning_by_kind), TEST(test_inputs_through_the_seam), TEST(test_missing_chip_fails_that_input_only),
+          TEST(test_input_failing_at_run_time_is_reported_and_retried))
