@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sensors/gpio.h"
 
@@ -169,6 +171,7 @@ typedef struct Input {
         unsigned attempt;       /* failed requests since it last worked: the back-off */
         bool reported_failed;   /* input_failed=1 went up and was not taken back yet */
         char *error;            /* why it does not work, NULL when it works */
+        char dev_name[32];      /* the open chip's node in /dev (gpiochip0), empty when none */
 } Input;
 
 struct GpioInputs {
@@ -176,6 +179,7 @@ struct GpioInputs {
         SensorSink sink;
         Input *inputs;
         size_t n;
+        sd_event_source *dev_watch; /* inotify on /dev: GPIO chips that go away and come back */
 };
 
 static int64_t now_mono(void)
@@ -278,6 +282,7 @@ static void close_input(Input *in)
         if (in->chip)
                 gpiod_chip_close(in->chip);
         in->chip = NULL;
+        in->dev_name[0] = '\0';
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
@@ -413,6 +418,7 @@ static int open_input(Input *in)
                 if (r < 0)
                         r = asprintf(&err, "cannot watch line %s: %s", in->line_name, strerror(-r));
                 else {
+                        snprintf(in->dev_name, sizeof in->dev_name, "%s", gpiod_chip_name(in->chip));
                         input_works(in, value);
                         return 0;
                 }
@@ -488,15 +494,66 @@ GpioInputs *gpio_inputs_free(GpioInputs *g)
                 free(in->line_name);
                 free(in->error);
         }
+        sd_event_source_disable_unref(g->dev_watch);
         free(g->inputs);
         sd_event_unref(g->event);
         free(g);
         return NULL;
 }
 
+/* Kernels before 6.7 do not wake a line's reader when its chip goes away (a USB expander unplugged,
+ * a driver unbound): the line's fd just stays quiet. The chip's node leaving /dev says it; a chip's
+ * node appearing (or its permissions set by udev) is the moment to try failed lines again. */
+static int on_dev_change(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        GpioInputs *g = userdata;
+        union {
+                struct inotify_event ev;
+                char buf[4096];
+        } u;
+        ssize_t len = read(fd, u.buf, sizeof u.buf);
+
+        for (ssize_t off = 0; len > 0 && off + (ssize_t)sizeof(struct inotify_event) <= len;) {
+                const struct inotify_event *ev = (const struct inotify_event *)(u.buf + off);
+                off += (ssize_t)sizeof *ev + ev->len;
+                if (ev->len == 0 || strncmp(ev->name, "gpiochip", 8) != 0)
+                        continue;
+                for (size_t i = 0; i < g->n; i++) {
+                        Input *in = &g->inputs[i];
+                        char *err = NULL;
+                        if ((ev->mask & IN_DELETE) && in->chip && strcmp(in->dev_name, ev->name) == 0) {
+                                if (asprintf(&err, "line %s of %s: the GPIO chip %s is gone", in->line_name,
+                                             in->chip_name, ev->name) < 0)
+                                        err = NULL;
+                                input_failed(in, err);
+                        } else if ((ev->mask & (IN_CREATE | IN_ATTRIB)) && in->error)
+                                (void)open_input(in);
+                }
+        }
+        return 0;
+}
+
+static void watch_dev(GpioInputs *g)
+{
+        int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+        /* Without it a vanished chip is still noticed by kernels that wake the reader, and a failed
+         * line is still requested again by its timer: not worth failing the inputs for. */
+        if (fd < 0)
+                return;
+        if (inotify_add_watch(fd, "/dev", IN_CREATE | IN_DELETE | IN_ATTRIB) < 0 ||
+            sd_event_add_io(g->event, &g->dev_watch, fd, EPOLLIN, on_dev_change, g) < 0) {
+                close(fd);
+                return;
+        }
+        (void)sd_event_source_set_io_fd_own(g->dev_watch, true);
+}
+
 int gpio_inputs_start(GpioInputs *g)
 {
         int failed = 0;
+        if (g->n > 0 && !g->dev_watch)
+                watch_dev(g);
         for (size_t i = 0; i < g->n; i++)
                 if (open_input(&g->inputs[i]) < 0)
                         failed++;
