@@ -293,12 +293,13 @@ static void on_gpio_event(void *userdata, const Event *e)
         /* gpio.c reports each change once: a failed input is retried there with back-off. */
         if (e->kind == EVENT_INPUT_FAILED)
                 for (size_t i = 0; m->gpio && i < gpio_inputs_count(m->gpio); i++) {
+                        const char *why = gpio_input_error(m->gpio, i);
                         if (!streq(gpio_input_id(m->gpio, i), e->sensor))
                                 continue;
                         if (e->value)
                                 log_error("Input %s does not work: %s. The rest of the gateway runs; the line is "
                                           "requested again with back-off, and status reports it.",
-                                          e->sensor, gpio_input_error(m->gpio, i) ? gpio_input_error(m->gpio, i) : "unknown");
+                                          e->sensor, why ? why : "unknown");
                         else
                                 log_notice("Input %s works again.", e->sensor);
                 }
