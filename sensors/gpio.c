@@ -313,9 +313,11 @@ static void input_failed(Input *in, char *error)
                 r = sd_event_add_time(in->owner->event, &in->retry, CLOCK_MONOTONIC, at, 100 * 1000, on_retry, in);
         if (r < 0) {
                 /* Only without memory; status and the raised input_failed still say it does not work. */
-                free(in->error);
-                if (asprintf(&in->error, "%s; cannot try again: %s", error ? error : "", strerror(-r)) < 0)
-                        in->error = NULL;
+                char *why = NULL;
+                if (asprintf(&why, "%s; cannot try again: %s", in->error ? in->error : "", strerror(-r)) >= 0) {
+                        free(in->error);
+                        in->error = why;
+                }
         }
 }
 
