@@ -296,7 +296,22 @@ static void handle_frame(Manager *m, const char *sensor, uint16_t uuid16, const 
 
 static void on_gpio_event(void *userdata, const Event *e)
 {
-        queue_event(userdata, e);
+        Manager *m = userdata;
+
+        /* gpio.c reports each change once: a failed input is retried there with back-off. */
+        if (e->kind == EVENT_INPUT_FAILED)
+                for (size_t i = 0; m->gpio && i < gpio_inputs_count(m->gpio); i++) {
+                        const char *why = gpio_input_error(m->gpio, i);
+                        if (!streq(gpio_input_id(m->gpio, i), e->sensor))
+                                continue;
+                        if (e->value)
+                                log_error("Input %s does not work: %s. The rest of the gateway runs; the line is "
+                                          "requested again with back-off, and status reports it.",
+                                          e->sensor, why ? why : "unknown");
+                        else
+                                log_notice("Input %s works again.", e->sensor);
+                }
+        queue_event(m, e);
 }
 
 static void on_gpio_reading(void *userdata, const Reading *r)
@@ -329,11 +344,7 @@ static int gpio_setup(Manager *m)
         free(cfg);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the GPIO inputs: %m");
-        failed = gpio_inputs_start(m->gpio);
-        for (size_t i = 0; i < gpio_inputs_count(m->gpio); i++)
-                if (gpio_input_error(m->gpio, i))
-                        log_error("Input %s does not work: %s. The rest of the gateway runs; status reports it.",
-                                  gpio_input_id(m->gpio, i), gpio_input_error(m->gpio, i));
+        failed = gpio_inputs_start(m->gpio); /* each failed input is logged as it is reported */
         if (failed < (int)gpio_inputs_count(m->gpio))
                 log_info("%d of %zu GPIO inputs running.", (int)gpio_inputs_count(m->gpio) - failed,
                          gpio_inputs_count(m->gpio));

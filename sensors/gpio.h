@@ -38,8 +38,11 @@ typedef struct Debounce {
 } Debounce;
 
 void debounce_init(Debounce *d, int64_t window_usec, int initial_value);
-/* An edge: the line's logical value after it, and the kernel's time stamp. */
-void debounce_edge(Debounce *d, int value, int64_t ts);
+/* An edge: the line's logical value after it, and the kernel's time stamp (edges in time order).
+ * A pending change that had already held for the window when this edge came is settled first, at
+ * its own time: returns true with its value and the time it began, as debounce_settle() would have.
+ * That happens when a press and its release are read in one batch, after the loop was busy. */
+bool debounce_edge(Debounce *d, int value, int64_t ts, int *ret_value, int64_t *ret_ts);
 /* When the pending change, if any, will have held long enough; INT64_MAX if none. */
 int64_t debounce_deadline(const Debounce *d);
 /* At time now: returns true with the new value and the time it began when a change has held. */
@@ -68,7 +71,11 @@ typedef struct GpioInputs GpioInputs;
 int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const SensorSink *sink, GpioInputs **ret);
 GpioInputs *gpio_inputs_free(GpioInputs *g);
 /* Requests every line; an input that fails keeps its error (gpio_input_error()) and the rest go on.
- * Reports the start-up state of state kinds once. Returns the number of inputs that failed. */
+ * Reports the start-up state of state kinds once. Returns the number of inputs that failed.
+ * An input that does not work, at start or later (a read error, EPOLLERR/EPOLLHUP: the chip gone),
+ * is reported once through the sink as EVENT_INPUT_FAILED value 1, its line is requested again with
+ * back-off (1 s doubling to 60 s), and when that succeeds EVENT_INPUT_FAILED value 0 follows, then
+ * the line's state for state kinds. */
 int gpio_inputs_start(GpioInputs *g);
 
 size_t gpio_inputs_count(const GpioInputs *g);
@@ -82,5 +89,13 @@ int gpio_input_state(const GpioInputs *g, size_t i);         /* the last settled
 void gpio_inputs_edge(GpioInputs *g, size_t i, int value, int64_t mono_usec);
 /* Reports input i's pending change if it has held until now (the timer calls this; tests too). */
 void gpio_inputs_settle(GpioInputs *g, size_t i, int64_t mono_usec);
-/* Marks input i as working with this start-up value, without hardware (tests). */
+/* Marks input i as working with this start-up value, without hardware (tests): as a successful
+ * request of its line would, also after a failure. */
 void gpio_inputs_fake_start(GpioInputs *g, size_t i, int value);
+/* Input i stopped working (the reader calls this on a read error, EPOLLERR or EPOLLHUP; tests too):
+ * lets go of the line, reports it failed once and requests the line again with back-off. */
+void gpio_inputs_fail(GpioInputs *g, size_t i, const char *why);
+/* Requests input i's line again now (the back-off timer calls this; tests too). */
+void gpio_inputs_retry(GpioInputs *g, size_t i);
+/* When input i's line will be requested again (CLOCK_MONOTONIC usec); INT64_MAX while it works. */
+int64_t gpio_input_next_retry(const GpioInputs *g, size_t i);
