@@ -52,6 +52,7 @@ struct Outbox {
         Pending *pending; /* queued items, oldest first; seqs, where handed out, increase */
         size_t n_pending, cap_pending;
         size_t n_pending_alerts;
+        uint64_t pending_bytes;
         uint64_t *acks; /* seqs acknowledged, to delete in the next commit */
         size_t n_acks, cap_acks;
         bool acks_sorted;
@@ -150,6 +151,21 @@ bool sqlite_rc_is_corrupt(int rc)
         return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
 }
 
+bool sqlite_file_is_foreign(const char *path)
+{
+        static const char magic[16] = "SQLite format 3";
+        char head[16];
+        FILE *f = fopen(path, "re");
+        size_t n;
+
+        if (!f)
+                return false;
+        n = fread(head, 1, sizeof head, f);
+        fclose(f);
+        /* An empty file is a new database; a short or foreign one is not a database at all. */
+        return n > 0 && (n < sizeof head || memcmp(head, magic, sizeof magic) != 0);
+}
+
 int sqlite_move_aside(const char *path, char **ret_moved)
 {
         static const char *const suffix[] = {"-wal", "-shm"};
@@ -244,12 +260,14 @@ static int live_pages(Outbox *o, uint64_t *ret)
         return 0;
 }
 
-/* The quota covers the database and its WAL: the WAL gets 1/8 of it (at most 4 MiB) and is
- * checkpointed and truncated when it passes half of that. */
+/* The quota covers the database and its WAL: the WAL gets 1/4 of it (at most 8 MiB). A commit
+ * writes at most a quarter of that in new rows, and the WAL is checkpointed and truncated after a
+ * commit that leaves it above a quarter, so one commit (its rows and the pages thinning touches)
+ * fits in the rest. */
 static uint64_t wal_budget(const Outbox *o)
 {
-        uint64_t w = o->opt.max_size / 8;
-        return w < 4 * MIB ? w : 4 * MIB;
+        uint64_t w = o->opt.max_size / 4;
+        return w < 8 * MIB ? w : 8 * MIB;
 }
 
 /* Above these page counts the oldest telemetry, then the oldest events are thinned, so that
@@ -356,6 +374,13 @@ static int open_db(Outbox *o, char **ret_error)
         uint64_t page_size = 0;
         int rc;
 
+        if (sqlite_file_is_foreign(o->path)) {
+                /* Decided before SQLite opens it: it would discard a -wal beside a foreign file,
+                 * and the -wal is evidence too. */
+                if (ret_error)
+                        (void)!asprintf(ret_error, "%s: file is not a database", o->path);
+                return SQLITE_NOTADB;
+        }
         rc = sqlite3_open_v2(o->path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc != SQLITE_OK)
                 goto fail;
@@ -475,6 +500,7 @@ static void pending_remove(Outbox *o, size_t i)
 {
         if (o->pending[i].lane == LANE_ALERTS)
                 o->n_pending_alerts--;
+        o->pending_bytes -= o->pending[i].len;
         free(o->pending[i].body);
         memmove(&o->pending[i], &o->pending[i + 1], (o->n_pending - i - 1) * sizeof *o->pending);
         o->n_pending--;
@@ -586,6 +612,7 @@ static int queue(Outbox *o, Lane lane, const char *body, size_t len)
         o->pending[o->n_pending++] = (Pending){.lane = lane, .len = len, .body = copy};
         if (lane == LANE_ALERTS)
                 o->n_pending_alerts++;
+        o->pending_bytes += len;
         return 0;
 oom:
         o->dropped++;
@@ -599,7 +626,8 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
                 return r;
         /* While commits fail, the retry timer commits; only an alert tries at once (the disk may have
          * room again, and it gets its seq, to be sent from memory if it cannot be stored). */
-        if (lane == LANE_ALERTS || (o->n_pending >= o->opt.max_pending && o->retry_exp == 0)) {
+        if (lane == LANE_ALERTS ||
+            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && o->retry_exp == 0)) {
                 /* A failed commit keeps the item queued and retries on its own. */
                 (void)outbox_commit(o);
                 return 0;
@@ -773,6 +801,7 @@ static void refuse_for_room(Outbox *o)
         for (size_t i = 0; i < o->n_pending; i++) {
                 Pending *p = &o->pending[i];
                 if (p->lane == LANE_TELEMETRY || (refusing == 2 && p->lane == LANE_EVENTS)) {
+                        o->pending_bytes -= p->len;
                         free(p->body);
                         n_refused++;
                 } else
@@ -890,6 +919,7 @@ int outbox_commit(Outbox *o)
         for (size_t i = 0; i < o->n_pending; i++)
                 free(o->pending[i].body);
         o->n_pending = o->n_pending_alerts = 0;
+        o->pending_bytes = 0;
         o->n_acks = 0;
         o->acks_sorted = true;
         o->retry_exp = 0;
@@ -904,7 +934,7 @@ int outbox_commit(Outbox *o)
         }
         /* The quota covers the WAL too: bring it back to nothing once it has grown past its share,
          * and after thinning, whose deletions fill it. */
-        if (thinned > 0 || o->wal_frames * o->page_size > wal_budget(o) / 2) {
+        if (thinned > 0 || o->wal_frames * o->page_size > wal_budget(o) / 4) {
                 (void)sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
                 o->wal_frames = 0;
         }

@@ -105,5 +105,8 @@ const char *outbox_replaced(const Outbox *o);        /* where a corrupt store wa
  * -wal and -shm, for analysis. Used for every store of the gateway. Returns 0 and the new name in
  * *ret_moved (malloc'd), or a negative errno. */
 int sqlite_move_aside(const char *path, char **ret_moved);
+/* Whether path exists and is not an SQLite database (its first bytes are not SQLite's header).
+ * Checked before opening: SQLite would delete a -wal beside such a file. */
+bool sqlite_file_is_foreign(const char *path);
 /* Whether a SQLite result code means the file itself is bad (not a database, corrupt). */
 bool sqlite_rc_is_corrupt(int rc);
