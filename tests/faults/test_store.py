@@ -86,6 +86,7 @@ class Kill9(TestCase):
         sub = self.subscriber(b.port)
         db = os.path.join(self.state, 'outbox.db')
         committed = {}  # seq -> lane, every row ever seen in the store after a kill
+        last_rows = set()  # the rows after the last kill: the final run thins nothing, all must arrive
         for i in range(runs):
             # Half of the runs with the broker frozen: a backlog builds, a 1 MiB quota thins it.
             frozen = rnd.random() < 0.5
@@ -102,8 +103,10 @@ class Kill9(TestCase):
                     b.proc.send_signal(signal.SIGCONT)
             with sqlite3.connect(db) as c:
                 self.assertEqual(c.execute('PRAGMA integrity_check').fetchone()[0], 'ok', 'after kill %d' % i)
+                last_rows = set()
                 for seq, lane in c.execute('SELECT seq, lane FROM outbox'):
                     committed[seq] = lane
+                    last_rows.add(seq)
             c.close()
         # A last run without the simulation delivers what is left: ask for the status until the
         # backlog is 0 (each answer is a fresh status).
@@ -124,6 +127,7 @@ class Kill9(TestCase):
         # A committed row is missing only if a later run thinned it to stay within MaxSize (counted),
         # and never an alert.
         self.assertFalse([s for s in missing if committed[s] == 0], 'a committed alert is missing')
+        self.assertFalse(last_rows - sub.seq_set(), 'a seq stored at the last kill never arrived')
         self.assertLessEqual(len(missing), final['dropped'], 'missing committed seqs beyond the dropped count')
         with sqlite3.connect(db) as c:
             self.assertEqual(c.execute('PRAGMA integrity_check').fetchone()[0], 'ok')
