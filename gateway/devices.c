@@ -7,6 +7,7 @@
 
 #include "gateway/base.h"
 #include "gateway/devices.h"
+#include "uplink/outbox.h"
 
 #define FLUSH_DELAY_USEC (1000 * 1000)
 
@@ -17,6 +18,7 @@ struct Devices {
         Device *devs;
         bool *dirty;
         size_t n, cap;
+        char *replaced; /* where a corrupt store was moved at open */
 };
 
 static void address_text(const uint8_t a[6], char out[18])
@@ -24,14 +26,15 @@ static void address_text(const uint8_t a[6], char out[18])
         snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
-int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
+/* Opens and checks the store; returns a SQLite result code, so that a corrupt file can be told
+ * from an error of the surroundings. */
+static int open_db(Devices *d, const char *path)
 {
-        Devices *d = calloc(1, sizeof *d);
+        sqlite3_stmt *st;
         int rc;
 
-        if (!d)
-                return -ENOMEM;
-        d->event = sd_event_ref(e);
+        if (sqlite_file_is_foreign(path))
+                return SQLITE_NOTADB;
         rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(d->db,
@@ -39,14 +42,52 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
                                   "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"
                                   "                                          counter INTEGER NOT NULL);",
                                   NULL, NULL, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_prepare_v2(d->db, "PRAGMA quick_check", -1, &st, NULL)) == SQLITE_OK) {
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        rc = streq((const char *)sqlite3_column_text(st, 0), "ok") ? SQLITE_OK : SQLITE_CORRUPT;
+                sqlite3_finalize(st);
+        }
+        return rc;
+}
+
+int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
+{
+        Devices *d = calloc(1, sizeof *d);
+        int rc, r;
+
+        if (!d)
+                return -ENOMEM;
+        d->event = sd_event_ref(e);
+        rc = open_db(d, path);
+        if (rc != SQLITE_OK && sqlite_rc_is_corrupt(rc)) {
+                /* The replay counters are lost with it; a store that keeps the gateway from starting
+                 * would cost the home its alarm path. Keep the file for analysis, start afresh. */
+                sqlite3_close(d->db);
+                d->db = NULL;
+                r = sqlite_move_aside(path, &d->replaced);
+                if (r < 0) {
+                        if (ret_error && asprintf(ret_error, "%s is corrupt and could not be moved aside: %s", path,
+                                                  strerror(-r)) < 0)
+                                *ret_error = NULL;
+                        devices_free(d);
+                        return r;
+                }
+                rc = open_db(d, path);
+        }
         if (rc != SQLITE_OK) {
-                if (ret_error && asprintf(ret_error, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : "cannot open") < 0)
+                if (ret_error && asprintf(ret_error, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc)) < 0)
                         *ret_error = NULL;
                 devices_free(d);
-                return -EIO;
+                return (rc & 0xff) == SQLITE_CANTOPEN ? -ENOENT : (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB ? -EBADMSG : -EIO;
         }
         *ret = d;
         return 0;
+}
+
+const char *devices_replaced(const Devices *d)
+{
+        return d->replaced;
 }
 
 Devices *devices_free(Devices *d)
@@ -60,6 +101,7 @@ Devices *devices_free(Devices *d)
         sd_event_unref(d->event);
         free(d->devs);
         free(d->dirty);
+        free(d->replaced);
         free(d);
         return NULL;
 }

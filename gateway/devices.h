@@ -33,8 +33,11 @@ typedef struct Device {
 
 typedef struct Devices Devices;
 
-/* Opens (creating) the counter store at path. */
+/* Opens (creating) the counter store at path. A file SQLite refuses as corrupt is moved aside
+ * (sqlite_move_aside()) and a new store is made; see devices_replaced(). */
 int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error);
+/* Where a corrupt store was moved at open, or NULL. */
+const char *devices_replaced(const Devices *d);
 /* Writes pending counters, closes the store. Takes NULL. */
 Devices *devices_free(Devices *d);
 

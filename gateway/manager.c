@@ -107,6 +107,37 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                 jw_int(&w, (int64_t)outbox_last_seq(m->outbox));
                 jw_key(&w, "epoch");
                 jw_int(&w, (int64_t)outbox_epoch(m->outbox));
+                /* The store's health: a failing commit, what waits in memory, a replaced file. */
+                jw_key(&w, "store");
+                jw_object_begin(&w);
+                jw_key(&w, "ok");
+                jw_bool(&w, outbox_failing_since(m->outbox) == 0);
+                if (outbox_failing_since(m->outbox)) {
+                        jw_key(&w, "error");
+                        jw_string(&w, outbox_last_error(m->outbox) ?: "unknown error");
+                        jw_key(&w, "failing_since");
+                        jw_string(&w, format_rfc3339(buf, (int64_t)outbox_failing_since(m->outbox)));
+                }
+                jw_key(&w, "failed_commits");
+                jw_int(&w, (int64_t)outbox_failed_commits(m->outbox));
+                jw_key(&w, "in_memory");
+                jw_int(&w, (int64_t)outbox_pending(m->outbox));
+                jw_key(&w, "alerts_in_memory");
+                jw_int(&w, (int64_t)outbox_pending_alerts(m->outbox));
+                if (outbox_refusing(m->outbox)) {
+                        jw_key(&w, "refusing");
+                        jw_string(&w, outbox_refusing(m->outbox));
+                }
+                if (outbox_replaced(m->outbox) || (m->devices && devices_replaced(m->devices))) {
+                        jw_key(&w, "replaced");
+                        jw_array_begin(&w);
+                        if (outbox_replaced(m->outbox))
+                                jw_string(&w, outbox_replaced(m->outbox));
+                        if (m->devices && devices_replaced(m->devices))
+                                jw_string(&w, devices_replaced(m->devices));
+                        jw_array_end(&w);
+                }
+                jw_object_end(&w);
                 if (m->bluez || m->bluez_error) {
                         jw_key(&w, "bluetooth");
                         jw_object_begin(&w);
@@ -501,6 +532,24 @@ static int raise_alert(Manager *m, Alert *a)
         return 0;
 }
 
+/* A store was corrupt and has been replaced by an empty one: what it held is not sent, and (for
+ * sensors.db) replay protection starts again. The service must know. */
+static void raise_store_replaced(Manager *m, const char *store, const char *moved)
+{
+        _cleanup_free_ char *msg = NULL;
+        Alert a = {.kind = "store_replaced",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
+                   .patient = m->config->patient_id,
+                   .time_usec = now_realtime()};
+
+        log_error("The store %s was corrupt; moved to %s and replaced by an empty one.", store, moved);
+        if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s", store,
+                     moved) >= 0)
+                a.message = msg;
+        (void)raise_alert(m, &a);
+}
+
 /* ---- rules ---- */
 
 static void on_rules_alert(void *userdata, const Alert *a)
@@ -823,11 +872,17 @@ static void publish_status_if_changed(Manager *m)
 {
         uint64_t d = outbox_dropped(m->outbox);
         if (d != m->last_dropped) {
-                log_warning("The store dropped %llu items so far to stay within MaxSize=%llu.", (unsigned long long)d,
+                log_warning("The store dropped %llu items so far to stay within MaxSize=%llu or the free disk space.",
+                            (unsigned long long)d,
                             (unsigned long long)m->config->store_max_size);
                 m->last_dropped = d;
         }
         (void)mqtt_publish_status(m->mqtt);
+}
+
+static void on_outbox_log(void *userdata, int priority, const char *message)
+{
+        log_full(priority, "%s", message);
 }
 
 static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -842,6 +897,8 @@ static int on_status_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static void on_outbox_committed(Outbox *o, void *userdata)
 {
         Manager *m = userdata;
+        if (!m->mqtt) /* a commit while the store is set up, before the uplink exists */
+                return;
         if (outbox_dropped(o) != m->last_dropped)
                 publish_status_if_changed(m);
         mqtt_kick(m->mqtt);
@@ -860,9 +917,11 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         m->sim = sim_free(m->sim);
         (void)devices_flush(m->devices);
         r = outbox_commit(m->outbox);
-        if (r < 0)
-                log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items stay in memory only: %s",
-                                (unsigned long long)outbox_pending(m->outbox), outbox_last_error(m->outbox));
+        if (r < 0 && outbox_pending(m->outbox) > 0)
+                log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items in memory (%llu alerts, "
+                                "still sent until the uplink stops); what cannot be stored is counted as dropped: %s",
+                                (unsigned long long)outbox_pending(m->outbox),
+                                (unsigned long long)outbox_pending_alerts(m->outbox), outbox_last_error(m->outbox));
         r = mqtt_shutdown(m->mqtt, SHUTDOWN_TIMEOUT_USEC);
         if (r < 0)
                 sd_event_exit(m->event, 0);
@@ -1053,6 +1112,7 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to open the outbox %s: %s", path, error ?: strerror(-r));
         outbox_set_committed_callback(m->outbox, on_outbox_committed, m);
+        outbox_set_log_callback(m->outbox, on_outbox_log, m);
         m->last_dropped = outbox_dropped(m->outbox);
         log_info("Outbox %s: %llu items waiting, last seq %llu, %llu dropped so far.", path,
                  (unsigned long long)outbox_backlog_total(m->outbox), (unsigned long long)outbox_last_seq(m->outbox),
@@ -1077,6 +1137,8 @@ int manager_start(Manager *m)
                      &m->mqtt);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the uplink: %m");
+        if (outbox_replaced(m->outbox))
+                raise_store_replaced(m, path, outbox_replaced(m->outbox));
         r = mqtt_start(m->mqtt);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the uplink: %m");
@@ -1095,6 +1157,8 @@ int manager_start(Manager *m)
         r = devices_new(m->event, path, &m->devices, &error);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the sensor store %s: %s", path, error ?: strerror(-r));
+        if (devices_replaced(m->devices))
+                raise_store_replaced(m, path, devices_replaced(m->devices));
         {
                 time_t now = time(NULL);
                 struct tm tm;

@@ -1,18 +1,38 @@
 #include <errno.h>
+#include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "uplink/outbox.h"
 
-/* Rows are charged this much on top of their body towards the quota: rowid, lane, record and
- * b-tree cell headers, index entry. Measured on SQLite 3.40 with 200-byte bodies: about 30. */
-#define ROW_OVERHEAD 32
+/* Bytes an item takes in the store on top of its body (rowid, lane, record and cell headers, index
+ * entry), for estimating room before it is inserted; the quota itself counts real pages. */
+#define ROW_OVERHEAD 40
+/* seqs reserved on disk ahead of the last one handed out: a run that ends without a clean shutdown
+ * may have sent alerts from memory with seqs it could not store, and the next run must not give
+ * those seqs to other items. The next run starts after the reservation. */
+#define SEQ_RESERVE 64
+#define RETRY_MAX_USEC (5ULL * 1000 * 1000)
+#define MIB (1024ULL * 1024)
+/* Free space kept on the file system for what matters more: telemetry is refused below 4 MiB (or
+ * 1/8 of a smaller file system), events below 1 MiB (or 1/32); alerts take whatever is left. */
+#define FS_TELEMETRY_RESERVE (4 * MIB)
+#define FS_EVENTS_RESERVE (1 * MIB)
+/* Items held in memory while commits fail, as a multiple of max_pending; alerts are always kept. */
+#define MEMORY_FACTOR 8
 
 typedef struct Pending {
         Lane lane;
+        uint64_t seq; /* 0 until the first commit attempt hands one out */
         size_t len;
         char *body;
 } Pending;
@@ -22,24 +42,36 @@ struct Outbox {
         sd_event_source *commit_timer; /* armed while items wait for a group commit */
         sd_event_source *retry_timer;  /* armed after a failed commit */
         sqlite3 *db;
-        sqlite3_stmt *st_insert, *st_delete, *st_fetch, *st_set_meta;
+        sqlite3_stmt *st_insert, *st_delete, *st_fetch, *st_set_meta, *st_page_count, *st_freelist;
+        char *path, *dir;
+        char *replaced; /* where a corrupt store was moved at open */
         OutboxOptions opt;
+        uint64_t page_size;
+        uint64_t wal_frames; /* frames in the WAL after the last commit (from the WAL hook) */
 
-        Pending *pending; /* queued items, oldest first */
+        Pending *pending; /* queued items, oldest first; seqs, where handed out, increase */
         size_t n_pending, cap_pending;
+        size_t n_pending_alerts;
+        uint64_t pending_bytes;
         uint64_t *acks; /* seqs acknowledged, to delete in the next commit */
         size_t n_acks, cap_acks;
-        uint64_t max_ack; /* highest seq in acks */
+        bool acks_sorted;
 
         uint64_t count[_LANE_MAX]; /* committed rows per lane */
-        uint64_t bytes[_LANE_MAX]; /* their quota charge */
         uint64_t dropped, dropped_saved; /* items lost; the count last written to meta */
-        uint64_t epoch, last_seq;
+        uint64_t epoch;
+        uint64_t last_seq;     /* highest seq stored */
+        uint64_t next_seq;     /* next seq to hand out */
+        uint64_t seq_reserved; /* seqs up to this one are reserved on disk */
         unsigned retry_exp;
         char *last_error;
+        uint64_t failing_since, failed_commits;
+        unsigned refusing; /* 0: nothing; 1: telemetry; 2: telemetry and events */
 
         outbox_committed_fn committed_cb;
         void *committed_userdata;
+        outbox_log_fn log_cb;
+        void *log_userdata;
 };
 
 const char *lane_name(Lane lane)
@@ -55,6 +87,27 @@ const char *lane_name(Lane lane)
                 break;
         }
         return NULL;
+}
+
+_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
+static void logf_(Outbox *o, int prio, const char *fmt, ...)
+{
+        char buf[1024];
+        va_list ap;
+        if (!o->log_cb)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        o->log_cb(o->log_userdata, prio, buf);
+}
+_Pragma("GCC diagnostic pop")
+
+static uint64_t now_realtime(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 static void set_error(Outbox *o, const char *what)
@@ -93,6 +146,62 @@ static int sqlite_to_errno(int rc)
         }
 }
 
+bool sqlite_rc_is_corrupt(int rc)
+{
+        return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+}
+
+bool sqlite_file_is_foreign(const char *path)
+{
+        static const char magic[16] = "SQLite format 3";
+        char head[16];
+        FILE *f = fopen(path, "re");
+        size_t n;
+
+        if (!f)
+                return false;
+        n = fread(head, 1, sizeof head, f);
+        fclose(f);
+        /* An empty file is a new database; a short or foreign one is not a database at all. */
+        return n > 0 && (n < sizeof head || memcmp(head, magic, sizeof magic) != 0);
+}
+
+int sqlite_move_aside(const char *path, char **ret_moved)
+{
+        static const char *const suffix[] = {"-wal", "-shm"};
+        char *moved = NULL;
+        long long t = (long long)time(NULL);
+
+        /* Never over an earlier one: each is evidence. */
+        for (unsigned i = 0;; i++) {
+                struct stat st;
+                free(moved);
+                if ((i == 0 ? asprintf(&moved, "%s.corrupt-%lld", path, t)
+                            : asprintf(&moved, "%s.corrupt-%lld.%u", path, t, i)) < 0)
+                        return -ENOMEM;
+                if (lstat(moved, &st) < 0 && errno == ENOENT)
+                        break;
+                if (i > 1000) {
+                        free(moved);
+                        return -EEXIST;
+                }
+        }
+        if (rename(path, moved) < 0) {
+                int r = -errno;
+                free(moved);
+                return r;
+        }
+        for (size_t i = 0; i < 2; i++) {
+                char *from = NULL, *to = NULL;
+                if (asprintf(&from, "%s%s", path, suffix[i]) >= 0 && asprintf(&to, "%s%s", moved, suffix[i]) >= 0)
+                        (void)rename(from, to); /* ENOENT: there was none */
+                free(from);
+                free(to);
+        }
+        *ret_moved = moved;
+        return 0;
+}
+
 static int exec(Outbox *o, const char *sql)
 {
         int rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
@@ -118,13 +227,75 @@ static int get_meta(Outbox *o, const char *key, uint64_t *ret)
         sqlite3_stmt *st;
         int rc = sqlite3_prepare_v2(o->db, "SELECT value FROM meta WHERE key=?1", -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return sqlite_to_errno(rc);
+                return rc;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
                 *ret = (uint64_t)sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
-        return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+        return rc == SQLITE_ROW ? SQLITE_OK : rc == SQLITE_DONE ? SQLITE_CORRUPT : rc;
+}
+
+static int query_u64(Outbox *o, sqlite3_stmt *st, uint64_t *ret)
+{
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                *ret = (uint64_t)sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW) {
+                set_error(o, "Failed to read the page count");
+                return sqlite_to_errno(rc);
+        }
+        return 0;
+}
+
+/* Pages in use: what the database file needs, whatever the rows hold. */
+static int live_pages(Outbox *o, uint64_t *ret)
+{
+        uint64_t pages, free_pages;
+        int r;
+        if ((r = query_u64(o, o->st_page_count, &pages)) < 0 || (r = query_u64(o, o->st_freelist, &free_pages)) < 0)
+                return r;
+        *ret = pages - free_pages;
+        return 0;
+}
+
+/* The quota covers the database and its WAL: the WAL gets 1/4 of it (at most 8 MiB). A commit
+ * writes at most a quarter of that in new rows, and the WAL is checkpointed and truncated after a
+ * commit that leaves it above a quarter, so one commit (its rows and the pages thinning touches)
+ * fits in the rest. */
+static uint64_t wal_budget(const Outbox *o)
+{
+        uint64_t w = o->opt.max_size / 4;
+        return w < 8 * MIB ? w : 8 * MIB;
+}
+
+/* Above these page counts the oldest telemetry, then the oldest events are thinned, so that
+ * events and alerts still fit below the quota: telemetry stops 1/8 (at most 4 MiB) short of the
+ * database's share, events 1/16 (at most 2 MiB) short. */
+static void page_limits(const Outbox *o, uint64_t *ret_telemetry, uint64_t *ret_events)
+{
+        uint64_t data = o->opt.max_size - wal_budget(o);
+        uint64_t t = data / 8 < 4 * MIB ? data / 8 : 4 * MIB;
+        uint64_t e = data / 16 < 2 * MIB ? data / 16 : 2 * MIB;
+        *ret_telemetry = (data - t) / o->page_size;
+        *ret_events = (data - e) / o->page_size;
+}
+
+static void apply_wal_limits(Outbox *o)
+{
+        char sql[64];
+        if (!o->db)
+                return;
+        snprintf(sql, sizeof sql, "PRAGMA journal_size_limit=%llu", (unsigned long long)wal_budget(o));
+        (void)sqlite3_exec(o->db, sql, NULL, NULL, NULL);
+}
+
+static int on_wal(void *userdata, sqlite3 *db, const char *name, int frames)
+{
+        Outbox *o = userdata;
+        o->wal_frames = frames > 0 ? (uint64_t)frames : 0;
+        return SQLITE_OK;
 }
 
 static int load_counters(Outbox *o)
@@ -132,29 +303,27 @@ static int load_counters(Outbox *o)
         sqlite3_stmt *st;
         int rc;
 
-        rc = sqlite3_prepare_v2(o->db,
-                                "SELECT lane, count(*), total(length(CAST(body AS BLOB))) FROM outbox GROUP BY lane",
-                                -1, &st, NULL);
+        rc = sqlite3_prepare_v2(o->db, "SELECT lane, count(*) FROM outbox GROUP BY lane", -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return sqlite_to_errno(rc);
+                return rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 int lane = sqlite3_column_int(st, 0);
                 if (lane < 0 || lane >= _LANE_MAX)
                         continue;
                 o->count[lane] = (uint64_t)sqlite3_column_int64(st, 1);
-                o->bytes[lane] = (uint64_t)sqlite3_column_double(st, 2) + o->count[lane] * ROW_OVERHEAD;
         }
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE)
-                return sqlite_to_errno(rc);
-        /* sqlite_sequence keeps the highest seq ever handed out, even when every row is gone. */
+                return rc;
+        /* sqlite_sequence keeps the highest seq ever stored, even when every row is gone. */
         rc = sqlite3_prepare_v2(o->db, "SELECT seq FROM sqlite_sequence WHERE name='outbox'", -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return sqlite_to_errno(rc);
-        if (sqlite3_step(st) == SQLITE_ROW)
+                return rc;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
                 o->last_seq = (uint64_t)sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
-        return 0;
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
 static int on_commit_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -169,9 +338,29 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **ret_error)
+static void close_db(Outbox *o)
+{
+        sqlite3_finalize(o->st_insert);
+        sqlite3_finalize(o->st_delete);
+        sqlite3_finalize(o->st_fetch);
+        sqlite3_finalize(o->st_set_meta);
+        sqlite3_finalize(o->st_page_count);
+        sqlite3_finalize(o->st_freelist);
+        o->st_insert = o->st_delete = o->st_fetch = o->st_set_meta = o->st_page_count = o->st_freelist = NULL;
+        sqlite3_close(o->db);
+        o->db = NULL;
+        memset(o->count, 0, sizeof o->count);
+        o->last_seq = 0;
+}
+
+/* Opens and checks the store; returns a SQLite result code, so that the caller can tell a corrupt
+ * file from an error of the surroundings. */
+static int open_db(Outbox *o, char **ret_error)
 {
         static const char schema[] =
+                /* Freed pages can be given back to the file system after thinning (new stores only:
+                 * it must precede the first table). */
+                "PRAGMA auto_vacuum=INCREMENTAL;"
                 "PRAGMA journal_mode=WAL;"
                 /* FULL: a commit is on disk when COMMIT returns, so an alert survives a power cut too. */
                 "PRAGMA synchronous=FULL;"
@@ -180,7 +369,77 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 "CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, seq);"
                 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', abs(random()) % 9007199254740991),"
-                "                                             ('dropped', 0);";
+                "                                             ('dropped', 0), ('seq_reserved', 0);";
+        sqlite3_stmt *st = NULL;
+        uint64_t page_size = 0;
+        int rc;
+
+        if (sqlite_file_is_foreign(o->path)) {
+                /* Decided before SQLite opens it: it would discard a -wal beside a foreign file,
+                 * and the -wal is evidence too. */
+                if (ret_error)
+                        (void)!asprintf(ret_error, "%s: file is not a database", o->path);
+                return SQLITE_NOTADB;
+        }
+        rc = sqlite3_open_v2(o->path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        if (rc != SQLITE_OK)
+                goto fail;
+        sqlite3_extended_result_codes(o->db, 1);
+        sqlite3_busy_timeout(o->db, 5000);
+        rc = sqlite3_exec(o->db, schema, NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                goto fail;
+        /* A truncated or damaged file often opens fine and fails only where it is damaged: look at
+         * every page now rather than fail later, forever, in the middle of a commit. */
+        rc = sqlite3_prepare_v2(o->db, "PRAGMA quick_check", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW)
+                        rc = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+                sqlite3_finalize(st);
+                if (rc == SQLITE_CORRUPT && ret_error)
+                        (void)!asprintf(ret_error, "%s: quick_check failed", o->path);
+        }
+        if (rc != SQLITE_OK)
+                goto fail;
+        if ((rc = sqlite3_prepare_v3(o->db, "INSERT INTO outbox(seq, lane, body) VALUES(?1, ?2, ?3)", -1,
+                                     SQLITE_PREPARE_PERSISTENT, &o->st_insert, NULL)) != SQLITE_OK ||
+            (rc = sqlite3_prepare_v3(o->db, "DELETE FROM outbox WHERE seq=?1 RETURNING lane", -1,
+                                     SQLITE_PREPARE_PERSISTENT, &o->st_delete, NULL)) != SQLITE_OK ||
+            (rc = sqlite3_prepare_v3(o->db, "SELECT seq, body FROM outbox WHERE lane=?1 AND seq>?2 ORDER BY seq",
+                                     -1, SQLITE_PREPARE_PERSISTENT, &o->st_fetch, NULL)) != SQLITE_OK ||
+            (rc = sqlite3_prepare_v3(o->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", -1,
+                                     SQLITE_PREPARE_PERSISTENT, &o->st_set_meta, NULL)) != SQLITE_OK ||
+            (rc = sqlite3_prepare_v3(o->db, "PRAGMA page_count", -1, SQLITE_PREPARE_PERSISTENT, &o->st_page_count,
+                                     NULL)) != SQLITE_OK ||
+            (rc = sqlite3_prepare_v3(o->db, "PRAGMA freelist_count", -1, SQLITE_PREPARE_PERSISTENT, &o->st_freelist,
+                                     NULL)) != SQLITE_OK)
+                goto fail;
+        if ((rc = get_meta(o, "epoch", &o->epoch)) != SQLITE_OK || (rc = get_meta(o, "dropped", &o->dropped)) != SQLITE_OK ||
+            (rc = get_meta(o, "seq_reserved", &o->seq_reserved)) != SQLITE_OK || (rc = load_counters(o)) != SQLITE_OK)
+                goto fail;
+        rc = sqlite3_prepare_v2(o->db, "PRAGMA page_size", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        page_size = (uint64_t)sqlite3_column_int64(st, 0);
+                sqlite3_finalize(st);
+        }
+        o->page_size = page_size ? page_size : 4096;
+        o->dropped_saved = o->dropped;
+        o->next_seq = (o->last_seq > o->seq_reserved ? o->last_seq : o->seq_reserved) + 1;
+        /* Our own WAL hook replaces SQLite's autocheckpoint: commit() checkpoints by the quota. */
+        sqlite3_wal_hook(o->db, on_wal, o);
+        apply_wal_limits(o);
+        return SQLITE_OK;
+fail:
+        if (ret_error && !*ret_error)
+                (void)!asprintf(ret_error, "%s: %s", o->path, o->db ? sqlite3_errmsg(o->db) : sqlite3_errstr(rc));
+        return rc ? rc : SQLITE_ERROR;
+}
+
+int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **ret_error)
+{
+        char *error = NULL, *d;
         Outbox *o;
         int rc, r;
 
@@ -191,63 +450,100 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
         o->opt = *opt;
         if (o->opt.max_pending == 0)
                 o->opt.max_pending = 1000;
+        o->acks_sorted = true;
+        o->path = strdup(path);
+        d = strdup(path);
+        if (!o->path || !d) {
+                free(d);
+                r = -ENOMEM;
+                goto fail;
+        }
+        o->dir = strdup(dirname(d));
+        free(d);
+        if (!o->dir) {
+                r = -ENOMEM;
+                goto fail;
+        }
 
-        rc = sqlite3_open_v2(path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        rc = open_db(o, &error);
+        if (rc != SQLITE_OK && sqlite_rc_is_corrupt(rc)) {
+                /* Not a database, or a damaged one: without a store the home has no alarm path, and
+                 * starting again does not mend the file. Keep it for analysis and start afresh. */
+                close_db(o);
+                r = sqlite_move_aside(path, &o->replaced);
+                if (r < 0) {
+                        free(error);
+                        error = NULL;
+                        (void)!asprintf(&error, "%s is corrupt and could not be moved aside: %s", path, strerror(-r));
+                        goto fail;
+                }
+                free(error);
+                error = NULL;
+                rc = open_db(o, &error);
+        }
         if (rc != SQLITE_OK) {
                 r = sqlite_to_errno(rc);
                 goto fail;
         }
-        sqlite3_extended_result_codes(o->db, 1);
-        sqlite3_busy_timeout(o->db, 5000);
-        rc = sqlite3_exec(o->db, schema, NULL, NULL, NULL);
-        if (rc != SQLITE_OK) {
-                r = sqlite_to_errno(rc);
-                goto fail;
-        }
-        if ((rc = sqlite3_prepare_v3(o->db, "INSERT INTO outbox(lane, body) VALUES(?1, ?2)", -1,
-                                     SQLITE_PREPARE_PERSISTENT, &o->st_insert, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "DELETE FROM outbox WHERE seq=?1 RETURNING lane, length(CAST(body AS BLOB))",
-                                     -1, SQLITE_PREPARE_PERSISTENT, &o->st_delete, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db,
-                                     "SELECT seq, body FROM outbox WHERE lane=?1 AND seq>?2 ORDER BY seq LIMIT ?3",
-                                     -1, SQLITE_PREPARE_PERSISTENT, &o->st_fetch, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", -1,
-                                     SQLITE_PREPARE_PERSISTENT, &o->st_set_meta, NULL)) != SQLITE_OK) {
-                r = sqlite_to_errno(rc);
-                goto fail;
-        }
-        if ((r = get_meta(o, "epoch", &o->epoch)) < 0 || (r = get_meta(o, "dropped", &o->dropped)) < 0 ||
-            (r = load_counters(o)) < 0)
-                goto fail;
-        o->dropped_saved = o->dropped;
-
         *ret = o;
         return 0;
 fail:
-        if (ret_error && asprintf(ret_error, "%s: %s", path, o->db ? sqlite3_errmsg(o->db) : strerror(-r)) < 0)
-                *ret_error = NULL;
+        if (ret_error)
+                *ret_error = error;
+        else
+                free(error);
         outbox_free(o);
         return r;
+}
+
+static void pending_remove(Outbox *o, size_t i)
+{
+        if (o->pending[i].lane == LANE_ALERTS)
+                o->n_pending_alerts--;
+        o->pending_bytes -= o->pending[i].len;
+        free(o->pending[i].body);
+        memmove(&o->pending[i], &o->pending[i + 1], (o->n_pending - i - 1) * sizeof *o->pending);
+        o->n_pending--;
 }
 
 Outbox *outbox_free(Outbox *o)
 {
         if (!o)
                 return NULL;
-        if (o->db)
+        if (o->db && o->st_set_meta) {
                 (void)outbox_commit(o);
+                if (o->n_pending > 0) {
+                        /* Nowhere left to keep them: lost, and said so, in the log and in the count. */
+                        logf_(o, LOG_ERR, "%zu items (%zu alerts) could not be stored and are lost; counted as dropped",
+                              o->n_pending, o->n_pending_alerts);
+                        o->dropped += o->n_pending;
+                        while (o->n_pending > 0)
+                                pending_remove(o, o->n_pending - 1);
+                }
+                /* A clean stop: the next run may go on right after the last seq handed out. */
+                if (exec(o, "BEGIN IMMEDIATE") == 0) {
+                        if ((o->dropped == o->dropped_saved || set_meta(o, "dropped", o->dropped) == 0) &&
+                            set_meta(o, "seq_reserved", o->next_seq - 1) == 0 && exec(o, "COMMIT") == 0)
+                                o->dropped_saved = o->dropped;
+                        else
+                                (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
+                }
+                if (o->dropped != o->dropped_saved)
+                        logf_(o, LOG_ERR, "Failed to write the dropped count (%llu) to the store: %s",
+                              (unsigned long long)o->dropped, o->last_error ?: "unknown error");
+                (void)sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        }
         sd_event_source_disable_unref(o->commit_timer);
         sd_event_source_disable_unref(o->retry_timer);
-        sqlite3_finalize(o->st_insert);
-        sqlite3_finalize(o->st_delete);
-        sqlite3_finalize(o->st_fetch);
-        sqlite3_finalize(o->st_set_meta);
-        sqlite3_close(o->db);
+        close_db(o);
         for (size_t i = 0; i < o->n_pending; i++)
                 free(o->pending[i].body);
         free(o->pending);
         free(o->acks);
         free(o->last_error);
+        free(o->path);
+        free(o->dir);
+        free(o->replaced);
         sd_event_unref(o->event);
         free(o);
         return NULL;
@@ -259,11 +555,18 @@ void outbox_set_committed_callback(Outbox *o, outbox_committed_fn fn, void *user
         o->committed_userdata = userdata;
 }
 
+void outbox_set_log_callback(Outbox *o, outbox_log_fn fn, void *userdata)
+{
+        o->log_cb = fn;
+        o->log_userdata = userdata;
+}
+
 void outbox_set_options(Outbox *o, const OutboxOptions *opt)
 {
         o->opt = *opt;
         if (o->opt.max_pending == 0)
                 o->opt.max_pending = 1000;
+        apply_wal_limits(o);
 }
 
 static int arm_timer(Outbox *o, sd_event_source **s, uint64_t delay, sd_event_time_handler_t cb)
@@ -278,7 +581,7 @@ static int arm_timer(Outbox *o, sd_event_source **s, uint64_t delay, sd_event_ti
         return sd_event_add_time_relative(o->event, s, CLOCK_MONOTONIC, delay, 0, cb, o);
 }
 
-int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
+static int queue(Outbox *o, Lane lane, const char *body, size_t len)
 {
         Pending *p;
         char *copy;
@@ -287,13 +590,13 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
                 return -EINVAL;
         /* While commits fail (disk full), memory is the only buffer left: bound it, and give up the
          * newest telemetry or events first. Alerts are always kept. */
-        if (o->n_pending >= 8 * o->opt.max_pending && lane != LANE_ALERTS) {
+        if (o->n_pending >= MEMORY_FACTOR * o->opt.max_pending && lane != LANE_ALERTS) {
                 o->dropped++;
                 return -ENOSPC;
         }
         copy = malloc(len + 1);
         if (!copy)
-                return -ENOMEM;
+                goto oom;
         memcpy(copy, body, len);
         copy[len] = '\0';
         if (o->n_pending == o->cap_pending) {
@@ -301,16 +604,30 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
                 p = realloc(o->pending, cap * sizeof *p);
                 if (!p) {
                         free(copy);
-                        return -ENOMEM;
+                        goto oom;
                 }
                 o->pending = p;
                 o->cap_pending = cap;
         }
         o->pending[o->n_pending++] = (Pending){.lane = lane, .len = len, .body = copy};
+        if (lane == LANE_ALERTS)
+                o->n_pending_alerts++;
+        o->pending_bytes += len;
+        return 0;
+oom:
+        o->dropped++;
+        return -ENOMEM;
+}
 
+int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
+{
+        int r = queue(o, lane, body, len);
+        if (r < 0)
+                return r;
         /* While commits fail, the retry timer commits; only an alert tries at once (the disk may have
-         * room again). */
-        if (lane == LANE_ALERTS || (o->n_pending >= o->opt.max_pending && o->retry_exp == 0)) {
+         * room again, and it gets its seq, to be sent from memory if it cannot be stored). */
+        if (lane == LANE_ALERTS ||
+            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && o->retry_exp == 0)) {
                 /* A failed commit keeps the item queued and retries on its own. */
                 (void)outbox_commit(o);
                 return 0;
@@ -320,8 +637,44 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
         return 0;
 }
 
+int outbox_add_sync(Outbox *o, Lane lane, const char *body, size_t len, uint64_t *ret_seq)
+{
+        int r;
+
+        r = queue(o, lane, body, len);
+        if (r < 0)
+                return r;
+        r = outbox_commit(o);
+        /* Refusal takes every queued item of the lane, this one included. */
+        if ((lane == LANE_TELEMETRY && o->refusing >= 1) || (lane == LANE_EVENTS && o->refusing >= 2))
+                return -ENOSPC;
+        /* This item was queued last: it is the newest pending one, or the newest stored. */
+        if (ret_seq)
+                *ret_seq = r < 0 ? o->pending[o->n_pending - 1].seq : o->last_seq;
+        return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static bool is_acked(Outbox *o, uint64_t seq)
+{
+        if (o->n_acks == 0)
+                return false;
+        if (!o->acks_sorted) {
+                qsort(o->acks, o->n_acks, sizeof *o->acks, cmp_u64);
+                o->acks_sorted = true;
+        }
+        return bsearch(&seq, o->acks, o->n_acks, sizeof *o->acks, cmp_u64) != NULL;
+}
+
 int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n)
 {
+        bool any = false;
+
         if (o->n_acks + n > o->cap_acks) {
                 size_t cap = o->cap_acks ? o->cap_acks : 256;
                 while (o->n_acks + n > cap)
@@ -333,18 +686,30 @@ int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n)
                 o->cap_acks = cap;
         }
         for (size_t i = 0; i < n; i++) {
+                bool in_memory = false;
+                /* An alert sent from memory is delivered: it needs no storing any more. */
+                for (size_t j = 0; o->n_pending_alerts > 0 && j < o->n_pending; j++)
+                        if (o->pending[j].seq == seqs[i] && seqs[i] != 0) {
+                                pending_remove(o, j);
+                                in_memory = true;
+                                break;
+                        }
+                if (in_memory)
+                        continue;
+                if (o->n_acks > 0 && o->acks[o->n_acks - 1] > seqs[i])
+                        o->acks_sorted = false;
                 o->acks[o->n_acks++] = seqs[i];
-                if (seqs[i] > o->max_ack)
-                        o->max_ack = seqs[i];
+                any = true;
         }
-        if (o->retry_exp == 0 && !(o->commit_timer && sd_event_source_get_enabled(o->commit_timer, NULL) > 0))
+        if (any && o->retry_exp == 0 &&
+            !(o->commit_timer && sd_event_source_get_enabled(o->commit_timer, NULL) > 0))
                 return arm_timer(o, &o->commit_timer, o->opt.commit_delay_usec, on_commit_timer);
         return 0;
 }
 
 /* Deletes every other row among the oldest quarter of lane (at least one row). Returns the
  * number of rows deleted, or a negative errno. Runs inside the caller's transaction. */
-static int thin(Outbox *o, Lane lane, uint64_t live, uint64_t *bytes_freed)
+static int thin(Outbox *o, Lane lane, uint64_t live)
 {
         sqlite3_stmt *st;
         int rc, n = 0;
@@ -357,8 +722,7 @@ static int thin(Outbox *o, Lane lane, uint64_t live, uint64_t *bytes_freed)
         rc = sqlite3_prepare_v2(o->db,
                                 "DELETE FROM outbox WHERE seq IN (SELECT seq FROM"
                                 " (SELECT seq, row_number() OVER (ORDER BY seq) AS rn FROM outbox"
-                                "  WHERE lane=?1 ORDER BY seq LIMIT ?2) WHERE rn % 2 = 1)"
-                                " RETURNING length(CAST(body AS BLOB))",
+                                "  WHERE lane=?1 ORDER BY seq LIMIT ?2) WHERE rn % 2 = 1)",
                                 -1, &st, NULL);
         if (rc != SQLITE_OK) {
                 set_error(o, "Failed to prepare thinning");
@@ -366,10 +730,9 @@ static int thin(Outbox *o, Lane lane, uint64_t live, uint64_t *bytes_freed)
         }
         sqlite3_bind_int(st, 1, lane);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                *bytes_freed += (uint64_t)sqlite3_column_int64(st, 0) + ROW_OVERHEAD;
-                n++;
-        }
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+                n = sqlite3_changes(o->db);
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) {
                 set_error(o, "Failed to thin");
@@ -378,18 +741,107 @@ static int thin(Outbox *o, Lane lane, uint64_t live, uint64_t *bytes_freed)
         return n;
 }
 
+/* Thins telemetry, then events, until the pages in use plus need stay below their limits. */
+static int enforce_quota(Outbox *o, uint64_t count[_LANE_MAX], uint64_t need, uint64_t *thinned)
+{
+        uint64_t limit[_LANE_MAX], live;
+        int r;
+
+        page_limits(o, &limit[LANE_TELEMETRY], &limit[LANE_EVENTS]);
+        for (Lane lane = LANE_TELEMETRY; lane > LANE_ALERTS; lane--)
+                for (;;) {
+                        if ((r = live_pages(o, &live)) < 0)
+                                return r;
+                        if (live + need <= limit[lane] || count[lane] == 0)
+                                break;
+                        r = thin(o, lane, count[lane]);
+                        if (r < 0)
+                                return r;
+                        if (r == 0)
+                                break;
+                        count[lane] -= (uint64_t)r;
+                        *thinned += (uint64_t)r;
+                }
+        return 0;
+}
+
+/* Near a full file system, refuses queued telemetry (and then events) before they take the room
+ * that alerts need. Refused items are counted as dropped. */
+static void refuse_for_room(Outbox *o)
+{
+        struct statvfs sv;
+        uint64_t total, avail, t_res, e_res;
+        unsigned refusing = 0;
+        size_t n_refused = 0, j = 0;
+
+        if (statvfs(o->dir, &sv) < 0)
+                return;
+        total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        t_res = total / 8 < FS_TELEMETRY_RESERVE ? total / 8 : FS_TELEMETRY_RESERVE;
+        e_res = total / 32 < FS_EVENTS_RESERVE ? total / 32 : FS_EVENTS_RESERVE;
+        if (avail < e_res)
+                refusing = 2;
+        else if (avail < t_res)
+                refusing = 1;
+        if (refusing != o->refusing) {
+                if (refusing > o->refusing)
+                        logf_(o, LOG_WARNING,
+                              "Only %llu KiB free on %s: refusing %s so that %s still fit (counted as dropped)",
+                              (unsigned long long)(avail / 1024), o->dir,
+                              refusing == 2 ? "telemetry and events" : "telemetry",
+                              refusing == 2 ? "alerts" : "events and alerts");
+                else
+                        logf_(o, LOG_NOTICE, "%llu KiB free on %s again: %s accepted again",
+                              (unsigned long long)(avail / 1024), o->dir, refusing == 0 ? "everything" : "events");
+                o->refusing = refusing;
+        }
+        if (refusing == 0)
+                return;
+        for (size_t i = 0; i < o->n_pending; i++) {
+                Pending *p = &o->pending[i];
+                if (p->lane == LANE_TELEMETRY || (refusing == 2 && p->lane == LANE_EVENTS)) {
+                        o->pending_bytes -= p->len;
+                        free(p->body);
+                        n_refused++;
+                } else
+                        o->pending[j++] = *p;
+        }
+        o->n_pending = j;
+        o->dropped += n_refused;
+}
+
+static void commit_failed(Outbox *o, int r)
+{
+        o->failed_commits++;
+        if (o->failing_since == 0) {
+                /* Once per episode; the recovery is said once too. */
+                o->failing_since = now_realtime();
+                logf_(o, LOG_ERR, "Failed to commit the outbox (%s): %s. %zu items held in memory, retrying%s",
+                      strerror(-r), o->last_error ?: "unknown error", o->n_pending,
+                      o->n_pending_alerts ? "; alerts are sent from memory meanwhile" : "");
+        }
+}
+
 int outbox_commit(Outbox *o)
 {
-        uint64_t count[_LANE_MAX], bytes[_LANE_MAX], dropped = o->dropped, last_seq = o->last_seq, total = 0;
-        size_t added = o->n_pending;
+        uint64_t count[_LANE_MAX], thinned = 0, last_seq = o->last_seq, reserve = o->seq_reserved, need = 0;
         int rc, r;
 
-        if (o->n_pending == 0 && o->n_acks == 0)
+        if (o->n_pending == 0 && o->n_acks == 0 && o->dropped == o->dropped_saved)
                 return 0;
         if (o->commit_timer)
                 (void)sd_event_source_set_enabled(o->commit_timer, SD_EVENT_OFF);
+        refuse_for_room(o);
+        /* seqs are handed out here, in queue order, and kept if the commit fails: an alert that
+         * cannot be stored is sent from memory with its seq, and no later item may get it. */
+        for (size_t i = 0; i < o->n_pending; i++) {
+                if (o->pending[i].seq == 0)
+                        o->pending[i].seq = o->next_seq++;
+                need += o->pending[i].len + ROW_OVERHEAD;
+        }
+        need = need * 5 / 4 / o->page_size + (need ? 1 : 0); /* pages are not full */
         memcpy(count, o->count, sizeof count);
-        memcpy(bytes, o->bytes, sizeof bytes);
 
         r = exec(o, "BEGIN IMMEDIATE");
         if (r < 0)
@@ -400,10 +852,8 @@ int outbox_commit(Outbox *o)
                 rc = sqlite3_step(o->st_delete);
                 if (rc == SQLITE_ROW) {
                         int lane = sqlite3_column_int(o->st_delete, 0);
-                        if (lane >= 0 && lane < _LANE_MAX) {
+                        if (lane >= 0 && lane < _LANE_MAX)
                                 count[lane]--;
-                                bytes[lane] -= (uint64_t)sqlite3_column_int64(o->st_delete, 1) + ROW_OVERHEAD;
-                        }
                         rc = sqlite3_step(o->st_delete);
                 }
                 sqlite3_reset(o->st_delete);
@@ -414,10 +864,15 @@ int outbox_commit(Outbox *o)
                 }
         }
 
+        /* Room first, then the new rows: the file never grows past the quota to hold them. */
+        r = enforce_quota(o, count, need, &thinned);
+        if (r < 0)
+                goto rollback;
         for (size_t i = 0; i < o->n_pending; i++) {
                 Pending *p = &o->pending[i];
-                sqlite3_bind_int(o->st_insert, 1, p->lane);
-                sqlite3_bind_text(o->st_insert, 2, p->body, (int)p->len, SQLITE_STATIC);
+                sqlite3_bind_int64(o->st_insert, 1, (sqlite3_int64)p->seq);
+                sqlite3_bind_int(o->st_insert, 2, p->lane);
+                sqlite3_bind_text(o->st_insert, 3, p->body, (int)p->len, SQLITE_STATIC);
                 rc = sqlite3_step(o->st_insert);
                 sqlite3_reset(o->st_insert);
                 if (rc != SQLITE_DONE) {
@@ -425,102 +880,129 @@ int outbox_commit(Outbox *o)
                         r = sqlite_to_errno(rc);
                         goto rollback;
                 }
-                last_seq = (uint64_t)sqlite3_last_insert_rowid(o->db);
+                last_seq = p->seq > last_seq ? p->seq : last_seq;
                 count[p->lane]++;
-                bytes[p->lane] += p->len + ROW_OVERHEAD;
         }
-
-        /* Over quota: thin the oldest telemetry, then events. Alerts are never dropped. */
-        for (Lane l = 0; l < _LANE_MAX; l++)
-                total += bytes[l];
-        while (total > o->opt.max_size) {
-                uint64_t freed = 0;
-                Lane lane = count[LANE_TELEMETRY] > 0 ? LANE_TELEMETRY : LANE_EVENTS;
-
-                if (count[lane] == 0)
-                        break;
-                r = thin(o, lane, count[lane], &freed);
-                if (r < 0)
-                        goto rollback;
-                if (r == 0)
-                        break;
-                count[lane] -= (uint64_t)r;
-                bytes[lane] -= freed;
-                total -= freed;
-                dropped += (uint64_t)r;
-        }
-        if (dropped != o->dropped_saved && (r = set_meta(o, "dropped", dropped)) < 0)
+        r = enforce_quota(o, count, 0, &thinned);
+        if (r < 0)
                 goto rollback;
+
+        if (o->next_seq - 1 + SEQ_RESERVE / 2 > reserve) {
+                reserve = o->next_seq - 1 + SEQ_RESERVE;
+                if ((r = set_meta(o, "seq_reserved", reserve)) < 0)
+                        goto rollback;
+        }
+        if (o->dropped + thinned != o->dropped_saved && (r = set_meta(o, "dropped", o->dropped + thinned)) < 0)
+                goto rollback;
+        if (thinned > 0) {
+                /* Give freed pages back to the file system where the file outgrew the quota (a
+                 * smaller MaxSize, or a store made before pages were counted). */
+                uint64_t pages, lim_t, lim_e;
+                page_limits(o, &lim_t, &lim_e);
+                if (query_u64(o, o->st_page_count, &pages) == 0 && pages > lim_e) {
+                        char sql[64];
+                        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%llu)", (unsigned long long)(pages - lim_e));
+                        if ((r = exec(o, sql)) < 0)
+                                goto rollback;
+                }
+        }
 
         r = exec(o, "COMMIT");
         if (r < 0)
                 goto rollback;
 
         memcpy(o->count, count, sizeof count);
-        memcpy(o->bytes, bytes, sizeof bytes);
-        o->dropped = o->dropped_saved = dropped;
+        o->dropped += thinned;
+        o->dropped_saved = o->dropped;
         o->last_seq = last_seq;
+        o->seq_reserved = reserve;
         for (size_t i = 0; i < o->n_pending; i++)
                 free(o->pending[i].body);
-        o->n_pending = 0;
+        o->n_pending = o->n_pending_alerts = 0;
+        o->pending_bytes = 0;
         o->n_acks = 0;
-        o->max_ack = 0;
+        o->acks_sorted = true;
         o->retry_exp = 0;
         if (o->retry_timer)
                 (void)sd_event_source_set_enabled(o->retry_timer, SD_EVENT_OFF);
-        if (added > 0 && o->committed_cb)
+        if (o->failing_since) {
+                logf_(o, LOG_NOTICE, "The outbox commits again, after %.1f s of failures",
+                      (double)(now_realtime() - o->failing_since) / 1e6);
+                o->failing_since = 0;
+                free(o->last_error);
+                o->last_error = NULL;
+        }
+        /* The quota covers the WAL too: bring it back to nothing once it has grown past its share,
+         * and after thinning, whose deletions fill it. */
+        if (thinned > 0 || o->wal_frames * o->page_size > wal_budget(o) / 4) {
+                (void)sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+                o->wal_frames = 0;
+        }
+        /* Whatever was committed (new rows, deletions that free the sender): wake it. */
+        if (o->committed_cb)
                 o->committed_cb(o, o->committed_userdata);
         return 0;
 
 rollback:
         (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
 fail:
-        /* Keep everything queued and try again later, backing off from 0.1 s to 30 s (once per retry,
+        commit_failed(o, r);
+        /* Keep everything queued and try again later, backing off from 0.1 s to 5 s (once per retry,
          * not per failed attempt). A full disk often frees up (logs rotated, a checkpoint); until
          * then memory holds the items. */
         if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0)) {
-                uint64_t delay = 100000ULL << (o->retry_exp < 9 ? o->retry_exp : 9); /* 0.1 .. 51 s */
-                if (delay > 30ULL * 1000 * 1000)
-                        delay = 30ULL * 1000 * 1000;
+                uint64_t delay = 100000ULL << (o->retry_exp < 9 ? o->retry_exp : 9);
+                if (delay > RETRY_MAX_USEC)
+                        delay = RETRY_MAX_USEC;
                 o->retry_exp++;
                 (void)arm_timer(o, &o->retry_timer, delay, on_retry_timer);
         }
         if (r == -ENOSPC)
                 (void)sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+        /* An alert that could not be stored goes out from memory at once. */
+        if (o->n_pending_alerts > 0 && o->committed_cb)
+                o->committed_cb(o, o->committed_userdata);
         return r;
+}
+
+static int item_set(OutboxItem *it, uint64_t seq, const char *body, size_t len)
+{
+        it->body = malloc(len + 1);
+        if (!it->body)
+                return -ENOMEM;
+        memcpy(it->body, body ? body : "", len);
+        it->body[len] = '\0';
+        it->len = len;
+        it->seq = seq;
+        return 0;
 }
 
 int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t max_bytes, OutboxBatch *ret)
 {
         OutboxBatch b = {};
         size_t bytes = 0;
-        int rc, r = 0;
+        int rc = SQLITE_DONE, r = 0;
 
-        /* Someone rewinds to resend: acknowledged rows must be gone first. */
-        if (o->n_acks > 0 && after < o->max_ack && (r = outbox_commit(o)) < 0)
-                return r;
-        b.items = calloc(max_items ? max_items : 1, sizeof *b.items);
+        if (max_items == 0)
+                max_items = 1;
+        /* Acknowledged rows whose deletion is not committed yet are skipped here: sending never
+         * waits for a commit, which may be failing (disk full). */
+        b.items = calloc(max_items, sizeof *b.items);
         if (!b.items)
                 return -ENOMEM;
         sqlite3_bind_int(o->st_fetch, 1, lane);
         sqlite3_bind_int64(o->st_fetch, 2, (sqlite3_int64)after);
-        sqlite3_bind_int64(o->st_fetch, 3, (sqlite3_int64)max_items);
-        while ((rc = sqlite3_step(o->st_fetch)) == SQLITE_ROW) {
+        while (b.n < max_items && (rc = sqlite3_step(o->st_fetch)) == SQLITE_ROW) {
+                uint64_t seq = (uint64_t)sqlite3_column_int64(o->st_fetch, 0);
                 const char *body = (const char *)sqlite3_column_text(o->st_fetch, 1);
                 size_t len = (size_t)sqlite3_column_bytes(o->st_fetch, 1);
-                OutboxItem *it = &b.items[b.n];
 
+                if (is_acked(o, seq))
+                        continue;
                 if (b.n > 0 && bytes + len > max_bytes)
                         break;
-                it->seq = (uint64_t)sqlite3_column_int64(o->st_fetch, 0);
-                it->body = malloc(len + 1);
-                if (!it->body) {
-                        r = -ENOMEM;
+                if ((r = item_set(&b.items[b.n], seq, body, len)) < 0)
                         break;
-                }
-                memcpy(it->body, body ? body : "", len);
-                it->body[len] = '\0';
-                it->len = len;
                 bytes += len;
                 b.n++;
         }
@@ -529,6 +1011,29 @@ int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t 
                 r = sqlite_to_errno(rc);
         }
         sqlite3_reset(o->st_fetch);
+
+        /* Alerts that could not be stored are sent from memory, merged in seq order. */
+        for (size_t i = 0; r == 0 && lane == LANE_ALERTS && i < o->n_pending; i++) {
+                const Pending *p = &o->pending[i];
+                size_t at;
+
+                if (p->lane != LANE_ALERTS || p->seq == 0 || p->seq <= after)
+                        continue;
+                for (at = b.n; at > 0 && b.items[at - 1].seq > p->seq; at--)
+                        ;
+                if (at >= max_items)
+                        break;
+                if (b.n == max_items) {
+                        free(b.items[b.n - 1].body);
+                        b.n--;
+                }
+                memmove(&b.items[at + 1], &b.items[at], (b.n - at) * sizeof *b.items);
+                if ((r = item_set(&b.items[at], p->seq, p->body, p->len)) < 0) {
+                        memmove(&b.items[at], &b.items[at + 1], (b.n - at) * sizeof *b.items);
+                        break;
+                }
+                b.n++;
+        }
         if (r < 0) {
                 outbox_batch_done(&b);
                 return r;
@@ -560,6 +1065,11 @@ uint64_t outbox_pending(const Outbox *o)
         return o->n_pending;
 }
 
+uint64_t outbox_pending_alerts(const Outbox *o)
+{
+        return o->n_pending_alerts;
+}
+
 uint64_t outbox_dropped(const Outbox *o)
 {
         return o->dropped;
@@ -577,5 +1087,25 @@ uint64_t outbox_last_seq(const Outbox *o)
 
 const char *outbox_last_error(const Outbox *o)
 {
-        return o->last_error;
+        return o->failing_since ? o->last_error : NULL;
+}
+
+uint64_t outbox_failing_since(const Outbox *o)
+{
+        return o->failing_since;
+}
+
+uint64_t outbox_failed_commits(const Outbox *o)
+{
+        return o->failed_commits;
+}
+
+const char *outbox_refusing(const Outbox *o)
+{
+        return o->refusing == 2 ? "events" : o->refusing == 1 ? "telemetry" : NULL;
+}
+
+const char *outbox_replaced(const Outbox *o)
+{
+        return o->replaced;
 }

@@ -1,10 +1,14 @@
 /* The outbox: a durable queue of items in SQLite (WAL), one row per item, deleted only when the
  * broker has acknowledged the MQTT message that carried it.
  *
- * Items are opaque bytes to the outbox (gateway/ encodes them). Each gets the next value of one
- * per-gateway sequence number, in commit order. Three lanes: alerts are committed at once, events
- * and telemetry are group-committed within a bounded delay. When the store exceeds its quota, the
- * oldest telemetry is thinned first, then events; alerts never. Dropped items are counted. */
+ * Items are opaque bytes to the outbox (gateway/ encodes them). The outbox hands out one
+ * per-gateway sequence number itself, in queue order, when an item is first committed (so seq
+ * order is commit order), and never hands out the same seq twice, even across a crash. Three
+ * lanes: alerts are committed at once, events and telemetry are group-committed within a bounded
+ * delay. When the store exceeds its quota, the oldest telemetry is thinned first, then events;
+ * alerts never. Near a full disk, telemetry and then events are refused, so alerts still fit. An
+ * alert that cannot be stored is offered to the sender from memory until it is acknowledged.
+ * Items lost in any of these ways are counted in outbox_dropped(). */
 #pragma once
 
 #include <stdbool.h>
@@ -23,7 +27,7 @@ typedef enum Lane {
 const char *lane_name(Lane lane);
 
 typedef struct OutboxOptions {
-        uint64_t max_size;          /* quota in bytes of live database pages */
+        uint64_t max_size;          /* quota in bytes of the database and WAL files together */
         uint64_t commit_delay_usec; /* group-commit bound for events and telemetry */
         size_t max_pending;         /* items held in memory before a commit is forced */
 } OutboxOptions;
@@ -41,38 +45,68 @@ typedef struct OutboxBatch {
 
 typedef struct Outbox Outbox;
 
-/* Called after each successful commit that added items, so a sender can pick them up. */
+/* Called when there may be something new to send: after every successful commit (one that only
+ * deleted acknowledged rows too), and when an alert could not be stored and waits in memory. */
 typedef void (*outbox_committed_fn)(Outbox *o, void *userdata);
+/* The outbox's own log lines (a failed commit, once per episode, and its recovery). */
+typedef void (*outbox_log_fn)(void *userdata, int priority, const char *message);
 
 /* Opens (creating if needed) the store at path. The event loop is used for the group-commit timer.
- * On failure *ret_error (if non-NULL) gets a malloc'd message from SQLite. */
+ * A file that is not a database or is corrupt (SQLITE_NOTADB, SQLITE_CORRUPT, a failed
+ * quick_check) is moved aside with its -wal and -shm (see outbox_replaced()) and a new store with a
+ * new epoch is made; any other failure (permissions, a missing directory) is an error.
+ * On failure *ret_error (if non-NULL) gets a malloc'd message. */
 int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **ret_error);
-/* Commits what is pending, closes the database. Takes NULL. Returns NULL. */
+/* Commits what is pending, closes the database. Takes NULL. Returns NULL. Items that cannot be
+ * stored even then are counted in dropped (written if the disk takes it) and logged. */
 Outbox *outbox_free(Outbox *o);
 
 void outbox_set_committed_callback(Outbox *o, outbox_committed_fn fn, void *userdata);
+void outbox_set_log_callback(Outbox *o, outbox_log_fn fn, void *userdata);
 void outbox_set_options(Outbox *o, const OutboxOptions *opt);
 
 /* Queues a copy of body for lane. An alert commits at once (with everything queued before it);
  * other lanes commit when the delay passes or max_pending is reached. Returns 0, or a negative
- * errno if the item could not be kept even in memory. A failed commit keeps the items queued and
- * is retried; see outbox_last_error(). */
+ * errno if the item could not be kept even in memory (it is counted as dropped). A failed commit
+ * keeps the items queued and is retried; see outbox_last_error(). */
 int outbox_add(Outbox *o, Lane lane, const char *body, size_t len);
-/* Commits everything queued now. */
+/* Queues body and commits everything queued at once. Returns 0 when this item is on disk, with its
+ * seq in *ret_seq (if non-NULL); -ENOSPC when it was refused for lack of room (counted as dropped);
+ * or the failed commit's error, and the item stays queued in memory (retried, and for an alert
+ * offered to the sender) with *ret_seq set all the same. */
+int outbox_add_sync(Outbox *o, Lane lane, const char *body, size_t len, uint64_t *ret_seq);
+/* Commits everything queued now. Returns 0 or the commit's error (the items stay queued). */
 int outbox_commit(Outbox *o);
 
-/* Committed items of lane with seq > after, oldest first, at most max_items and (after the first)
- * max_bytes of bodies. Items whose acknowledgement is pending are not returned. */
+/* Items of lane with seq > after, oldest first, at most max_items and (after the first) max_bytes
+ * of bodies: committed rows, and for LANE_ALERTS also alerts that wait in memory because they could
+ * not be stored. Acknowledged items are never returned. Only reads: never waits for a commit. */
 int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t max_bytes, OutboxBatch *ret);
 void outbox_batch_done(OutboxBatch *b);
 
-/* The broker acknowledged these items: they are deleted in the next commit. */
+/* The broker acknowledged these items: stored rows are deleted in the next commit; an alert that
+ * waits in memory is forgotten (it needs no storing any more). */
 int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n);
 
 uint64_t outbox_backlog(const Outbox *o, Lane lane); /* committed, not yet acknowledged */
 uint64_t outbox_backlog_total(const Outbox *o);
 uint64_t outbox_pending(const Outbox *o);            /* queued in memory, not yet committed */
-uint64_t outbox_dropped(const Outbox *o);            /* thinned or lost, since the store was made */
+uint64_t outbox_pending_alerts(const Outbox *o);     /* ... of which alerts (offered to the sender) */
+uint64_t outbox_dropped(const Outbox *o);            /* thinned, refused or lost, since the store was made */
 uint64_t outbox_epoch(const Outbox *o);              /* random id of this store: seq restarts with it */
 uint64_t outbox_last_seq(const Outbox *o);           /* highest seq ever committed */
-const char *outbox_last_error(const Outbox *o);      /* last commit failure, or NULL */
+const char *outbox_last_error(const Outbox *o);      /* the current commit failure, or NULL */
+uint64_t outbox_failing_since(const Outbox *o);      /* CLOCK_REALTIME µs of the first failed commit, or 0 */
+uint64_t outbox_failed_commits(const Outbox *o);     /* failed commits since the process started */
+const char *outbox_refusing(const Outbox *o);        /* "telemetry", "events" (and telemetry) or NULL */
+const char *outbox_replaced(const Outbox *o);        /* where a corrupt store was moved at open, or NULL */
+
+/* Moves a database file that SQLite refuses as corrupt to <path>.corrupt-<unix time>, with its
+ * -wal and -shm, for analysis. Used for every store of the gateway. Returns 0 and the new name in
+ * *ret_moved (malloc'd), or a negative errno. */
+int sqlite_move_aside(const char *path, char **ret_moved);
+/* Whether path exists and is not an SQLite database (its first bytes are not SQLite's header).
+ * Checked before opening: SQLite would delete a -wal beside such a file. */
+bool sqlite_file_is_foreign(const char *path);
+/* Whether a SQLite result code means the file itself is bad (not a database, corrupt). */
+bool sqlite_rc_is_corrupt(int rc);

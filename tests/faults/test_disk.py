@@ -1,0 +1,207 @@
+#!/usr/bin/python3
+"""Fault suite: the state directory's disk fills up while the gateway runs and sends, and a small
+MaxSize under a sustained backlog. Real parts: a tmpfs as the state directory (needs root),
+mosquitto on 127.0.0.1, the real homecare-gw."""
+import json
+import os
+import re
+import signal
+import sqlite3
+import threading
+import subprocess
+import time
+import unittest
+
+from harness import TestCase, config, free_port
+
+MIB = 1024 * 1024
+
+
+def fill(path):
+    """Writes path until the file system is full."""
+    chunk = b'\0' * 65536
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while True:
+            try:
+                if os.write(fd, chunk) <= 0:
+                    break
+            except OSError:
+                break
+        while True:  # the last partial blocks
+            try:
+                if os.write(fd, b'\0' * 512) <= 0:
+                    break
+            except OSError:
+                break
+    finally:
+        os.close(fd)
+
+
+class Ballast:
+    """Keeps a file system full: tops the ballast file up whenever anything frees room (the
+    gateway truncates its WAL when a commit fails), as a log gone wild would."""
+
+    def __init__(self, path):
+        self.path = path
+        self.stop_ev = threading.Event()
+        fill(path)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop_ev.wait(0.005):
+            fill(self.path)
+
+    def remove(self):
+        self.stop_ev.set()
+        self.thread.join()
+        os.unlink(self.path)
+
+
+class Disk(TestCase):
+    def mount_tmpfs(self, size):
+        if os.geteuid() != 0:
+            self.skipTest('needs root to mount a tmpfs')
+        os.makedirs(self.state, exist_ok=True)
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', self.state], check=True)
+        self.cleanups.insert(0, lambda: subprocess.run(['umount', '-l', self.state]))
+
+    def wait_rows(self, db, n, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            with sqlite3.connect(db, timeout=10) as c:
+                got = c.execute('SELECT count(*) FROM outbox WHERE lane != 0').fetchone()[0]
+            if got >= n:
+                return
+            self.assertLess(time.monotonic(), deadline, 'only %d of %d items committed' % (got, n))
+            time.sleep(0.05)  # polling the store: the gateway says nothing when a group commit is done
+
+    def command(self, sub, name, payload, n_before):
+        """Publishes a command and returns its reply (the (n_before+1)-th reply on that name)."""
+        sub.publish('cmd/' + name, json.dumps(payload))
+        replies = lambda: [p for t, p, _ in sub.messages if t.endswith('/reply/' + name)]
+        sub.wait(lambda: len(replies()) > n_before, 'reply to %s' % name)
+        return replies()[n_before]
+
+    def status_after(self, sub, n_before):
+        sub.wait(lambda: len(sub.status) > n_before, 'a status')
+        return sub.status[-1]
+
+    def test_disk_full_while_connected(self):
+        """fails on fb6d774: with the disk full the test-alarm reply says ok but no alert reaches the
+        broker and nothing is logged; sending of the stored backlog stops after the first window
+        (reading the outbox commits the deletions first, which fails) and does not resume; the
+        alert is dropped at SIGTERM and `dropped` stays 0."""
+        self.mount_tmpfs('16M')
+        b = self.broker()
+        sub = self.subscriber(b.port, client_id='disk-sub', persistent=True)
+        b.stop()  # the gateway builds a backlog first; the session keeps what comes meanwhile
+        n = 12000
+        gw = self.gateway(config(b.port, self.state, limit=n,
+                                 extra='[Uplink]\nMaxInflight=2\nBatchMax=50\n[Store]\nMaxSize=64M\n'))
+        gw.log.wait(r'Simulation finished after %d' % n, timeout=60)
+        gw.log.wait(r'Could not connect to broker')
+        # Everything made is committed before the disk fills (what waits in memory then is refused).
+        self.wait_rows(os.path.join(self.state, 'outbox.db'), n)
+        # The disk fills up (a log gone wild, say) while the gateway runs.
+        ballast = Ballast(os.path.join(self.state, 'ballast'))
+        self.cleanups.append(lambda: ballast.stop_ev.set())
+        b.start()
+        gw.log.wait(r'Connected to broker', timeout=60)
+        sub.wait(lambda: len(sub.items) >= 100, 'the backlog starts to drain', timeout=60)
+
+        # Alerts arrive live, from memory, while the disk is full.
+        alarms = []
+        for i in range(3):
+            rid = 'full-%d' % i
+            reply = self.command(sub, 'test-alarm', {'request_id': rid, 'message': 'disk full %d' % i}, i)
+            self.assertTrue(reply['ok'], reply)
+            sub.wait(lambda: any(l == 'alerts' and it.get('id') == reply['alert_id'] for l, it in sub.items),
+                     'test alarm %d live while the disk is full' % i)
+            alarms.append(reply['alert_id'])
+        # Nurse observations (telemetry) are refused while the disk is full, and counted.
+        n_obs = 4
+        for i in range(n_obs):
+            reply = self.command(sub, 'observation', {'metric': 'respiratory_rate', 'value': 14 + i}, i)
+            self.assertTrue(reply['ok'], reply)
+        gw.log.wait(r'Failed to commit the outbox')
+        # The stored backlog keeps flowing though acknowledged rows cannot be deleted.
+        sub.wait(lambda: len({it['seq'] for l, it in sub.items if l != 'alerts'}) >= n,
+                 'the whole backlog of %d items while the disk is full' % n, timeout=120)
+        n_status = len(sub.status)
+        self.command(sub, 'status', {}, 0)
+        st = self.status_after(sub, n_status)
+        self.assertFalse(st['store']['ok'], st)
+        self.assertIn('error', st['store'])
+        fails = len(re.findall(r'Failed to commit the outbox', gw.log.text()))
+        recoveries = len(re.findall(r'The outbox commits again', gw.log.text()))
+        self.assertEqual(fails, recoveries + 1, 'each failing episode is logged once, and its recovery once')
+        self.assertGreater(st['store']['failed_commits'], fails, 'many failed commits, few lines')
+
+        # Space returns: the in-memory alerts were acknowledged (not stored), deletions go through.
+        ballast.remove()
+        gw.log.wait(r'The outbox commits again', timeout=30)
+        n_status = len(sub.status)
+        self.command(sub, 'status', {}, 1)
+        st = self.status_after(sub, n_status)
+        self.assertTrue(st['store']['ok'], st)
+        self.assertEqual(st['store']['alerts_in_memory'], 0)
+        self.assertEqual(len(re.findall(r'The outbox commits again', gw.log.text())),
+                         len(re.findall(r'Failed to commit the outbox', gw.log.text())))
+        # One more alarm, stored normally now.
+        reply = self.command(sub, 'test-alarm', {'request_id': 'after'}, 3)
+        sub.wait(lambda: any(it.get('id') == reply['alert_id'] for l, it in sub.items), 'alarm after recovery')
+
+        gw.signal(signal.SIGTERM)
+        self.assertEqual(gw.wait_exit(), 0)
+        sub.wait(lambda: sub.status[-1]['state'] == 'offline', 'offline status')
+        final = sub.status[-1]
+        last = final['last_seq']
+        got = sub.seq_set()
+        missing = set(range(1, last + 1)) - got
+        self.assertEqual(final['backlog'], 0)
+        # Nothing lost: every item the simulation made arrived, or is counted.
+        sensor_items = {it['seq'] for l, it in sub.items if l != 'alerts' and it.get('sensor') != 'nurse'}
+        nurse_items = {it['seq'] for l, it in sub.items if l != 'alerts' and it.get('sensor') == 'nurse'}
+        self.assertEqual(len(sensor_items), n, 'every simulated item arrived')
+        self.assertEqual(len(nurse_items) + final['dropped'], n_obs,
+                         'dropped counts exactly the refused observations; missing seqs %s, final %s' %
+                         (sorted(missing)[:20], final))
+        self.assertGreater(final['dropped'], 0, 'observations were refused while the disk was full')
+        self.assertLessEqual(len(missing), final['dropped'], 'no gap except those counted')
+        got_alerts = {it['id'] for l, it in sub.items if l == 'alerts'}
+        self.assertTrue(set(alarms) <= got_alerts)
+        print('FAULT disk full while connected: survived, %d backlog items sent while full, %d test alarms '
+              'live from memory, failed commit logged once per episode and shown in status, %d of %d observations '
+              'refused and counted in dropped, no gap (last seq %d)' % (n, len(alarms), final['dropped'], n_obs, last), flush=True)
+
+    def test_maxsize_bounds_the_files(self):
+        """fails on fb6d774: with MaxSize=1M the database reached 1.6 MB and its WAL 4.9 MB."""
+        n = 60000
+        # No broker on that port: a sustained backlog.
+        gw = self.gateway(config(free_port(), self.state, limit=n, extra='[Store]\nMaxSize=1M\n'))
+        db = os.path.join(self.state, 'outbox.db')
+        worst = 0
+        done = re.compile(r'Simulation finished after %d' % n)
+        deadline = time.monotonic() + 120
+        while not done.search(gw.log.text()):
+            self.assertLess(time.monotonic(), deadline, 'simulation did not finish')
+            size = 0
+            for suffix in ('', '-wal'):
+                try:
+                    size += os.stat(db + suffix).st_size
+                except FileNotFoundError:
+                    pass
+            worst = max(worst, size)
+            time.sleep(0.01)  # sampling the file sizes, not waiting for anything
+        gw.signal(signal.SIGTERM)
+        self.assertEqual(gw.wait_exit(), 0)
+        margin = 128 * 1024
+        self.assertLessEqual(worst, MIB + margin, 'db + wal %d bytes with MaxSize=1M' % worst)
+        print('FAULT MaxSize=1M under a sustained backlog: survived, db + wal at most %d bytes '
+              '(quota 1 MiB + %d KiB margin)' % (worst, margin // 1024), flush=True)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
