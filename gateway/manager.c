@@ -770,9 +770,20 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                          * "ok" only once it is on disk: committed now, not after CommitDelayMs, so an
                          * acknowledged observation survives a crash or a power cut. */
                         body = encode_reading(&rd, &body_len);
-                        queue_item(m, LANE_TELEMETRY, body, body_len);
+                        if (!body) {
+                                log_oom();
+                                reply_full(m, false, name, false, c.request_id, "out of memory", NULL);
+                                break;
+                        }
+                        r = outbox_add_sync(m->outbox, LANE_TELEMETRY, body, body_len, NULL);
+                        free(body);
+                        if (r == -ENOSPC) { /* refused, not kept: the nurse may send it again later */
+                                log_error("Refused a nurse's observation: the state directory is nearly full.");
+                                reply_full(m, false, name, false, c.request_id,
+                                           "refused: the gateway's disk is full, send it again later", NULL);
+                                break;
+                        }
                         rules_nurse_reading(m->rules, metric, c.value, rd.unit);
-                        r = outbox_commit(m->outbox);
                         if (r < 0) {
                                 log_error_errno(r, "Failed to store a nurse's observation, it is kept in memory and "
                                                    "retried: %s", outbox_last_error(m->outbox) ?: strerror(-r));

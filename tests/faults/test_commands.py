@@ -15,8 +15,9 @@ def replies(sub, name):
 class Commands(TestCase):
     def quiet_gateway(self, b, commit_delay_ms=50):
         text = config(b.port, self.state, sim=False).replace('CommitDelayMs=50', 'CommitDelayMs=%d' % commit_delay_ms)
+        mark = b.log.count()
         gw = self.gateway(text)
-        gw.log.wait(r'Connected to broker')
+        b.wait_subscribed(start=mark)  # a command sent before that would be lost (no session yet)
         return gw
 
     def test_acknowledged_observation_survives_kill9(self):

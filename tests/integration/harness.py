@@ -105,6 +105,7 @@ class Broker:
         self.conf = os.path.join(workdir, 'mosquitto-%d.conf' % self.port)
         lines = ['per_listener_settings false', 'allow_anonymous true', 'log_dest stderr',
                  'log_type error', 'log_type warning', 'log_type notice', 'log_type information',
+                 'log_type subscribe',  # so a test can wait until the gateway listens for commands
                  'connection_messages true',
                  # mosquitto drops QoS 1 messages for slow subscribers above this (default 1000)
                  'max_queued_messages 1000000', 'max_inflight_messages 100',
@@ -125,6 +126,11 @@ class Broker:
         self.log = Lines(self.proc.stderr, logfile=open(os.path.join(self.workdir, 'mosquitto.log'), 'a'))
         self.log.wait(r'mosquitto version .* running', timeout=10)
         return self
+
+    def wait_subscribed(self, topic_part='/cmd/', start=0, timeout=DEFAULT_TIMEOUT):
+        """Waits until a client has subscribed to a topic containing topic_part (from log line start)."""
+        return self.log.wait(r' \d ' + re.escape('homecare/v1/') + r'\S*' + re.escape(topic_part), timeout=timeout,
+                             start=start)
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
