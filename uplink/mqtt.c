@@ -414,8 +414,8 @@ static int send_batch(Mqtt *m, Lane lane)
                          * forever. A notice with its seq goes in its place. */
                         m->too_large++;
                         logf_(m, LOG_ERR,
-                              "A %s item (seq %llu, %zu bytes) is too large for the broker%s; sending a notice instead",
-                              lane_name(lane), (unsigned long long)b.items[0].seq, b.items[0].len,
+                              "Item seq %llu of %s (%zu bytes) is too large for the broker%s; sending a notice instead",
+                              (unsigned long long)b.items[0].seq, lane_name(lane), b.items[0].len,
                               m->max_packet ? "'s maximum packet size" : "");
                         free(payload);
                         notice = true;
@@ -617,10 +617,12 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
         for (Lane l = 0; l < _LANE_MAX; l++)
                 m->lanes[l].cursor = 0;
 
-        (void)mqtt_publish_status(m);
+        /* Subscribe before the online status: the broker handles both in order, so whoever sees
+         * "online" and sends a command at once reaches us even on the session's first connection. */
         r = mosquitto_subscribe_v5(mosq, NULL, m->topic_cmd, 1, 0, NULL);
         if (r != MOSQ_ERR_SUCCESS)
                 logf_(m, LOG_WARNING, "Failed to subscribe to %s: %s", m->topic_cmd, mosquitto_strerror(r));
+        (void)mqtt_publish_status(m);
         if (m->cb.state)
                 m->cb.state(m->cb.userdata, true);
         mqtt_kick(m);
