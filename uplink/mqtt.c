@@ -389,7 +389,7 @@ static int send_batch(Mqtt *m, Lane lane)
         const char *topic = m->topic_lane[lane];
         OutboxBatch b = {};
         size_t limit = announced_payload_max(m, topic), len, n;
-        bool notice = false;
+        bool notice = false, notice_refused = false;
         char *payload;
         int mid = 0, r;
 
@@ -421,10 +421,10 @@ static int send_batch(Mqtt *m, Lane lane)
                         notice = true;
                         continue;
                 }
-                if (notice && len > limit) {
+                if (notice && (len > limit || notice_refused)) {
                         /* Not even the notice fits: the item cannot be delivered to this broker at all. */
-                        logf_(m, LOG_ERR, "Dropping %s item seq %llu: not even a notice fits the broker's maximum packet size of %u",
-                              lane_name(lane), (unsigned long long)b.items[0].seq, m->max_packet);
+                        logf_(m, LOG_ERR, "Dropping %s item seq %llu: not even a notice of it fits the broker's maximum packet size",
+                              lane_name(lane), (unsigned long long)b.items[0].seq);
                         free(payload);
                         (void)outbox_ack(m->outbox, &b.items[0].seq, 1);
                         ls->cursor = b.items[0].seq;
@@ -434,8 +434,10 @@ static int send_batch(Mqtt *m, Lane lane)
                 r = publish(m, &mid, topic, payload, len, false);
                 free(payload);
                 if (r == -EMSGSIZE) {
-                        /* libmosquitto measured more than we did: learn from it and build again. */
+                        /* libmosquitto measured more than we did: learn from it and build again (a
+                         * notice that does not fit ends above). */
                         learn_too_large(m, len);
+                        notice_refused = notice;
                         continue;
                 }
                 break;
