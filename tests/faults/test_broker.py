@@ -8,7 +8,10 @@ the offline status's last_seq arrived at the subscriber."""
 import json
 import os
 import signal
+import socket
+import socketserver
 import subprocess
+import threading
 import time
 import unittest
 
@@ -22,6 +25,102 @@ ALERTS = '[Medication]\nSchedule=11:00\nGraceMinutes=60\n'
 
 def openssl(*args, cwd):
     subprocess.run(['openssl', *args], cwd=cwd, check=True, capture_output=True)
+
+
+class SizeLimitedBroker(socketserver.ThreadingTCPServer):
+    """A minimal MQTT v5 broker that announces no Maximum Packet Size but refuses any PUBLISH larger
+    than `limit` bytes, with a PUBACK "packet too large" (0x95) or, with hang_up, a DISCONNECT 0x95.
+    Records the JSON payloads it accepted. (mosquitto always announces its max_packet_size to a v5
+    client, so it cannot show this path.)"""
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, limit, hang_up=False):
+        self.limit, self.hang_up = limit, hang_up
+        self.cond = threading.Condition()
+        self.accepted = []  # (topic, payload)
+        self.refused = 0
+        super().__init__(('127.0.0.1', 0), SizeLimitedHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def seqs(self):
+        with self.cond:
+            out = set()
+            for topic, p in self.accepted:
+                if topic.endswith('/alerts'):
+                    out.add(p['seq'])
+                elif topic.endswith(('/events', '/telemetry')):
+                    out.update(it['seq'] for it in p['items'])
+            return out
+
+
+class SizeLimitedHandler(socketserver.BaseRequestHandler):
+    def read(self, n):
+        buf = b''
+        while len(buf) < n:
+            chunk = self.request.recv(n - len(buf))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return buf
+
+    def varint(self):
+        value, shift, n = 0, 0, 0
+        while True:
+            b = self.read(1)[0]
+            n += 1
+            value |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                return value, n
+
+    def handle(self):
+        srv = self.server
+        try:
+            while True:
+                first = self.read(1)[0]
+                length, nlen = self.varint()
+                body = self.read(length)
+                kind = first >> 4
+                if kind == 1:    # CONNECT: accepted, no properties (no Maximum Packet Size)
+                    self.request.sendall(b'\x20\x03\x00\x00\x00')
+                elif kind == 8:  # SUBSCRIBE: granted QoS 1
+                    self.request.sendall(b'\x90\x04' + body[:2] + b'\x00\x01')
+                elif kind == 3:  # PUBLISH, QoS 1
+                    tlen = int.from_bytes(body[:2], 'big')
+                    topic = body[2:2 + tlen].decode()
+                    pid = body[2 + tlen:4 + tlen]
+                    plen, pn, i = 0, 0, 4 + tlen
+                    while True:  # property length
+                        b = body[i]
+                        plen |= (b & 0x7f) << (7 * pn)
+                        pn += 1
+                        i += 1
+                        if not b & 0x80:
+                            break
+                    payload = body[i + plen:]
+                    if 1 + nlen + length > srv.limit:
+                        with srv.cond:
+                            srv.refused += 1
+                        if srv.hang_up:
+                            self.request.sendall(b'\xe0\x01\x95')
+                            return
+                        self.request.sendall(b'\x40\x03' + pid + b'\x95')
+                        continue
+                    try:
+                        parsed = json.loads(payload)
+                    except ValueError:
+                        parsed = None
+                    with srv.cond:
+                        srv.accepted.append((topic, parsed))
+                        srv.cond.notify_all()
+                    self.request.sendall(b'\x40\x02' + pid)
+                elif kind == 12:  # PINGREQ
+                    self.request.sendall(b'\xd0\x00')
+                elif kind == 14:  # DISCONNECT
+                    return
+        except (EOFError, OSError):
+            return
 
 
 class BrokerFaults(TestCase):
@@ -146,6 +245,37 @@ class BrokerFaults(TestCase):
         self.assertEqual(sum(1 for lane, _ in sub.items if lane != 'alerts'), 1500)
         print('FAULT broker max_packet_size 400: survived, all %d seqs arrived in small batches, the one alert '
               'too large went as a notice with its seq (counted in status.too_large)' % last)
+
+    def run_size_limited(self, hang_up):
+        fake = SizeLimitedBroker(limit=1500, hang_up=hang_up)
+        self.cleanups.append(fake.server_close)
+        self.cleanups.append(fake.shutdown)
+        gw = self.gateway(config(fake.server_address[1], self.state, limit=1000))
+        gw.log.wait(r'Simulation finished after 1000', timeout=60)
+        deadline = time.monotonic() + 90
+        with fake.cond:
+            while not (fake.seqs() >= set(range(1, 1001))):
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, 'every seq of 1000 at the broker; missing: %s' %
+                                   sorted(set(range(1, 1001)) - fake.seqs())[:20])
+                fake.cond.wait(left)
+        self.assertGreater(fake.refused, 0, 'the broker refused something')
+        self.assertIsNone(gw.proc.poll())
+        return fake.refused
+
+    # fails on fb6d774: the refused 200-item batches are never sent again on this connection, and nothing
+    # smaller is tried: the batches stay at the broker's door.
+    def test_too_large_refused_without_announcement(self):
+        refused = self.run_size_limited(hang_up=False)
+        print('FAULT broker refuses messages over 1500 bytes (PUBACK 0x95, no maximum announced): survived, '
+              'batches halved after %d refusals, every seq arrived' % refused)
+
+    # fails on fb6d774: after the broker hangs up on the large batch, the same batch goes again on every
+    # connection, forever.
+    def test_too_large_hang_up_without_announcement(self):
+        refused = self.run_size_limited(hang_up=True)
+        print('FAULT broker hangs up on messages over 1500 bytes (DISCONNECT 0x95, no maximum announced): '
+              'survived, batches halved after %d hang-ups, every seq arrived' % refused)
 
     # fails on fb6d774: refused telemetry stays in the store but is skipped until a reconnection, so after
     # the ACL is fixed the refused seqs never arrive (and status has no "refused").
