@@ -92,6 +92,18 @@ struct Mqtt {
         uint64_t too_large; /* items too large for the broker on their own, replaced by a notice */
 };
 
+#if defined(__SANITIZE_ADDRESS__)
+/* libmosquitto 2.0.11 loses one outgoing packet when the broker sends DISCONNECT while a packet is
+ * half written (do_client_disconnect() overwrites current_out_packet): a leak in the library, once
+ * per such disconnection, that we cannot free through its API. Without this the sanitizer build
+ * fails every test where a broker hangs up on a busy gateway. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+        return "leak:libmosquitto.so\n";
+}
+#endif
+
 _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
 static void logf_(Mqtt *m, int prio, const char *fmt, ...)
 {
