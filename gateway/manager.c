@@ -103,6 +103,13 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                 jw_object_end(&w);
                 jw_key(&w, "dropped");
                 jw_int(&w, (int64_t)outbox_dropped(m->outbox));
+                if (m->mqtt) {
+                        /* Refused by the broker and sent again; too large for it, sent as a notice. */
+                        jw_key(&w, "refused");
+                        jw_int(&w, (int64_t)mqtt_refused(m->mqtt));
+                        jw_key(&w, "too_large");
+                        jw_int(&w, (int64_t)mqtt_too_large(m->mqtt));
+                }
                 jw_key(&w, "last_seq");
                 jw_int(&w, (int64_t)outbox_last_seq(m->outbox));
                 jw_key(&w, "epoch");

@@ -68,3 +68,8 @@ int mqtt_shutdown(Mqtt *m, uint64_t timeout_usec);
 
 bool mqtt_connected(const Mqtt *m);
 uint64_t mqtt_published(const Mqtt *m); /* items acknowledged by the broker since start */
+/* Items in messages the broker refused (PUBACK reason >= 0x80) since start, each refusal counted;
+ * they are sent again with back-off. */
+uint64_t mqtt_refused(const Mqtt *m);
+/* Items too large for the broker on their own since start: each went as a notice with its seq. */
+uint64_t mqtt_too_large(const Mqtt *m);

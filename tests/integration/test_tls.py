@@ -51,6 +51,50 @@ class Tls(TestCase):
         self.assertEqual(sub.status, [])
         self.assertEqual(sub.items, [])
 
+    def gateway_with_env(self, text, name, env):
+        """Starts a gateway with these variables in its environment (None: removed)."""
+        saved = {k: os.environ.get(k) for k in env}
+        try:
+            for k, v in env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            return self.gateway(text, name=name)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    # fails on fb6d774: without CAFile= libmosquitto 2.0 refuses the NULL CA file and path, "Failed to set up
+    # TLS (CAFile=(system) ...): Invalid function arguments provided", and the gateway never connects.
+    def test_system_trust_store_without_cafile(self):
+        b = self.tls_broker()
+        sub = self.subscriber(b.port)
+        # The "system" store: a hashed directory with the test CA, where OpenSSL's SSL_CERT_DIR points.
+        store = os.path.join(self.dir, 'certs')
+        os.mkdir(store)
+        with open(self.pki['ca']) as src, open(os.path.join(store, 'test-ca.pem'), 'w') as dst:
+            dst.write(src.read())
+        subprocess.run(['openssl', 'rehash', store], check=True, capture_output=True)
+        broker = 'mqtts://127.0.0.1:%d' % self.tls_port
+        gw = self.gateway_with_env(config(b.port, self.state, speed=20000, broker=broker), 'gw',
+                                   {'SSL_CERT_DIR': store, 'SSL_CERT_FILE': None})
+        gw.log.wait(r'Connected to broker 127\.0\.0\.1:%d \(MQTT v5, TLS' % self.tls_port)
+        sub.wait(lambda: len(sub.items) >= 10, 'items over TLS')
+        # The same through SSL_CERT_FILE, the other half of OpenSSL's default paths.
+        gw2 = self.gateway_with_env(config(b.port, os.path.join(self.dir, 'state2'), sim=False, broker=broker),
+                                    'gw2', {'SSL_CERT_DIR': os.path.join(self.dir, 'empty'),
+                                            'SSL_CERT_FILE': self.pki['ca']})
+        gw2.log.wait(r'Connected to broker 127\.0\.0\.1:%d \(MQTT v5, TLS' % self.tls_port)
+        # And verification is still on: the machine's own store does not know the test CA.
+        gw3 = self.gateway_with_env(config(b.port, os.path.join(self.dir, 'state3'), sim=False, broker=broker),
+                                    'gw3', {'SSL_CERT_DIR': None, 'SSL_CERT_FILE': None})
+        gw3.log.wait(r'certificate verify failed')
+        self.assertNotIn('Connected to broker', gw3.log.text())
+
     def test_client_certificate_over_tls(self):
         b = self.tls_broker(require_certificate=True)
         sub = self.subscriber(b.port)
