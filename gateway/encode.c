@@ -156,3 +156,25 @@ char *encode_alert(const Alert *a, size_t *ret_len)
         jw_object_end(&w);
         return json_writer_steal(&w, ret_len);
 }
+
+char *encode_clock_step(int64_t delta_usec, int64_t at_usec, uint64_t from_seq, uint64_t to_seq, size_t *ret_len)
+{
+        JsonWriter w;
+
+        json_writer_init(&w);
+        jw_object_begin(&w);
+        jw_key(&w, "type");
+        jw_string(&w, "clock_step");
+        time_field(&w, "time", at_usec);
+        time_field(&w, "before", at_usec - delta_usec);
+        jw_key(&w, "delta_ms");
+        jw_int(&w, delta_usec / 1000);
+        if (from_seq <= to_seq) {
+                jw_key(&w, "from_seq");
+                jw_int(&w, (int64_t)from_seq);
+                jw_key(&w, "to_seq");
+                jw_int(&w, (int64_t)to_seq);
+        }
+        jw_object_end(&w);
+        return json_writer_steal(&w, ret_len);
+}

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -48,6 +49,10 @@ struct Manager {
         char *bluez_error;            /* why BLE does not run, for status */
         sd_event_source *rules_timer; /* CLOCK_REALTIME, at the engine's next deadline */
         bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
+        ClockWatch clock;             /* the wall clock against CLOCK_BOOTTIME: steps */
+        int clock_change_fd;          /* timerfd cancelled when the clock is set, or -EBADF */
+        sd_event_source *clock_change;
+        uint64_t clock_from_seq;      /* first seq stamped by the current clock */
         Sim *sim;
         uint64_t sim_items; /* items the simulated home delivered, for [Simulation] Limit= */
         bool sim_done;      /* ... and the limit was reached */
@@ -259,10 +264,14 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
 
 /* ---- sensors -> outbox ---- */
 
+static void clock_check(Manager *m);
+
 static void queue_item(Manager *m, Lane lane, char *body, size_t len)
 {
         int r;
 
+        /* A clock step is told before the first item stamped by the new clock. */
+        clock_check(m);
         if (!body) {
                 log_oom();
                 return;
@@ -281,6 +290,7 @@ static void rules_arm(Manager *m);
 /* The engine's clock: the data's own in simulation, the real one otherwise. */
 static void rules_clock(Manager *m, int64_t data_time)
 {
+        clock_check(m);
         rules_advance_before(m->rules, m->rules_on_data_clock ? data_time : now_realtime());
 }
 
@@ -572,6 +582,7 @@ static void on_rules_alert(void *userdata, const Alert *a)
 static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Manager *m = userdata;
+        clock_check(m);
         rules_advance(m->rules, now_realtime());
         rules_arm(m);
         return 0;
@@ -621,6 +632,84 @@ static int rules_setup(Manager *m)
                         (void)rules_add_sensor(m->rules, roles[i].id, roles[i].role, 0, roles[i].is_input);
         }
         rules_arm(m);
+        return 0;
+}
+
+/* ---- clock steps ---- */
+
+/* The next seq the outbox will give: items are numbered in the order they are queued. */
+static uint64_t next_seq(Manager *m)
+{
+        return outbox_last_seq(m->outbox) + outbox_pending(m->outbox) + 1;
+}
+
+/* Called before every use of the engine's clock and when the kernel says the clock was set, so a
+ * step is never taken for elapsed time, whichever source the loop dispatches first after it. */
+static void clock_check(Manager *m)
+{
+        char before[RFC3339_MAX], after[RFC3339_MAX];
+        int64_t old_offset = m->clock.offset, boot = clock_boottime_usec(), real = now_realtime(), delta;
+        uint64_t seq;
+        size_t len;
+        char *body;
+
+        delta = clock_watch_update(&m->clock, real, boot);
+        if (delta == 0)
+                return;
+        log_notice("The system clock was stepped by %+.3f s (from %s to %s); the rules keep the time really "
+                   "elapsed, and a clock_step item tells the service which items carry the old clock.",
+                   (double)delta / 1e6, format_rfc3339(before, real - delta), format_rfc3339(after, real));
+        if (m->rules && !m->rules_on_data_clock) {
+                /* What really came due before the step (CLOCK_BOOTTIME says how much time passed),
+                 * on the clock the engine knew; then the same moment on the new clock. */
+                rules_advance(m->rules, boot + old_offset);
+                rules_clock_step(m->rules, delta);
+        }
+        if (!m->outbox)
+                return;
+        seq = next_seq(m);
+        body = encode_clock_step(delta, real, m->clock_from_seq, seq - 1, &len);
+        queue_item(m, LANE_EVENTS, body, len);
+        m->clock_from_seq = seq + 1;
+}
+
+static int on_clock_change(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+        Manager *m = userdata;
+        uint64_t expirations;
+        int r;
+
+        /* ECANCELED is the news; the timer must be armed again to hear of the next change. */
+        if (read(fd, &expirations, sizeof expirations) < 0 && errno != ECANCELED && errno != EAGAIN)
+                log_warning_errno(errno, "Failed to read the clock change timer, ignoring: %m");
+        r = clock_change_fd_rearm(fd);
+        if (r < 0)
+                log_warning_errno(r, "Failed to re-arm the clock change timer, steps are noticed at the next "
+                                     "sensor input or deadline: %m");
+        clock_check(m);
+        if (m->rules && !m->rules_on_data_clock) {
+                rules_advance(m->rules, now_realtime());
+                rules_arm(m);
+        }
+        return 0;
+}
+
+static int clock_setup(Manager *m)
+{
+        int r;
+
+        (void)clock_watch_update(&m->clock, now_realtime(), clock_boottime_usec());
+        m->clock_from_seq = next_seq(m);
+        r = clock_change_fd_new();
+        if (r < 0) {
+                /* Not fatal: clock_check() runs before every item and every use of the rules' clock. */
+                log_warning_errno(r, "Failed to watch for clock changes, ignoring: %m");
+                return 0;
+        }
+        m->clock_change_fd = r;
+        r = sd_event_add_io(m->event, &m->clock_change, m->clock_change_fd, EPOLLIN, on_clock_change, m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to watch for clock changes, ignoring: %m");
         return 0;
 }
 
@@ -1057,6 +1146,7 @@ int manager_new(Config *config, Manager **ret)
                 return -ENOMEM;
         }
         m->config = config;
+        m->clock_change_fd = -EBADF;
         m->test_alarms = (RateLimit){.interval_usec = TEST_ALARM_INTERVAL_USEC, .burst = TEST_ALARM_BURST};
         r = command_memo_new(&m->command_memo);
         if (r < 0) {
@@ -1084,6 +1174,9 @@ Manager *manager_free(Manager *m)
         free(m->bluez_error);
         sd_event_source_disable_unref(m->rules_timer);
         m->rules = rules_free(m->rules);
+        sd_event_source_disable_unref(m->clock_change);
+        if (m->clock_change_fd >= 0)
+                close(m->clock_change_fd);
         m->devices = devices_free(m->devices);
         m->mqtt = mqtt_free(m->mqtt);
         m->outbox = outbox_free(m->outbox);
@@ -1183,6 +1276,9 @@ int manager_start(Manager *m)
                 localtime_r(&now, &tm);
                 m->utc_offset_sec = (int32_t)tm.tm_gmtoff;
         }
+        r = clock_setup(m);
+        if (r < 0)
+                return r;
         r = rules_setup(m);
         if (r < 0)
                 return r;

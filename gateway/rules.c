@@ -151,9 +151,37 @@ static int64_t local_day_start(Rules *r, int64_t t)
         return r->cache_day_start;
 }
 
+/* The wall clock's minute (00:00 is 0): on a day with a daylight-saving change, 08:00 is not eight
+ * hours after midnight. */
 static int minute_of_day(Rules *r, int64_t t)
 {
-        return (int)((t - local_day_start(r, t)) / MIN);
+        int64_t day = local_day_start(r, t);
+        time_t s;
+        struct tm tm;
+
+        if (r->cache_day_end - day == DAY)
+                return (int)((t - day) / MIN);
+        s = (time_t)(t / 1000000);
+        localtime_r(&s, &tm);
+        return tm.tm_hour * 60 + tm.tm_min;
+}
+
+/* The instant the wall clock shows `minute` on the local day that starts at `day`. A time the clock
+ * skips (02:30 when it goes from 02:00 to 03:00) is the instant it would have shown without the
+ * change (03:30 summer time); a time it shows twice is mktime()'s choice, one of the two. */
+static int64_t local_at(Rules *r, int64_t day, int minute)
+{
+        time_t s = (time_t)(day / 1000000);
+        struct tm tm;
+
+        if (local_day_start(r, day) == day && r->cache_day_end - day == DAY)
+                return day + minute * MIN;
+        localtime_r(&s, &tm);
+        tm.tm_hour = minute / 60;
+        tm.tm_min = minute % 60;
+        tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        return (int64_t)mktime(&tm) * 1000000;
 }
 
 static bool in_window(int m, int start, int end)
@@ -169,14 +197,14 @@ static bool in_night(Rules *r, int64_t t)
 /* The most recent end of a night window at or before t. */
 static int64_t last_night_end(Rules *r, int64_t t)
 {
-        int64_t e = local_day_start(r, t) + r->night_end * MIN;
-        return e <= t ? e : local_day_start(r, t - DAY) + r->night_end * MIN;
+        int64_t e = local_at(r, local_day_start(r, t), r->night_end);
+        return e <= t ? e : local_at(r, local_day_start(r, t - DAY), r->night_end);
 }
 
 static int64_t next_night_end(Rules *r, int64_t t)
 {
-        int64_t e = local_day_start(r, t) + r->night_end * MIN;
-        return e > t ? e : local_day_start(r, t + DAY) + r->night_end * MIN;
+        int64_t e = local_at(r, local_day_start(r, t), r->night_end);
+        return e > t ? e : local_at(r, local_day_start(r, t + DAY), r->night_end);
 }
 
 /* ---- alerts ---- */
@@ -361,10 +389,10 @@ static void baseline_init(Rules *r)
 static int64_t next_scheduled(Rules *r, int64_t after)
 {
         int64_t best = INT64_MAX;
-        for (int d = 0; d < 2; d++) {
+        for (int d = 0; d < 3; d++) { /* three: a 25-hour day can hold after and after + DAY */
                 int64_t day = local_day_start(r, after + d * DAY);
                 for (size_t i = 0; i < r->n_schedule; i++) {
-                        int64_t t = day + r->schedule[i] * MIN;
+                        int64_t t = local_at(r, day, r->schedule[i]);
                         if (t > after && t < best)
                                 best = t;
                 }
@@ -1164,4 +1192,58 @@ void rules_event(Rules *r, const Event *e)
         case _EVENT_KIND_MAX:
                 break;
         }
+}
+
+/* ---- clock steps ---- */
+
+void rules_clock_step(Rules *r, int64_t delta)
+{
+        int64_t old_now = r->now;
+
+        if (delta == 0)
+                return;
+        r->now += delta;
+        /* What happened, happened that long ago: every remembered time moves with the clock, so each
+         * elapsed duration (quiet spell, time out of bed, door, silence, grace, alarm, NEWS2 window,
+         * baseline age) is what it was. 0 means "none" for the optional ones. */
+        r->last_activity += delta;
+        if (r->bed_since)
+                r->bed_since += delta;
+        if (r->door_at)
+                r->door_at += delta;
+        if (r->bed_exit_at)
+                r->bed_exit_at += delta;
+        for (size_t i = 0; i < r->n_sensors; i++)
+                r->sensors[i].last_seen += delta;
+        for (size_t i = 0; i < MAX_OPEN; i++)
+                if (r->open[i].used)
+                        r->open[i].raised += delta;
+        for (News2Param p = 0; p < _NEWS2_MAX; p++)
+                if (r->param[p].have)
+                        r->param[p].time += delta;
+        for (Metric m = 0; m < _METRIC_MAX; m++)
+                if (r->baseline[m].n > 0)
+                        r->baseline[m].first += delta;
+        for (size_t i = 0; i < r->n_weights; i++)
+                r->weights[i].day = local_day_start(r, r->weights[i].day + delta);
+        r->learn_day = local_day_start(r, r->learn_day + delta);
+        /* A due keeps its grace period; its key (the instant it came, also its open alert's key) is
+         * renamed to the corrected instant, so that a dose the new clock schedules never shares it. */
+        for (size_t i = 0; i < r->n_dues; i++) {
+                Due *d = &r->dues[i];
+                Open *o = find_open(r, "missed_dose", d->key);
+                d->at += delta;
+                snprintf(d->key, sizeof d->key, "%lld", (long long)(d->at / 1000000));
+                if (o)
+                        snprintf(o->key, sizeof o->key, "%s", d->key);
+        }
+        /* The schedule is the wall clock's: from the new now. Times a forward step jumped over are not
+         * due (nobody was watching the clock pass them). After a step back of less than an hour (a
+         * clock that ran fast), the times the old clock had passed were due already, an hour early
+         * at most, which is how early a dose may be taken: they are not due again. After a longer
+         * step back they are new doses in real time and come again. */
+        if (delta < 0 && -delta < HOUR)
+                r->next_schedule = next_scheduled(r, old_now > r->now ? old_now : r->now);
+        else
+                r->next_schedule = next_scheduled(r, r->now);
 }

@@ -42,3 +42,12 @@ int rules_nurse_consciousness(Rules *r, char acvpu);
 
 /* For tests and status: the inactivity limit (minutes) the engine uses for a local hour now. */
 unsigned rules_inactivity_limit_min(Rules *r, int hour);
+
+/* The wall clock was stepped by delta_usec (new minus old; NTP setting a clock that booted in the
+ * past, a technician's `date -s`): the daemon calls this after advancing the engine on the old clock
+ * to the moment of the step, then advances to the new now. Durations that were running (inactivity,
+ * out of bed, night exit, grace periods, sensor silence, the alarm period) keep their elapsed time;
+ * the schedule (doses, night window) is taken up again from the new now, without firing the times a
+ * step forward jumped over. See docs/rules.md, "Clock steps". Not for daylight saving time, which
+ * moves no clock: the rules read the schedule in local time. */
+void rules_clock_step(Rules *r, int64_t delta_usec);
