@@ -178,3 +178,22 @@ char *encode_clock_step(int64_t delta_usec, int64_t at_usec, uint64_t from_seq, 
         jw_object_end(&w);
         return json_writer_steal(&w, ret_len);
 }
+
+char *encode_seq_skipped(int64_t at_usec, uint64_t from_seq, uint64_t to_seq, size_t *ret_len)
+{
+        JsonWriter w;
+
+        json_writer_init(&w);
+        jw_object_begin(&w);
+        jw_key(&w, "type");
+        jw_string(&w, "seq_skipped");
+        time_field(&w, "time", at_usec);
+        jw_key(&w, "from_seq");
+        jw_int(&w, (int64_t)from_seq);
+        jw_key(&w, "to_seq");
+        jw_int(&w, (int64_t)to_seq);
+        jw_key(&w, "reason");
+        jw_string(&w, "unclean stop");
+        jw_object_end(&w);
+        return json_writer_steal(&w, ret_len);
+}

@@ -1228,6 +1228,17 @@ int manager_start(Manager *m)
         log_info("Outbox %s: %llu items waiting, last seq %llu, %llu dropped so far.", path,
                  (unsigned long long)outbox_backlog_total(m->outbox), (unsigned long long)outbox_last_seq(m->outbox),
                  (unsigned long long)m->last_dropped);
+        {
+                uint64_t from, to;
+                if (outbox_skipped_at_open(m->outbox, &from, &to)) {
+                        size_t len = 0;
+                        char *body = encode_seq_skipped(now_realtime(), from, to, &len);
+                        log_notice("The last run did not stop cleanly: seqs %llu-%llu were reserved and carry no "
+                                   "stored item; a seq_skipped item tells the service.",
+                                   (unsigned long long)from, (unsigned long long)to);
+                        queue_item(m, LANE_EVENTS, body, len);
+                }
+        }
 
         /* 2. The uplink. */
         r = read_password(m);

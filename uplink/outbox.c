@@ -63,6 +63,7 @@ struct Outbox {
         uint64_t last_seq;     /* highest seq stored */
         uint64_t next_seq;     /* next seq to hand out */
         uint64_t seq_reserved; /* seqs up to this one are reserved on disk */
+        uint64_t skipped_from, skipped_to; /* reserved by the last run, unused by stored items (from > to: none) */
         unsigned retry_exp;
         char *last_error;
         uint64_t failing_since, failed_commits;
@@ -427,6 +428,8 @@ static int open_db(Outbox *o, char **ret_error)
         o->page_size = page_size ? page_size : 4096;
         o->dropped_saved = o->dropped;
         o->next_seq = (o->last_seq > o->seq_reserved ? o->last_seq : o->seq_reserved) + 1;
+        o->skipped_from = o->last_seq + 1;
+        o->skipped_to = o->seq_reserved;
         /* Our own WAL hook replaces SQLite's autocheckpoint: commit() checkpoints by the quota. */
         sqlite3_wal_hook(o->db, on_wal, o);
         apply_wal_limits(o);
@@ -1108,4 +1111,13 @@ const char *outbox_refusing(const Outbox *o)
 const char *outbox_replaced(const Outbox *o)
 {
         return o->replaced;
+}
+
+bool outbox_skipped_at_open(const Outbox *o, uint64_t *ret_from, uint64_t *ret_to)
+{
+        if (o->skipped_from > o->skipped_to)
+                return false;
+        *ret_from = o->skipped_from;
+        *ret_to = o->skipped_to;
+        return true;
 }

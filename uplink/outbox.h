@@ -96,6 +96,10 @@ uint64_t outbox_dropped(const Outbox *o);            /* thinned, refused or lost
 uint64_t outbox_epoch(const Outbox *o);              /* random id of this store: seq restarts with it */
 uint64_t outbox_last_seq(const Outbox *o);           /* highest seq ever committed */
 const char *outbox_last_error(const Outbox *o);      /* the current commit failure, or NULL */
+/* After an unclean stop, the seqs the last run had reserved and no stored item carries: true with
+ * the range [*ret_from, *ret_to]. Items the last run sent from memory (alerts it could not store)
+ * may carry some of them; no stored item does, so the gap they leave is no loss. */
+bool outbox_skipped_at_open(const Outbox *o, uint64_t *ret_from, uint64_t *ret_to);
 uint64_t outbox_failing_since(const Outbox *o);      /* CLOCK_REALTIME µs of the first failed commit, or 0 */
 uint64_t outbox_failed_commits(const Outbox *o);     /* failed commits since the process started */
 const char *outbox_refusing(const Outbox *o);        /* "telemetry", "events" (and telemetry) or NULL */
