@@ -22,6 +22,11 @@
 #define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
 #define RETRY_BASE_USEC (1000 * 1000)
 #define RETRY_CAP_USEC (60ULL * 1000 * 1000)
+/* After a link drops, wait this long before asking to connect again. A Connect at once races
+ * bluetoothd's own shutdown (SIGTERM powers the adapters off, dropping the links, and a Connect it
+ * still accepts leaves a half-made connection): on Debian bookworm's 6.1 kernel that ends in a
+ * kernel BUG in hci_chan_del when bluetoothd exits. See docs/bluetooth.md. */
+#define RECONNECT_GRACE_USEC (1000 * 1000)
 #define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
 #define NO_CHARS_USEC (10ULL * 1000 * 1000)
 
@@ -501,10 +506,22 @@ static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* Connects again after delay (or when the device advertises after that). */
+static void connect_after(Bluez *b, Dev *d, uint64_t delay)
+{
+        Call *c;
+        d->next_try = now_mono() + (int64_t)delay;
+        d->retry = sd_event_source_disable_unref(d->retry);
+        c = call_new(b, d->path);
+        if (c && sd_event_add_time_relative(b->event, &d->retry, CLOCK_MONOTONIC, delay, 0, on_connect_retry, c) >= 0)
+                (void)sd_event_source_set_destroy_callback(d->retry, call_free);
+        else if (c)
+                call_free(c);
+}
+
 static void connect_later(Bluez *b, Dev *d, const char *why)
 {
         uint64_t delay = RETRY_BASE_USEC << (d->attempt < 6 ? d->attempt : 6);
-        Call *c;
         if (delay > RETRY_CAP_USEC)
                 delay = RETRY_CAP_USEC;
         /* A device that is away fails every try until it wakes: say so once, not all day. */
@@ -512,14 +529,8 @@ static void connect_later(Bluez *b, Dev *d, const char *why)
               "Could not connect to %s (%s); trying again in %.0f s, or when it advertises after that",
               b->cfg[d->provisioned].id, why, delay / 1e6);
         d->attempt++;
-        d->next_try = now_mono() + (int64_t)delay;
         /* bluetoothd's Connect waits for the device to advertise, so trying again costs nothing. */
-        d->retry = sd_event_source_disable_unref(d->retry);
-        c = call_new(b, d->path);
-        if (c && sd_event_add_time_relative(b->event, &d->retry, CLOCK_MONOTONIC, delay, 0, on_connect_retry, c) >= 0)
-                (void)sd_event_source_set_destroy_callback(d->retry, call_free);
-        else if (c)
-                call_free(c);
+        connect_after(b, d, delay);
 }
 
 static int on_pair(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -1031,8 +1042,11 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                         if (d->provisioned >= 0)
                                 logf_(b, LOG_DEBUG, "%s: %s=%d", b->cfg[d->provisioned].id, name, v);
                         if (name[0] == 'C') {
-                                if (d->connected && !v && d->provisioned >= 0)
+                                if (d->connected && !v && d->provisioned >= 0) {
                                         logf_(b, LOG_INFO, "%s disconnected", b->cfg[d->provisioned].id);
+                                        if (is_health(b, d))
+                                                connect_after(b, d, RECONNECT_GRACE_USEC);
+                                }
                                 d->connected = v;
                                 if (!v) {
                                         d->resolved = d->subscribed = d->pair_failed = false;
