@@ -62,6 +62,7 @@ static const char *const event_kinds[_EVENT_KIND_MAX] = {
         [EVENT_PROBLEM] = "problem",
         [EVENT_POWER] = "power",
         [EVENT_DIMMER] = "dimmer",
+        [EVENT_INPUT_FAILED] = "input_failed",
 };
 
 static const char *const time_qualities[_TIME_QUALITY_MAX] = {
