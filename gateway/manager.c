@@ -507,11 +507,19 @@ static uint64_t now_monotonic(Manager *m)
         return t;
 }
 
+/* For the log: open alerts and doses waiting for their grace period, from an export. */
+static size_t export_pending_doses(json_t *j)
+{
+        size_t pending = 0, i;
+        json_t *due;
+        json_array_foreach(json_object_get(j, "dues"), i, due)
+                pending += !json_is_true(json_object_get(due, "taken")) && !json_is_true(json_object_get(due, "reported"));
+        return pending;
+}
+
 static void rules_save(Manager *m)
 {
-        size_t pending = 0;
-        json_t *j, *due;
-        size_t i;
+        json_t *j;
 
         for (RulesChange c = 0; c < _RULES_CHANGED_MAX; c++)
                 m->rules_saved_gen[c] = rules_state_generation(m->rules, c);
@@ -524,13 +532,9 @@ static void rules_save(Manager *m)
                 log_oom();
                 return;
         }
-        if (alerts_save_state(m->alerts, j) >= 0) {
-                json_array_foreach(json_object_get(j, "dues"), i, due)
-                        pending += !json_is_true(json_object_get(due, "taken")) &&
-                                   !json_is_true(json_object_get(due, "reported"));
+        if (alerts_save_state(m->alerts, j) >= 0)
                 log_debug("Saved the rules' state: %zu open alerts, %zu doses pending.",
-                          json_array_size(json_object_get(j, "open")), pending);
-        }
+                          json_array_size(json_object_get(j, "open")), export_pending_doses(j));
         json_decref(j);
 }
 
@@ -665,6 +669,13 @@ static int rules_reload(Manager *m, bool sim_changed)
         r = rules_reconfigure(m->rules, m->config);
         if (r < 0)
                 log_error_errno(r, "Failed to apply the new rules settings, keeping the old sensor list: %m");
+        else {
+                json_t *j = rules_export(m->rules);
+                if (j)
+                        log_info("The rules keep their state: %zu open alerts, %zu doses pending.",
+                                 json_array_size(json_object_get(j, "open")), export_pending_doses(j));
+                json_decref(j);
+        }
         rules_arm(m);
         return 0;
 }

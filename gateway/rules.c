@@ -24,6 +24,7 @@
 #define BASELINE_ALPHA 0.1
 #define BASELINE_MIN_READINGS 7
 #define STATE_VERSION 1
+#define MIN_MAX(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
 typedef enum Role {
         ROLE_ROOM, /* any indoor place: bedroom, bathroom, kitchen, living-room, hall, ... */
@@ -1475,6 +1476,14 @@ static int64_t get_i64(const json_t *o, const char *key, int64_t def)
         return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
 }
 
+/* A time from the file: between 1970 and 2200, or def. The file is ours, but a damaged one must not
+ * make the deadline arithmetic overflow. */
+static int64_t get_time(const json_t *o, const char *key, int64_t def)
+{
+        int64_t t = get_i64(o, key, def);
+        return t >= 0 && t < 7258118400LL * 1000000 ? t : def;
+}
+
 static bool get_bool(const json_t *o, const char *key)
 {
         return json_is_true(json_object_get(o, key));
@@ -1496,15 +1505,15 @@ int rules_import(Rules *r, const json_t *j)
                 return -EINVAL;
         /* The clock never goes backwards: a snapshot from a later time (the real clock was set back
          * meanwhile) keeps its time. */
-        if (get_i64(j, "now", 0) > r->now)
-                r->now = get_i64(j, "now", 0);
+        if (get_time(j, "now", 0) > r->now)
+                r->now = get_time(j, "now", 0);
 
         a = json_object_get(j, "open");
         json_array_foreach(a, i, o) {
                 const char *kind = kind_intern(json_string_value(json_object_get(o, "kind")) ?: "");
                 const char *key = json_string_value(json_object_get(o, "key"));
                 const char *id = json_string_value(json_object_get(o, "id"));
-                Open op = {.kind = kind, .raised = get_i64(o, "raised", r->now)};
+                Open op = {.kind = kind, .raised = get_time(o, "raised", r->now)};
                 if (!kind || !key || !id || !id[0] || strlen(key) >= sizeof op.key || strlen(id) >= sizeof op.id ||
                     severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
                     find_open(r, kind, key))
@@ -1527,14 +1536,14 @@ int rules_import(Rules *r, const json_t *j)
         json_array_foreach(a, i, o) {
                 const char *key = json_string_value(json_object_get(o, "key"));
                 Due *d;
-                if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key || !json_is_integer(json_object_get(o, "at")))
+                if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key || get_time(o, "at", -1) < 0)
                         continue;
                 d = &r->dues[r->n_dues++];
-                *d = (Due){.at = get_i64(o, "at", 0), .taken = get_bool(o, "taken"), .reported = get_bool(o, "reported")};
+                *d = (Due){.at = get_time(o, "at", 0), .taken = get_bool(o, "taken"), .reported = get_bool(o, "reported")};
                 snprintf(d->key, sizeof d->key, "%s", key);
         }
         v = json_object_get(j, "next_schedule");
-        if (json_is_integer(v) && r->n_schedule > 0) {
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && r->n_schedule > 0) {
                 /* Doses scheduled while the gateway was down are due now, late; but not a month of them. */
                 int64_t t = json_integer_value(v), oldest = r->now - 2 * DAY;
                 r->next_schedule = t >= oldest ? t : next_scheduled(r, oldest);
@@ -1544,22 +1553,21 @@ int rules_import(Rules *r, const json_t *j)
 
         o = json_object_get(j, "activity");
         if (json_is_object(o)) {
-                r->last_activity = get_i64(o, "last", r->last_activity);
+                r->last_activity = get_time(o, "last", r->last_activity);
                 r->in_bed = get_bool(o, "in_bed");
                 r->bed_known = get_bool(o, "bed_known");
-                r->bed_since = get_i64(o, "bed_since", 0);
+                r->bed_since = get_time(o, "bed_since", 0);
                 r->away = get_bool(o, "away");
-                r->door_at = get_i64(o, "door_at", 0);
-                r->night_exit_pending = get_bool(o, "night_exit_pending");
-                r->bed_exit_at = get_i64(o, "bed_exit_at", 0);
-                r->learn_day = get_i64(o, "learn_day", r->learn_day);
-                r->learned_days = (unsigned)get_i64(o, "learned_days", 0);
+                r->door_at = get_time(o, "door_at", 0);
+                r->night_exit_pending = get_bool(o, "night_exit_pending") && r->door_at;
+                r->bed_exit_at = get_time(o, "bed_exit_at", 0);
+                r->learn_day = get_time(o, "learn_day", r->learn_day);
+                r->learned_days = (unsigned)MIN_MAX(get_i64(o, "learned_days", 0), 0, 100000);
                 a = json_object_get(o, "maxspell");
                 for (int d = 0; d < LEARN_DAYS; d++)
                         for (int h = 0; h < 24; h++) {
                                 v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
-                                r->maxspell[d][h] = json_is_integer(v) && json_integer_value(v) >= 0 ?
-                                                            (unsigned)json_integer_value(v) : 0;
+                                r->maxspell[d][h] = (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
                         }
         }
 
@@ -1569,8 +1577,8 @@ int rules_import(Rules *r, const json_t *j)
                         if (streq(news2_param_name(p), name))
                                 r->param[p] = (Param){.have = true,
                                                       .value = get_num(v, "value", 0),
-                                                      .score = (int)get_i64(v, "score", 0),
-                                                      .time = get_i64(v, "time", 0)};
+                                                      .score = (int)MIN_MAX(get_i64(v, "score", 0), 0, 3),
+                                                      .time = get_time(v, "time", 0)};
 
         o = json_object_get(j, "baselines");
         json_object_foreach((json_t *)o, name, v) {
@@ -1579,18 +1587,20 @@ int rules_import(Rules *r, const json_t *j)
                 if (metric_from_name(name, &m) < 0 || !r->baseline[m].dir)
                         continue;
                 b = &r->baseline[m];
-                b->n = (unsigned)get_i64(v, "n", 0);
+                b->n = (unsigned)MIN_MAX(get_i64(v, "n", 0), 0, 1000000000);
                 b->mean = get_num(v, "mean", 0);
                 b->var = get_num(v, "var", b->sd_min * b->sd_min);
                 b->cusum = get_num(v, "cusum", 0);
-                b->first = get_i64(v, "first", r->now);
+                b->first = get_time(v, "first", r->now);
+                if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) || b->cusum < 0)
+                        b->n = 0; /* learn it again */
         }
 
         r->n_weights = 0;
         a = json_object_get(j, "weights");
         json_array_foreach(a, i, o)
                 if (r->n_weights < MAX_WEIGHTS && json_is_number(json_object_get(o, "kg"))) {
-                        r->weights[r->n_weights].day = get_i64(o, "day", 0);
+                        r->weights[r->n_weights].day = get_time(o, "day", 0);
                         r->weights[r->n_weights].kg = get_num(o, "kg", 0);
                         r->n_weights++;
                 }
