@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "gateway/alerts.h"
 #include "gateway/base.h"
 #include "gateway/clock.h"
 #include "gateway/command-memo.h"
@@ -44,6 +45,10 @@ struct Manager {
         Mqtt *mqtt;
         Devices *devices;
         Rules *rules;
+        Alerts *alerts;               /* mints alert ids, logs and queues every alert; keeps the rules' state */
+        sd_event_source *rules_save_timer; /* CLOCK_MONOTONIC: a state change waiting to be written */
+        uint64_t rules_saved_gen[_RULES_CHANGED_MAX]; /* the generations in the last write */
+        uint64_t rules_saved_usec;    /* CLOCK_MONOTONIC of the last write */
         GpioInputs *gpio;
         Bluez *bluez;
         char *bluez_error;            /* why BLE does not run, for status */
@@ -61,7 +66,6 @@ struct Manager {
 
         sd_event_source *sig_term, *sig_int, *sig_hup, *status_timer;
         uint64_t start_usec;  /* CLOCK_MONOTONIC */
-        uint64_t alert_count; /* for alert ids */
         uint64_t last_dropped;
         CommandMemo *command_memo; /* answers to recent commands, by request id */
         RateLimit test_alarms;     /* CLOCK_MONOTONIC */
@@ -533,20 +537,23 @@ static void on_sim_frame(void *userdata, const char *sensor, uint16_t uuid16, co
         handle_frame(m, sensor, uuid16, buf, len, &ctx, sim_admit);
 }
 
+/* ---- alerts ---- */
+
+/* Every alert, with its id, from gateway/alerts.c: committed and handed to the uplink at once, ahead
+ * of any backlog. */
+static void on_alert(void *userdata, const Alert *a, const char *json, size_t len)
+{
+        Manager *m = userdata;
+        if (!m->outbox) {
+                log_error("Alert %s %s before the store is open: not sent.", a->id, alert_state_name(a->state));
+                return;
+        }
+        queue_item(m, LANE_ALERTS, strndup(json, len), len);
+}
+
 static int raise_alert(Manager *m, Alert *a)
 {
-        size_t len;
-        char *body;
-
-        snprintf(a->id, sizeof a->id, "%s-%lld-%llu", m->config->gateway_id, (long long)(a->time_usec / 1000000),
-                 (unsigned long long)++m->alert_count);
-        body = encode_alert(a, &len);
-        if (!body)
-                return log_oom();
-        log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
-        /* Committed and handed to the uplink at once, ahead of any backlog. */
-        queue_item(m, LANE_ALERTS, body, len);
-        return 0;
+        return alerts_emit(m->alerts, a);
 }
 
 /* A store was corrupt and has been replaced by an empty one: what it held is not sent, and (for
@@ -569,14 +576,93 @@ static void raise_store_replaced(Manager *m, const char *store, const char *move
 
 /* ---- rules ---- */
 
-static void on_rules_alert(void *userdata, const Alert *a)
+#define RULES_SAVE_MIN_GAP_USEC (1000ULL * 1000)          /* deadlines: at most one write a second */
+#define RULES_SAVE_LEARNED_USEC (10ULL * 60 * 1000 * 1000) /* what was learned: within ten minutes */
+
+static void on_rules_alert(void *userdata, Alert *a)
 {
         Manager *m = userdata;
-        size_t len;
-        char *body = encode_alert(a, &len);
-        log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
-        /* Committed and handed to the uplink at once, ahead of any backlog. */
-        queue_item(m, LANE_ALERTS, body, len);
+        (void)alerts_emit(m->alerts, a);
+}
+
+static uint64_t now_monotonic(Manager *m)
+{
+        uint64_t t = 0;
+        (void)sd_event_now(m->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+/* For the log: open alerts and doses waiting for their grace period, from an export. */
+static size_t export_pending_doses(json_t *j)
+{
+        size_t pending = 0, i;
+        json_t *due;
+        json_array_foreach(json_object_get(j, "dues"), i, due)
+                pending += !json_is_true(json_object_get(due, "taken")) && !json_is_true(json_object_get(due, "reported"));
+        return pending;
+}
+
+static void rules_save(Manager *m)
+{
+        json_t *j;
+
+        for (RulesChange c = 0; c < _RULES_CHANGED_MAX; c++)
+                m->rules_saved_gen[c] = rules_state_generation(m->rules, c);
+        m->rules_saved_usec = now_monotonic(m);
+        if (m->rules_save_timer)
+                (void)sd_event_source_set_enabled(m->rules_save_timer, SD_EVENT_OFF);
+        j = rules_export(m->rules);
+        if (!j || json_object_set_new(j, "clock", json_string(m->rules_on_data_clock ? "simulated" : "real")) < 0) {
+                json_decref(j);
+                log_oom();
+                return;
+        }
+        if (alerts_save_state(m->alerts, j) >= 0)
+                log_debug("Saved the rules' state: %zu open alerts, %zu doses pending.",
+                          json_array_size(json_object_get(j, "open")), export_pending_doses(j));
+        json_decref(j);
+}
+
+static int on_rules_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        rules_save(userdata);
+        return 0;
+}
+
+/* Writes the rules' durable state when it changed: an alert at once (it is as important as the
+ * alert itself), a deadline within a second, what was learned within minutes; never per reading. */
+static void rules_save_maybe(Manager *m)
+{
+        uint64_t now, at;
+        int r;
+
+        if (rules_state_generation(m->rules, RULES_CHANGED_ALERTS) != m->rules_saved_gen[RULES_CHANGED_ALERTS])
+                return rules_save(m);
+        now = now_monotonic(m);
+        if (rules_state_generation(m->rules, RULES_CHANGED_DEADLINES) != m->rules_saved_gen[RULES_CHANGED_DEADLINES]) {
+                if (now >= m->rules_saved_usec + RULES_SAVE_MIN_GAP_USEC)
+                        return rules_save(m);
+                at = m->rules_saved_usec + RULES_SAVE_MIN_GAP_USEC;
+        } else if (rules_state_generation(m->rules, RULES_CHANGED_LEARNED) != m->rules_saved_gen[RULES_CHANGED_LEARNED])
+                at = m->rules_saved_usec + RULES_SAVE_LEARNED_USEC;
+        else
+                return;
+        if (m->rules_save_timer) {
+                int enabled = SD_EVENT_OFF;
+                uint64_t armed = UINT64_MAX;
+                (void)sd_event_source_get_enabled(m->rules_save_timer, &enabled);
+                (void)sd_event_source_get_time(m->rules_save_timer, &armed);
+                if (enabled != SD_EVENT_OFF && armed <= at)
+                        return;
+                r = sd_event_source_set_time(m->rules_save_timer, at);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->rules_save_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time(m->event, &m->rules_save_timer, CLOCK_MONOTONIC, at, 0, on_rules_save_timer, m);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to arm the rules' save timer, writing now: %m");
+                rules_save(m);
+        }
 }
 
 static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
@@ -593,7 +679,10 @@ static void rules_arm(Manager *m)
         int64_t d;
         int r;
 
-        if (!m->rules || m->rules_on_data_clock)
+        if (!m->rules)
+                return;
+        rules_save_maybe(m);
+        if (m->rules_on_data_clock)
                 return;
         d = rules_next_deadline(m->rules);
         if (d == INT64_MAX) {
@@ -614,22 +703,64 @@ static void rules_arm(Manager *m)
                 log_error_errno(r, "Failed to arm the rules timer, time-driven alerts may be late: %m");
 }
 
-static int rules_setup(Manager *m)
+/* A fresh engine. resume: take over the state the last run saved (a restart or a crash), if it ran
+ * on the same clock: the simulated home starts again from Start= each time, so its state is not
+ * resumed. */
+static int rules_setup(Manager *m, bool resume)
 {
+        json_t *state = resume ? alerts_loaded_state(m->alerts) : NULL;
         int r;
 
         m->rules = rules_free(m->rules);
         m->rules_on_data_clock = m->config->sim_enabled;
-        r = rules_new(m->config, m->config->gateway_id,
+        r = rules_new(m->config,
                       m->rules_on_data_clock && m->config->sim_start_usec ? m->config->sim_start_usec : now_realtime(),
                       on_rules_alert, m, &m->rules);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the rules: %m");
+        if (state && !m->rules_on_data_clock &&
+            streq_ptr(json_string_value(json_object_get(state, "clock")), "real")) {
+                r = rules_import(m->rules, state);
+                if (r < 0)
+                        log_error_errno(r, "Failed to resume the rules' saved state, starting afresh: %m");
+                else
+                        log_info("Resumed the rules' state: %zu open alerts.", rules_open_count(m->rules));
+        }
         if (m->config->sim_enabled) {
                 size_t n;
                 const SimRole *roles = sim_roles(&n);
                 for (size_t i = 0; i < n; i++)
                         (void)rules_add_sensor(m->rules, roles[i].id, roles[i].role, 0, roles[i].is_input);
+        }
+        /* Deadlines that passed while the gateway was down fire now, late but raised. */
+        if (!m->rules_on_data_clock)
+                rules_advance(m->rules, now_realtime());
+        rules_arm(m);
+        return 0;
+}
+
+/* SIGHUP: the new settings, the same state. Only when the simulated home starts over (or the
+ * engine's clock changes between simulated and real) does the engine start afresh; its open alerts
+ * are cleared first, so that none stays open at the service for ever. */
+static int rules_reload(Manager *m, bool sim_changed)
+{
+        int r;
+
+        if (!m->rules)
+                return rules_setup(m, false);
+        if (sim_changed || m->rules_on_data_clock != m->config->sim_enabled) {
+                rules_clear_all(m->rules, "the simulated home started again");
+                return rules_setup(m, false);
+        }
+        r = rules_reconfigure(m->rules, m->config);
+        if (r < 0)
+                log_error_errno(r, "Failed to apply the new rules settings, keeping the old sensor list: %m");
+        else {
+                json_t *j = rules_export(m->rules);
+                if (j)
+                        log_info("The rules keep their state: %zu open alerts, %zu doses pending.",
+                                 json_array_size(json_object_get(j, "open")), export_pending_doses(j));
+                json_decref(j);
         }
         rules_arm(m);
         return 0;
@@ -1023,6 +1154,8 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         (void)sd_notify(false, "STOPPING=1");
         m->sim = sim_free(m->sim);
         (void)devices_flush(m->devices);
+        if (m->rules)
+                rules_save(m);
         r = outbox_commit(m->outbox);
         if (r < 0 && outbox_pending(m->outbox) > 0)
                 log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items in memory (%llu alerts, "
@@ -1107,9 +1240,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         r = mqtt_reconfigure(m->mqtt, &mo);
         if (r < 0)
                 log_error_errno(r, "Failed to apply the new broker settings: %m");
-        /* The rules start again with the new settings; what they learned (baselines, quiet spells)
-         * is relearned. */
-        (void)rules_setup(m);
+        /* The rules keep their open alerts, pending deadlines and what they learned. */
+        (void)rules_reload(m, sim_changed);
         /* Changed wired inputs and radio sensors are set up again, after the rules so that these hear
          * the inputs' state as read now. Unchanged ones keep running untouched (no line is released, no
          * link dropped). */
@@ -1173,10 +1305,12 @@ Manager *manager_free(Manager *m)
         m->bluez = bluez_free(m->bluez);
         free(m->bluez_error);
         sd_event_source_disable_unref(m->rules_timer);
+        sd_event_source_disable_unref(m->rules_save_timer);
         m->rules = rules_free(m->rules);
         sd_event_source_disable_unref(m->clock_change);
         if (m->clock_change_fd >= 0)
                 close(m->clock_change_fd);
+        m->alerts = alerts_free(m->alerts);
         m->devices = devices_free(m->devices);
         m->mqtt = mqtt_free(m->mqtt);
         m->outbox = outbox_free(m->outbox);
@@ -1217,6 +1351,15 @@ int manager_start(Manager *m)
         /* 1. The store. */
         if (mkdir(c->state_directory, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create StateDirectory=%s: %m", c->state_directory);
+        if (asprintf(&path, "%s/alerts.json", c->state_directory) < 0)
+                return log_oom();
+        r = alerts_new(&(AlertsOptions){.id_prefix = c->gateway_id, .path = path, .log = true, .sink = on_alert,
+                                        .userdata = m},
+                       &m->alerts);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up alerts: %m");
+        free(path);
+        path = NULL;
         if (asprintf(&path, "%s/outbox.db", c->state_directory) < 0)
                 return log_oom();
         r = outbox_open(m->event, path, &oo, &m->outbox, &error);
@@ -1290,7 +1433,7 @@ int manager_start(Manager *m)
         r = clock_setup(m);
         if (r < 0)
                 return r;
-        r = rules_setup(m);
+        r = rules_setup(m, true);
         if (r < 0)
                 return r;
         r = gpio_setup(m);

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "gateway/alerts.h"
 #include "gateway/base.h"
 #include "gateway/config.h"
 #include "gateway/encode.h"
@@ -148,13 +149,15 @@ int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *err, 
         return 0;
 }
 
-static void print_alert(void *userdata, const Alert *a)
+static void print_alert(void *userdata, const Alert *a, const char *json, size_t len)
 {
         /* The same object the daemon publishes on the alerts topic (without its seq). */
-        char *s = encode_alert(a, NULL);
-        if (s)
-                puts(s);
-        free(s);
+        puts(json);
+}
+
+static void on_rules_alert(void *userdata, Alert *a)
+{
+        (void)alerts_emit(userdata, a);
 }
 
 int replay_tool(int argc, char *argv[])
@@ -169,6 +172,7 @@ int replay_tool(int argc, char *argv[])
         _cleanup_free_ char *error = NULL, *line = NULL;
         Config *c = NULL;
         Rules *rules = NULL;
+        Alerts *alerts = NULL;
         FILE *f;
         size_t cap = 0;
         unsigned lineno = 0, skipped = 0;
@@ -229,8 +233,13 @@ int replay_tool(int argc, char *argv[])
                         skipped++;
                         continue;
                 }
-                if (!rules && rules_new(c, c->patient_id ? c->patient_id : "replay", l.time_usec, print_alert, NULL,
-                                        &rules) < 0) {
+                /* Its own id source, in memory: ids of the same kind as the daemon's. */
+                if (!alerts && alerts_new(&(AlertsOptions){.id_prefix = c->patient_id ?: "replay", .sink = print_alert},
+                                          &alerts) < 0) {
+                        fprintf(stderr, "homecare-gw replay: out of memory\n");
+                        break;
+                }
+                if (!rules && rules_new(c, l.time_usec, on_rules_alert, alerts, &rules) < 0) {
                         fprintf(stderr, "homecare-gw replay: out of memory\n");
                         break;
                 }
@@ -266,6 +275,7 @@ int replay_tool(int argc, char *argv[])
         if (skipped)
                 fprintf(stderr, "homecare-gw replay: %u of %u lines skipped\n", skipped, lineno);
         rules_free(rules);
+        alerts_free(alerts);
         config_free(c);
         fflush(stdout);
         return 0;

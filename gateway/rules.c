@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,14 +17,14 @@
 #define DAY (24 * HOUR)
 #define AWAY_QUIET (10 * MIN)  /* after the exit door, this long without indoor motion means "gone out" */
 #define LEARN_DAYS 14          /* quiet spells are learned over this many days */
-#define MAX_OPEN 64
-#define MAX_SENSORS 128
 #define MAX_DUES 16
 #define MAX_WEIGHTS 64
 #define CUSUM_K 0.5
 #define CUSUM_H 5.0
 #define BASELINE_ALPHA 0.1
 #define BASELINE_MIN_READINGS 7
+#define STATE_VERSION 1
+#define MIN_MAX(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
 typedef enum Role {
         ROLE_ROOM, /* any indoor place: bedroom, bathroom, kitchen, living-room, hall, ... */
@@ -39,13 +40,20 @@ typedef struct SensorState {
         int64_t expected;  /* silence limit, usec; 0: not watched */
         int64_t last_seen;
         bool is_input;     /* a wired input: events only */
+        bool added;        /* by rules_add_sensor(), not from the configuration: kept over a reload */
 } SensorState;
 
+/* Every kind of alert the rules raise; an import maps names back to these. */
+static const char *const kinds[] = {
+        "news2_single_parameter", "news2_aggregate", "threshold",     "baseline_deviation", "weight_gain",
+        "inactivity",             "night_exit",      "bed_exit_no_return", "missed_dose",   "dispenser_fault",
+        "alarm_button",           "sensor_silent",   "battery_low",   "input_failed",
+};
+
 typedef struct Open {
-        bool used;
-        const char *kind;
+        const char *kind; /* one of kinds[] */
         char key[SENSOR_ID_MAX];
-        char id[112];
+        char id[sizeof(((Alert *)NULL)->id)];
         AlertSeverity severity;
         int64_t raised;
 } Open;
@@ -71,13 +79,21 @@ typedef struct Due {
         char key[32];
 } Due;
 
+/* What the pending deadlines depend on, compared after each input to tell when they changed. */
+typedef struct Pending {
+        int64_t door_at, bed_exit_at, bed_since, next_schedule;
+        bool away, night_exit_pending, in_bed, bed_known;
+        size_t n_dues;
+        Due dues[MAX_DUES];
+} Pending;
+
 struct Rules {
         rules_alert_fn fn;
         void *userdata;
-        char prefix[64];
         char patient[65];
         int64_t now;
-        uint64_t counter;
+        uint64_t gen[_RULES_CHANGED_MAX];
+        Pending pending; /* as at the last look */
 
         /* settings copied from the configuration */
         unsigned spo2_scale;
@@ -93,9 +109,11 @@ struct Rules {
                 double low, high;
         } threshold[_METRIC_MAX];
 
-        SensorState sensors[MAX_SENSORS];
-        size_t n_sensors;
-        Open open[MAX_OPEN];
+        SensorState *sensors;
+        size_t n_sensors, cap_sensors;
+        /* Open alerts, in the order raised. Grows: an open alert is never forgotten. */
+        Open *open;
+        size_t n_open, cap_open;
 
         /* NEWS2 */
         Param param[_NEWS2_MAX];
@@ -128,7 +146,7 @@ struct Rules {
 
         /* cached local day for time arithmetic */
         int64_t cache_day_start, cache_day_end;
-        char evidence[2048];
+        char *evidence; /* the evidence built last (owned): valid until the next is built */
 };
 
 /* ---- local time ---- */
@@ -209,15 +227,21 @@ static int64_t next_night_end(Rules *r, int64_t t)
 
 /* ---- alerts ---- */
 
+static void changed(Rules *r, RulesChange what)
+{
+        r->gen[what]++;
+}
+
 static Open *find_open(Rules *r, const char *kind, const char *key)
 {
-        for (size_t i = 0; i < MAX_OPEN; i++)
-                if (r->open[i].used && streq(r->open[i].kind, kind) && streq(r->open[i].key, key))
+        for (size_t i = 0; i < r->n_open; i++)
+                if (streq(r->open[i].kind, kind) && streq(r->open[i].key, key))
                         return &r->open[i];
         return NULL;
 }
 
-static void emit(Rules *r, const Open *o, AlertState state, const char *message, const char *evidence)
+static void emit(Rules *r, const Open *o, AlertState state, const char *message, const char *evidence, char *ret_id,
+                 size_t id_size)
 {
         Alert a = {.kind = o->kind,
                    .severity = o->severity,
@@ -226,28 +250,52 @@ static void emit(Rules *r, const Open *o, AlertState state, const char *message,
                    .time_usec = r->now,
                    .message = message,
                    .evidence = evidence};
-        snprintf(a.id, sizeof a.id, "%s", o->id);
+        if (state == ALERT_CLEARED)
+                snprintf(a.id, sizeof a.id, "%s", o->id);
         if (r->fn)
                 r->fn(r->userdata, &a);
+        if (ret_id)
+                snprintf(ret_id, id_size, "%s", a.id);
 }
 
 /* Raises kind/key unless it is open already. Returns true if raised. */
 static bool raise_alert(Rules *r, const char *kind, const char *key, AlertSeverity sev, const char *message,
                         const char *evidence)
 {
-        Open *o = find_open(r, kind, key);
-        if (o)
+        Open o = {.kind = kind, .severity = sev, .raised = r->now};
+
+        if (find_open(r, kind, key))
                 return false;
-        for (size_t i = 0; i < MAX_OPEN && !o; i++)
-                if (!r->open[i].used)
-                        o = &r->open[i];
-        if (!o) /* cannot happen with the rule set's bounded keys; never drop the raise itself */
-                o = &r->open[MAX_OPEN - 1];
-        *o = (Open){.used = true, .kind = kind, .severity = sev, .raised = r->now};
-        snprintf(o->key, sizeof o->key, "%s", key);
-        snprintf(o->id, sizeof o->id, "%s-%lld-%llu", r->prefix, (long long)(r->now / 1000000),
-                 (unsigned long long)++r->counter);
-        emit(r, o, ALERT_RAISED, message, evidence);
+        snprintf(o.key, sizeof o.key, "%s", key);
+        /* The raise goes out first, then it is remembered: a crash in between may raise it twice
+         * after a restart, but can never hold an alert open that nobody was told about. */
+        emit(r, &o, ALERT_RAISED, message, evidence, o.id, sizeof o.id);
+        if (r->n_open == r->cap_open) {
+                size_t cap = r->cap_open ? r->cap_open * 2 : 16;
+                Open *n = realloc(r->open, cap * sizeof *n);
+                if (!n)
+                        return true; /* out of memory: raised, but it cannot be cleared */
+                r->open = n;
+                r->cap_open = cap;
+        }
+        r->open[r->n_open++] = o;
+        changed(r, RULES_CHANGED_ALERTS);
+        return true;
+}
+
+static void drop_open(Rules *r, Open *o)
+{
+        size_t i = (size_t)(o - r->open);
+        memmove(r->open + i, r->open + i + 1, (r->n_open - i - 1) * sizeof *r->open);
+        r->n_open--;
+        changed(r, RULES_CHANGED_ALERTS);
+}
+
+static bool clear_open(Rules *r, Open *o, const char *message, const char *evidence)
+{
+        Open copy = *o;
+        drop_open(r, o);
+        emit(r, &copy, ALERT_CLEARED, message, evidence, NULL, 0);
         return true;
 }
 
@@ -256,9 +304,18 @@ static bool clear_alert(Rules *r, const char *kind, const char *key, const char 
         Open *o = find_open(r, kind, key);
         if (!o)
                 return false;
-        emit(r, o, ALERT_CLEARED, message, evidence);
-        o->used = false;
-        return true;
+        return clear_open(r, o, message, evidence);
+}
+
+void rules_clear_all(Rules *r, const char *why)
+{
+        while (r->n_open > 0)
+                clear_open(r, &r->open[0], why, "[]");
+}
+
+size_t rules_open_count(const Rules *r)
+{
+        return r->n_open;
 }
 
 /* Evidence: a JSON array of the readings and events behind an alert. */
@@ -300,14 +357,13 @@ static void ev_end_item(Ev *e)
         jw_object_end(&e->w);
 }
 
+/* The evidence is as long as it needs to be: a bounded buffer would cut it into invalid JSON. */
 static const char *ev_done(Ev *e, Rules *r)
 {
-        char *s;
         jw_array_end(&e->w);
-        s = json_writer_steal(&e->w, NULL);
-        snprintf(r->evidence, sizeof r->evidence, "%s", s ? s : "[]");
-        free(s);
-        return r->evidence;
+        free(r->evidence);
+        r->evidence = json_writer_steal(&e->w, NULL);
+        return r->evidence ?: "[]";
 }
 
 static const char *ev_since(Rules *r, const char *sensor, const char *key, int64_t since)
@@ -400,17 +456,29 @@ static int64_t next_scheduled(Rules *r, int64_t after)
         return best;
 }
 
-int rules_new(const Config *c, const char *id_prefix, int64_t start, rules_alert_fn fn, void *userdata, Rules **ret)
+static SensorState *sensor_append(Rules *r, const char *id)
 {
-        Rules *r = calloc(1, sizeof *r);
-        if (!r)
-                return -ENOMEM;
-        r->fn = fn;
-        r->userdata = userdata;
-        snprintf(r->prefix, sizeof r->prefix, "%s", id_prefix);
+        SensorState *s;
+        if (r->n_sensors == r->cap_sensors) {
+                size_t cap = r->cap_sensors ? r->cap_sensors * 2 : 32;
+                SensorState *n = realloc(r->sensors, cap * sizeof *n);
+                if (!n)
+                        return NULL;
+                r->sensors = n;
+                r->cap_sensors = cap;
+        }
+        s = &r->sensors[r->n_sensors++];
+        *s = (SensorState){.last_seen = r->now};
+        snprintf(s->id, sizeof s->id, "%s", id);
+        return s;
+}
+
+/* The settings, copied from the configuration: everything that is not state. */
+static void apply_settings(Rules *r, const Config *c)
+{
+        r->patient[0] = '\0';
         if (c->patient_id)
                 snprintf(r->patient, sizeof r->patient, "%s", c->patient_id);
-        r->now = start;
         r->spo2_scale = c->spo2_scale;
         r->oxygen = c->oxygen;
         r->night_start = c->night_start_min;
@@ -429,6 +497,7 @@ int rules_new(const Config *c, const char *id_prefix, int64_t start, rules_alert
         r->weight_gain_days = c->weight_gain_days;
         r->baseline_min_days = c->baseline_min_days;
         r->battery_low = c->battery_low_percent;
+        memset(r->threshold, 0, sizeof r->threshold);
         for (size_t i = 0; i < c->n_thresholds; i++) {
                 Metric m;
                 if (metric_from_name(c->thresholds[i].id, &m) < 0)
@@ -439,21 +508,45 @@ int rules_new(const Config *c, const char *id_prefix, int64_t start, rules_alert
                 r->threshold[m].low = c->thresholds[i].low;
                 r->threshold[m].high = c->thresholds[i].high;
         }
-        for (size_t i = 0; i < c->n_sensors && r->n_sensors < MAX_SENSORS; i++) {
-                SensorState *s = &r->sensors[r->n_sensors++];
-                snprintf(s->id, sizeof s->id, "%s", c->sensors[i].id);
-                s->role = role_of(c->sensors[i].role);
-                s->expected = (int64_t)c->sensors[i].expected_interval_min * MIN;
-                s->last_seen = start;
+}
+
+/* The configured sensors and inputs; one already known keeps when it was last heard from. */
+static int apply_sensors(Rules *r, const Config *c, const SensorState *old, size_t n_old)
+{
+        for (size_t i = 0; i < c->n_sensors + c->n_inputs; i++) {
+                bool input = i >= c->n_sensors;
+                const char *id = input ? c->inputs[i - c->n_sensors].id : c->sensors[i].id;
+                const char *role = input ? c->inputs[i - c->n_sensors].role : c->sensors[i].role;
+                SensorState *s;
+
+                if (sensor(r, id))
+                        continue;
+                s = sensor_append(r, id);
+                if (!s)
+                        return -ENOMEM;
+                /* Only Role=alarm-button makes a button an alarm: a doorbell is a button too. */
+                s->role = role_of(role);
+                s->is_input = input;
+                s->expected = input ? 0 : (int64_t)c->sensors[i].expected_interval_min * MIN;
+                for (size_t j = 0; j < n_old; j++)
+                        if (streq(old[j].id, id))
+                                s->last_seen = old[j].last_seen;
         }
-        for (size_t i = 0; i < c->n_inputs && r->n_sensors < MAX_SENSORS; i++) {
-                SensorState *s = &r->sensors[r->n_sensors++];
-                snprintf(s->id, sizeof s->id, "%s", c->inputs[i].id);
-                s->role = role_of(c->inputs[i].role);
-                if (streq(c->inputs[i].kind, "button") && !c->inputs[i].role)
-                        s->role = ROLE_ALARM_BUTTON;
-                s->is_input = true;
-                s->last_seen = start;
+        return 0;
+}
+
+int rules_new(const Config *c, int64_t start, rules_alert_fn fn, void *userdata, Rules **ret)
+{
+        Rules *r = calloc(1, sizeof *r);
+        if (!r)
+                return -ENOMEM;
+        r->fn = fn;
+        r->userdata = userdata;
+        r->now = start;
+        apply_settings(r, c);
+        if (apply_sensors(r, c, NULL, 0) < 0) {
+                rules_free(r);
+                return -ENOMEM;
         }
         baseline_init(r);
         r->last_activity = start;
@@ -463,22 +556,72 @@ int rules_new(const Config *c, const char *id_prefix, int64_t start, rules_alert
         return 0;
 }
 
+int rules_reconfigure(Rules *r, const Config *c)
+{
+        SensorState *old = r->sensors;
+        size_t n_old = r->n_sensors;
+        int schedule[ELEMENTSOF(r->schedule)];
+        size_t n_schedule = r->n_schedule;
+
+        memcpy(schedule, r->schedule, sizeof schedule);
+        r->sensors = NULL;
+        r->n_sensors = r->cap_sensors = 0;
+        apply_settings(r, c);
+        if (apply_sensors(r, c, old, n_old) < 0)
+                goto oom;
+        for (size_t j = 0; j < n_old; j++)
+                if (old[j].added && !sensor(r, old[j].id)) {
+                        SensorState *s = sensor_append(r, old[j].id);
+                        if (!s)
+                                goto oom;
+                        *s = old[j];
+                }
+        free(old);
+        if (n_schedule != r->n_schedule || memcmp(schedule, r->schedule, n_schedule * sizeof schedule[0]) != 0)
+                r->next_schedule = next_scheduled(r, r->now);
+        /* An alert about something that is gone from the configuration would stay open for ever. */
+        for (size_t i = 0; i < r->n_open;) {
+                Open *o = &r->open[i];
+                Metric m;
+                if ((streq(o->kind, "sensor_silent") || streq(o->kind, "battery_low") || streq(o->kind, "input_failed")) &&
+                    !sensor(r, o->key))
+                        clear_open(r, o, "no longer configured", "[]");
+                else if (streq(o->kind, "threshold") && metric_from_name(o->key, &m) >= 0 && !r->threshold[m].set)
+                        clear_open(r, o, "the personal limit was removed", "[]");
+                else
+                        i++;
+        }
+        return 0;
+oom:
+        /* Keep running with the old sensors rather than none. */
+        free(r->sensors);
+        r->sensors = old;
+        r->n_sensors = r->cap_sensors = n_old;
+        return -ENOMEM;
+}
+
 int rules_add_sensor(Rules *r, const char *id, const char *role, unsigned expected_min, bool is_input)
 {
         SensorState *s;
         if (sensor(r, id))
                 return -EEXIST;
-        if (r->n_sensors == MAX_SENSORS)
-                return -ENOSPC;
-        s = &r->sensors[r->n_sensors++];
-        *s = (SensorState){.role = role_of(role), .expected = (int64_t)expected_min * MIN, .last_seen = r->now,
-                           .is_input = is_input};
-        snprintf(s->id, sizeof s->id, "%s", id);
+        s = sensor_append(r, id);
+        if (!s)
+                return -ENOMEM;
+        s->role = role_of(role);
+        s->expected = (int64_t)expected_min * MIN;
+        s->is_input = is_input;
+        s->added = true;
         return 0;
 }
 
 Rules *rules_free(Rules *r)
 {
+        if (!r)
+                return NULL;
+        free(r->sensors);
+        free(r->open);
+        free(r->evidence);
         free(r);
         return NULL;
 }
@@ -662,8 +805,8 @@ int64_t rules_next_deadline(Rules *r)
         for (size_t i = 0; i < r->n_sensors; i++)
                 if (r->sensors[i].expected && !find_open(r, "sensor_silent", r->sensors[i].id))
                         MIN_OF(r->sensors[i].last_seen + r->sensors[i].expected);
-        for (size_t i = 0; i < MAX_OPEN; i++)
-                if (r->open[i].used && streq(r->open[i].kind, "alarm_button"))
+        for (size_t i = 0; i < r->n_open; i++)
+                if (streq(r->open[i].kind, "alarm_button"))
                         MIN_OF(r->open[i].raised + r->alarm_clear);
 #undef MIN_OF
         return d;
@@ -733,12 +876,11 @@ static void fire_due(Rules *r)
                 snprintf(msg, sizeof msg, "%s silent for %lld minutes", s->id, (long long)((t - s->last_seen) / MIN));
                 raise_alert(r, "sensor_silent", s->id, SEVERITY_WARNING, msg, ev_since(r, s->id, "last_seen", s->last_seen));
         }
-        for (size_t i = 0; i < MAX_OPEN; i++)
-                if (r->open[i].used && streq(r->open[i].kind, "alarm_button") && r->open[i].raised + r->alarm_clear <= t) {
-                        Open o = r->open[i];
-                        emit(r, &o, ALERT_CLEARED, "cleared after the alarm period", "[]");
-                        r->open[i].used = false;
-                }
+        for (size_t i = 0; i < r->n_open;)
+                if (streq(r->open[i].kind, "alarm_button") && r->open[i].raised + r->alarm_clear <= t)
+                        clear_open(r, &r->open[i], "cleared after the alarm period", "[]");
+                else
+                        i++;
 }
 
 static void advance(Rules *r, int64_t now, bool inclusive)
@@ -1032,6 +1174,7 @@ void rules_reading(Rules *r, const Reading *rd)
         SensorState *s = seen(r, rd->sensor, ev_reading(r, rd));
         char msg[128];
 
+        changed(r, RULES_CHANGED_LEARNED);
         if (rd->absent)
                 return;
         if (rd->metric == METRIC_BATTERY) {
@@ -1065,6 +1208,7 @@ void rules_reading(Rules *r, const Reading *rd)
 
 void rules_nurse_reading(Rules *r, Metric m, double value, const char *unit)
 {
+        changed(r, RULES_CHANGED_LEARNED);
         vital(r, m, value, unit, NULL);
 }
 
@@ -1074,6 +1218,7 @@ int rules_nurse_consciousness(Rules *r, char acvpu)
         char msg[96];
         if (score < 0)
                 return -EINVAL;
+        changed(r, RULES_CHANGED_LEARNED);
         r->param[NEWS2_CONSCIOUSNESS] = (Param){.have = true, .value = score, .score = score, .time = r->now};
         if (score == 3) {
                 Ev e;
@@ -1088,15 +1233,39 @@ int rules_nurse_consciousness(Rules *r, char acvpu)
         return 0;
 }
 
+/* A wired input that stopped working (its line gone, held by another program): for a dead alarm
+ * line the home may have no way to call for help, so that is critical; other inputs watch less
+ * urgent things (a door, the bed), which then go unwatched: a warning. */
+static void input_failed(Rules *r, const Event *e, const char *evidence)
+{
+        SensorState *s = sensor(r, e->sensor);
+        char msg[160];
+
+        if (e->value) {
+                bool alarm = !s || s->role == ROLE_ALARM_BUTTON; /* unknown: assume the worst */
+                snprintf(msg, sizeof msg, "input %s does not work%s", e->sensor,
+                         alarm ? ": the alarm button cannot raise an alarm" : "");
+                raise_alert(r, "input_failed", e->sensor, alarm ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg, evidence);
+        } else
+                clear_alert(r, "input_failed", e->sensor, "the input works again", evidence);
+}
+
 void rules_event(Rules *r, const Event *e)
 {
-        const char *ev = ev_event(r, e);
-        SensorState *s = seen(r, e->sensor, ev);
-        Role role = s ? s->role : ROLE_ROOM;
-        char evbuf[sizeof r->evidence];
+        _cleanup_free_ char *evbuf = NULL;
+        SensorState *s;
+        Role role;
         char msg[128];
 
-        snprintf(evbuf, sizeof evbuf, "%s", ev);
+        changed(r, RULES_CHANGED_LEARNED);
+        /* Its own copy: the rules below build other evidence as they go. */
+        evbuf = strdup(ev_event(r, e));
+        if (e->kind == EVENT_INPUT_FAILED) {
+                input_failed(r, e, evbuf);
+                return; /* the input's health, not something it sensed */
+        }
+        s = seen(r, e->sensor, evbuf);
+        role = s ? s->role : ROLE_ROOM;
         switch (e->kind) {
         case EVENT_MOTION:
         case EVENT_OCCUPANCY:
@@ -1136,11 +1305,15 @@ void rules_event(Rules *r, const Event *e)
                 }
                 break;
         case EVENT_BUTTON:
-                if (e->value) {
+                if (!e->value)
+                        break;
+                /* Only a button the technician named the alarm button raises the alarm; a doorbell
+                 * or a light switch is somebody at home doing something. */
+                if (role == ROLE_ALARM_BUTTON) {
                         snprintf(msg, sizeof msg, "alarm button pressed (%s)", e->sensor);
                         raise_alert(r, "alarm_button", "", SEVERITY_CRITICAL, msg, evbuf);
-                        activity(r, true, evbuf);
                 }
+                activity(r, true, evbuf);
                 break;
         case EVENT_DOSE_DUE:
                 /* With a schedule, the dispenser's own signal near a scheduled time adds nothing. */
@@ -1189,9 +1362,278 @@ void rules_event(Rules *r, const Event *e)
         case EVENT_PROBLEM:
         case EVENT_POWER:
         case EVENT_DIMMER:
+        case EVENT_INPUT_FAILED: /* handled above */
         case _EVENT_KIND_MAX:
                 break;
         }
+}
+
+/* ---- durable state ---- */
+
+static void note_pending(Rules *r)
+{
+        Pending p;
+        memset(&p, 0, sizeof p); /* padding too: compared with memcmp */
+        p.door_at = r->door_at;
+        p.bed_exit_at = r->bed_exit_at;
+        p.bed_since = r->bed_since;
+        p.next_schedule = r->next_schedule;
+        p.away = r->away;
+        p.night_exit_pending = r->night_exit_pending;
+        p.in_bed = r->in_bed;
+        p.bed_known = r->bed_known;
+        p.n_dues = r->n_dues;
+        for (size_t i = 0; i < r->n_dues; i++) {
+                p.dues[i].at = r->dues[i].at;
+                p.dues[i].taken = r->dues[i].taken;
+                p.dues[i].reported = r->dues[i].reported;
+                memcpy(p.dues[i].key, r->dues[i].key, sizeof p.dues[i].key);
+        }
+        if (memcmp(&p, &r->pending, sizeof p) != 0) {
+                r->pending = p;
+                changed(r, RULES_CHANGED_DEADLINES);
+        }
+}
+
+uint64_t rules_state_generation(Rules *r, RulesChange what)
+{
+        assert(what < _RULES_CHANGED_MAX);
+        if (what == RULES_CHANGED_DEADLINES)
+                note_pending(r);
+        return r->gen[what];
+}
+
+static const char *kind_intern(const char *name)
+{
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+                if (streq(kinds[i], name))
+                        return kinds[i];
+        return NULL;
+}
+
+static int severity_from_name(const char *name, AlertSeverity *ret)
+{
+        for (AlertSeverity s = 0; s < _SEVERITY_MAX; s++)
+                if (streq(alert_severity_name(s), name)) {
+                        *ret = s;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+#define SET(obj, key, value)                                                                               \
+        do {                                                                                               \
+                if (json_object_set_new(obj, key, value) < 0)                                              \
+                        goto oom;                                                                          \
+        } while (0)
+#define APPEND(arr, value)                                                                                 \
+        do {                                                                                               \
+                if (json_array_append_new(arr, value) < 0)                                                 \
+                        goto oom;                                                                          \
+        } while (0)
+
+json_t *rules_export(Rules *r)
+{
+        json_t *root = json_object(), *a, *o;
+
+        if (!root)
+                return NULL;
+        SET(root, "version", json_integer(STATE_VERSION));
+        SET(root, "now", json_integer(r->now));
+
+        SET(root, "open", a = json_array());
+        for (size_t i = 0; i < r->n_open; i++) {
+                const Open *op = &r->open[i];
+                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", op->kind, "key", op->key, "id", op->id,
+                                        "severity", alert_severity_name(op->severity), "raised",
+                                        (json_int_t)op->raised));
+        }
+
+        SET(root, "dues", a = json_array());
+        for (size_t i = 0; i < r->n_dues; i++) {
+                const Due *d = &r->dues[i];
+                APPEND(a, json_pack("{s:I, s:b, s:b, s:s}", "at", (json_int_t)d->at, "taken", d->taken, "reported",
+                                    d->reported, "key", d->key));
+        }
+        SET(root, "next_schedule", json_integer(r->next_schedule));
+
+        SET(root, "activity",
+            o = json_pack("{s:I, s:b, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:i}", "last", (json_int_t)r->last_activity,
+                          "in_bed", r->in_bed, "bed_known", r->bed_known, "bed_since", (json_int_t)r->bed_since, "away",
+                          r->away, "door_at", (json_int_t)r->door_at, "night_exit_pending", r->night_exit_pending,
+                          "bed_exit_at", (json_int_t)r->bed_exit_at, "learn_day", (json_int_t)r->learn_day,
+                          "learned_days", (int)r->learned_days));
+        if (!o)
+                goto oom;
+        SET(o, "maxspell", a = json_array());
+        for (int d = 0; d < LEARN_DAYS; d++) {
+                json_t *day = json_array();
+                APPEND(a, day);
+                for (int h = 0; h < 24; h++)
+                        APPEND(day, json_integer(r->maxspell[d][h]));
+        }
+
+        SET(root, "news2", a = json_object());
+        for (News2Param p = 0; p < _NEWS2_MAX; p++)
+                if (r->param[p].have)
+                        SET(a, news2_param_name(p),
+                            json_pack("{s:f, s:i, s:I}", "value", r->param[p].value, "score", r->param[p].score, "time",
+                                      (json_int_t)r->param[p].time));
+
+        SET(root, "baselines", a = json_object());
+        for (Metric m = 0; m < _METRIC_MAX; m++) {
+                const Baseline *b = &r->baseline[m];
+                if (b->dir && b->n > 0)
+                        SET(a, metric_name(m),
+                            json_pack("{s:i, s:f, s:f, s:f, s:I}", "n", (int)b->n, "mean", b->mean, "var", b->var, "cusum",
+                                      b->cusum, "first", (json_int_t)b->first));
+        }
+
+        SET(root, "weights", a = json_array());
+        for (size_t i = 0; i < r->n_weights; i++)
+                APPEND(a, json_pack("{s:I, s:f}", "day", (json_int_t)r->weights[i].day, "kg", r->weights[i].kg));
+        return root;
+oom:
+        json_decref(root);
+        return NULL;
+}
+
+static int64_t get_i64(const json_t *o, const char *key, int64_t def)
+{
+        json_t *v = json_object_get(o, key);
+        return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+/* A time from the file: between 1970 and 2200, or def. The file is ours, but a damaged one must not
+ * make the deadline arithmetic overflow. */
+static int64_t get_time(const json_t *o, const char *key, int64_t def)
+{
+        int64_t t = get_i64(o, key, def);
+        return t >= 0 && t < 7258118400LL * 1000000 ? t : def;
+}
+
+static bool get_bool(const json_t *o, const char *key)
+{
+        return json_is_true(json_object_get(o, key));
+}
+
+static double get_num(const json_t *o, const char *key, double def)
+{
+        json_t *v = json_object_get(o, key);
+        return json_is_number(v) ? json_number_value(v) : def;
+}
+
+int rules_import(Rules *r, const json_t *j)
+{
+        const json_t *a, *o, *v;
+        const char *name;
+        size_t i;
+
+        if (!json_is_object(j) || get_i64(j, "version", 0) != STATE_VERSION)
+                return -EINVAL;
+        /* The clock never goes backwards: a snapshot from a later time (the real clock was set back
+         * meanwhile) keeps its time. */
+        if (get_time(j, "now", 0) > r->now)
+                r->now = get_time(j, "now", 0);
+
+        a = json_object_get(j, "open");
+        json_array_foreach(a, i, o) {
+                const char *kind = kind_intern(json_string_value(json_object_get(o, "kind")) ?: "");
+                const char *key = json_string_value(json_object_get(o, "key"));
+                const char *id = json_string_value(json_object_get(o, "id"));
+                Open op = {.kind = kind, .raised = get_time(o, "raised", r->now)};
+                if (!kind || !key || !id || !id[0] || strlen(key) >= sizeof op.key || strlen(id) >= sizeof op.id ||
+                    severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
+                    find_open(r, kind, key))
+                        continue;
+                snprintf(op.key, sizeof op.key, "%s", key);
+                snprintf(op.id, sizeof op.id, "%s", id);
+                if (r->n_open == r->cap_open) {
+                        size_t cap = r->cap_open ? r->cap_open * 2 : 16;
+                        Open *n = realloc(r->open, cap * sizeof *n);
+                        if (!n)
+                                return -ENOMEM;
+                        r->open = n;
+                        r->cap_open = cap;
+                }
+                r->open[r->n_open++] = op;
+        }
+
+        r->n_dues = 0;
+        a = json_object_get(j, "dues");
+        json_array_foreach(a, i, o) {
+                const char *key = json_string_value(json_object_get(o, "key"));
+                Due *d;
+                if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key || get_time(o, "at", -1) < 0)
+                        continue;
+                d = &r->dues[r->n_dues++];
+                *d = (Due){.at = get_time(o, "at", 0), .taken = get_bool(o, "taken"), .reported = get_bool(o, "reported")};
+                snprintf(d->key, sizeof d->key, "%s", key);
+        }
+        v = json_object_get(j, "next_schedule");
+        if (json_is_integer(v) && json_integer_value(v) >= 0 && r->n_schedule > 0) {
+                /* Doses scheduled while the gateway was down are due now, late; but not a month of them. */
+                int64_t t = json_integer_value(v), oldest = r->now - 2 * DAY;
+                r->next_schedule = t >= oldest ? t : next_scheduled(r, oldest);
+                if (r->next_schedule > next_scheduled(r, r->now))
+                        r->next_schedule = next_scheduled(r, r->now);
+        }
+
+        o = json_object_get(j, "activity");
+        if (json_is_object(o)) {
+                r->last_activity = get_time(o, "last", r->last_activity);
+                r->in_bed = get_bool(o, "in_bed");
+                r->bed_known = get_bool(o, "bed_known");
+                r->bed_since = get_time(o, "bed_since", 0);
+                r->away = get_bool(o, "away");
+                r->door_at = get_time(o, "door_at", 0);
+                r->night_exit_pending = get_bool(o, "night_exit_pending") && r->door_at;
+                r->bed_exit_at = get_time(o, "bed_exit_at", 0);
+                r->learn_day = get_time(o, "learn_day", r->learn_day);
+                r->learned_days = (unsigned)MIN_MAX(get_i64(o, "learned_days", 0), 0, 100000);
+                a = json_object_get(o, "maxspell");
+                for (int d = 0; d < LEARN_DAYS; d++)
+                        for (int h = 0; h < 24; h++) {
+                                v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
+                                r->maxspell[d][h] = (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
+                        }
+        }
+
+        o = json_object_get(j, "news2");
+        json_object_foreach((json_t *)o, name, v)
+                for (News2Param p = 0; p < _NEWS2_MAX; p++)
+                        if (streq(news2_param_name(p), name))
+                                r->param[p] = (Param){.have = true,
+                                                      .value = get_num(v, "value", 0),
+                                                      .score = (int)MIN_MAX(get_i64(v, "score", 0), 0, 3),
+                                                      .time = get_time(v, "time", 0)};
+
+        o = json_object_get(j, "baselines");
+        json_object_foreach((json_t *)o, name, v) {
+                Metric m;
+                Baseline *b;
+                if (metric_from_name(name, &m) < 0 || !r->baseline[m].dir)
+                        continue;
+                b = &r->baseline[m];
+                b->n = (unsigned)MIN_MAX(get_i64(v, "n", 0), 0, 1000000000);
+                b->mean = get_num(v, "mean", 0);
+                b->var = get_num(v, "var", b->sd_min * b->sd_min);
+                b->cusum = get_num(v, "cusum", 0);
+                b->first = get_time(v, "first", r->now);
+                if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) || b->cusum < 0)
+                        b->n = 0; /* learn it again */
+        }
+
+        r->n_weights = 0;
+        a = json_object_get(j, "weights");
+        json_array_foreach(a, i, o)
+                if (r->n_weights < MAX_WEIGHTS && json_is_number(json_object_get(o, "kg"))) {
+                        r->weights[r->n_weights].day = get_time(o, "day", 0);
+                        r->weights[r->n_weights].kg = get_num(o, "kg", 0);
+                        r->n_weights++;
+                }
+        note_pending(r);
+        return 0;
 }
 
 /* ---- clock steps ---- */
@@ -1215,9 +1657,8 @@ void rules_clock_step(Rules *r, int64_t delta)
                 r->bed_exit_at += delta;
         for (size_t i = 0; i < r->n_sensors; i++)
                 r->sensors[i].last_seen += delta;
-        for (size_t i = 0; i < MAX_OPEN; i++)
-                if (r->open[i].used)
-                        r->open[i].raised += delta;
+        for (size_t i = 0; i < r->n_open; i++)
+                r->open[i].raised += delta;
         for (News2Param p = 0; p < _NEWS2_MAX; p++)
                 if (r->param[p].have)
                         r->param[p].time += delta;
@@ -1246,4 +1687,8 @@ void rules_clock_step(Rules *r, int64_t delta)
                 r->next_schedule = next_scheduled(r, old_now > r->now ? old_now : r->now);
         else
                 r->next_schedule = next_scheduled(r, r->now);
+        /* The remembered times moved: the durable copy must follow. */
+        changed(r, RULES_CHANGED_ALERTS);
+        changed(r, RULES_CHANGED_LEARNED);
+        note_pending(r);
 }

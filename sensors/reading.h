@@ -100,7 +100,7 @@ typedef enum EventKind {
         EVENT_PROBLEM,
         EVENT_POWER,
         EVENT_DIMMER,    /* value: steps, negative to the left */
-        EVENT_INPUT_FAILED, /* a wired input: value 1 failed, 0 works again */
+        EVENT_INPUT_FAILED, /* value 1 the input failed, 0 it works again; sensor: the input's id */
         _EVENT_KIND_MAX,
 } EventKind;
 

@@ -27,7 +27,7 @@ static char log_[16384];
 static unsigned n_alerts;
 static const char *only; /* record only these kinds (space-separated), or all if NULL */
 
-static void sink(void *userdata, const Alert *a)
+static void sink(void *userdata, Alert *a)
 {
         char t[RFC3339_MAX];
         size_t n = strlen(log_);
@@ -58,7 +58,7 @@ static Config *config(const char *extra)
                  "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
                  "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
                  "[Input \"dispenser\"]\nChip=gpiochip0\nLine=3\nKind=dispenser-dose-taken\nRole=dispenser\n"
-                 "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\n"
+                 "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n"
                  "[Patient]\nId=p1\nNightWindow=23:00-06:00\n[Medication]\nSchedule=08:00,14:00,20:00\nGraceMinutes=60\n"
                  "[Rules]\nInactivityDefaultMinutes=240\nBedExitMinutes=30\nNightExitMinutes=15\nAlarmButtonClearMinutes=30\n%s",
                  extra);
@@ -75,7 +75,7 @@ static Rules *engine(Config *c, const char *start)
         log_[0] = '\0';
         n_alerts = 0;
         only = NULL;
-        CHECK(rules_new(c, "gw", T(start), sink, NULL, &r) == 0);
+        CHECK(rules_new(c, T(start), sink, NULL, &r) == 0);
         return r;
 }
 

@@ -1,0 +1,236 @@
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway/alerts.h"
+#include "gateway/base.h"
+#include "gateway/encode.h"
+
+#define STATE_VERSION 1
+/* Ids are reserved in the file this many at a time: one fsync per block, not per alert. */
+#define ID_BLOCK 64
+
+struct Alerts {
+        char *prefix;
+        char *path;    /* NULL: in memory */
+        bool log;
+        alerts_sink_fn sink;
+        void *userdata;
+        uint64_t next;     /* the next id number to give */
+        uint64_t reserved; /* numbers below this may have been given (the file says so) */
+        uint64_t minted;
+        json_t *state;     /* the rules' durable state, as last saved or loaded */
+};
+
+static int write_atomic(const char *path, const char *text, size_t len)
+{
+        _cleanup_free_ char *tmp = NULL, *dir = NULL;
+        _cleanup_close_ int fd = -EBADF, dfd = -EBADF;
+        size_t done = 0;
+
+        if (asprintf(&tmp, "%s.new", path) < 0 || !(dir = strdup(path)))
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        while (done < len) {
+                ssize_t n = write(fd, text + done, len - done);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        int r = -errno;
+                        (void)unlink(tmp);
+                        return r;
+                }
+                done += (size_t)n;
+        }
+        if (fsync(fd) < 0) {
+                int r = -errno;
+                (void)unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, path) < 0) {
+                int r = -errno;
+                (void)unlink(tmp);
+                return r;
+        }
+        /* The rename itself must reach the disk before we rely on it. */
+        dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void)fsync(dfd);
+        return 0;
+}
+
+static int write_state(Alerts *al)
+{
+        _cleanup_free_ char *text = NULL;
+        json_t *root;
+        int r;
+
+        if (!al->path)
+                return 0;
+        root = json_pack("{s:i, s:I}", "version", STATE_VERSION, "next_id", (json_int_t)al->reserved);
+        if (!root)
+                return log_oom();
+        if (al->state && json_object_set(root, "rules", al->state) < 0) {
+                json_decref(root);
+                return log_oom();
+        }
+        text = json_dumps(root, JSON_COMPACT);
+        json_decref(root);
+        if (!text)
+                return log_oom();
+        r = write_atomic(al->path, text, strlen(text));
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the alert state %s, a restart may not resume open alerts: %m",
+                                       al->path);
+        return 0;
+}
+
+static void load_state(Alerts *al)
+{
+        _cleanup_free_ char *broken = NULL;
+        json_error_t err;
+        json_t *root, *v;
+
+        root = json_load_file(al->path, JSON_REJECT_DUPLICATES, &err);
+        if (!root) {
+                if (access(al->path, F_OK) < 0 && errno == ENOENT)
+                        return; /* the first start */
+                goto bad;
+        }
+        v = json_object_get(root, "version");
+        if (!json_is_integer(v) || json_integer_value(v) != STATE_VERSION) {
+                snprintf(err.text, sizeof err.text, "unknown version");
+                goto bad;
+        }
+        v = json_object_get(root, "next_id");
+        if (!json_is_integer(v) || json_integer_value(v) < 1) {
+                snprintf(err.text, sizeof err.text, "no next_id");
+                goto bad;
+        }
+        al->next = al->reserved = (uint64_t)json_integer_value(v);
+        v = json_object_get(root, "rules");
+        if (json_is_object(v))
+                al->state = json_incref(v);
+        json_decref(root);
+        return;
+bad:
+        json_decref(root);
+        log_error("The alert state %s is unreadable (%s); it is kept as %s.broken and alert numbers start again.",
+                  al->path, err.text, al->path);
+        if (asprintf(&broken, "%s.broken", al->path) >= 0)
+                (void)rename(al->path, broken);
+}
+
+int alerts_new(const AlertsOptions *o, Alerts **ret)
+{
+        Alerts *al;
+
+        assert(o && o->id_prefix && ret);
+        al = calloc(1, sizeof *al);
+        if (!al)
+                return -ENOMEM;
+        al->prefix = strdup(o->id_prefix);
+        al->path = o->path ? strdup(o->path) : NULL;
+        if (!al->prefix || (o->path && !al->path)) {
+                alerts_free(al);
+                return -ENOMEM;
+        }
+        al->log = o->log;
+        al->sink = o->sink;
+        al->userdata = o->userdata;
+        al->next = al->reserved = 1;
+        if (al->path)
+                load_state(al);
+        *ret = al;
+        return 0;
+}
+
+Alerts *alerts_free(Alerts *al)
+{
+        if (!al)
+                return NULL;
+        json_decref(al->state);
+        free(al->prefix);
+        free(al->path);
+        free(al);
+        return NULL;
+}
+
+/* Evidence that is not a JSON array, or is too large to send, becomes a note saying so: the alert
+ * goes out whatever its evidence looks like. */
+static const char *checked_evidence(const char *evidence, char *note, size_t note_size)
+{
+        size_t len;
+        json_t *j;
+        bool ok;
+
+        if (!evidence)
+                return NULL;
+        len = strlen(evidence);
+        if (len > ALERT_EVIDENCE_MAX) {
+                snprintf(note, note_size, "[{\"omitted\":\"evidence too large\",\"bytes\":%zu}]", len);
+                return note;
+        }
+        j = json_loadb(evidence, len, 0, NULL);
+        ok = json_is_array(j);
+        json_decref(j);
+        if (ok)
+                return evidence;
+        snprintf(note, note_size, "[{\"omitted\":\"evidence not valid JSON\",\"bytes\":%zu}]", len);
+        return note;
+}
+
+int alerts_emit(Alerts *al, Alert *a)
+{
+        _cleanup_free_ char *body = NULL;
+        char note[96];
+        const char *orig = a->evidence;
+        size_t len;
+
+        if (a->state == ALERT_RAISED) {
+                if (al->next >= al->reserved) {
+                        /* Reserve before use: after a crash the counter goes on above anything given. */
+                        al->reserved = al->next + ID_BLOCK;
+                        (void)write_state(al);
+                }
+                snprintf(a->id, sizeof a->id, "%s-%lld-%llu", al->prefix, (long long)(a->time_usec / 1000000),
+                         (unsigned long long)al->next++);
+                al->minted++;
+        }
+        assert(a->id[0]);
+        a->evidence = checked_evidence(orig, note, sizeof note);
+        body = encode_alert(a, &len);
+        a->evidence = orig;
+        if (!body)
+                return log_oom();
+        if (al->log)
+                log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
+        if (al->sink)
+                al->sink(al->userdata, a, body, len);
+        return 0;
+}
+
+json_t *alerts_loaded_state(Alerts *al)
+{
+        return al->state;
+}
+
+int alerts_save_state(Alerts *al, json_t *state)
+{
+        json_t *old = al->state;
+        al->state = json_incref(state);
+        json_decref(old);
+        return write_state(al);
+}
+
+uint64_t alerts_minted(const Alerts *al)
+{
+        return al->minted;
+}
