@@ -259,6 +259,21 @@ static void emit(Rules *r, const Open *o, AlertState state, const char *message,
 }
 
 /* Raises kind/key unless it is open already. Returns true if raised. */
+/* Remembers an open alert; the table grows (never overwrites). */
+static int open_append(Rules *r, const Open *o)
+{
+        if (r->n_open == r->cap_open) {
+                size_t cap = r->cap_open ? r->cap_open * 2 : 16;
+                Open *n = realloc(r->open, cap * sizeof *n);
+                if (!n)
+                        return -ENOMEM;
+                r->open = n;
+                r->cap_open = cap;
+        }
+        r->open[r->n_open++] = *o;
+        return 0;
+}
+
 static bool raise_alert(Rules *r, const char *kind, const char *key, AlertSeverity sev, const char *message,
                         const char *evidence)
 {
@@ -270,15 +285,8 @@ static bool raise_alert(Rules *r, const char *kind, const char *key, AlertSeveri
         /* The raise goes out first, then it is remembered: a crash in between may raise it twice
          * after a restart, but can never hold an alert open that nobody was told about. */
         emit(r, &o, ALERT_RAISED, message, evidence, o.id, sizeof o.id);
-        if (r->n_open == r->cap_open) {
-                size_t cap = r->cap_open ? r->cap_open * 2 : 16;
-                Open *n = realloc(r->open, cap * sizeof *n);
-                if (!n)
-                        return true; /* out of memory: raised, but it cannot be cleared */
-                r->open = n;
-                r->cap_open = cap;
-        }
-        r->open[r->n_open++] = o;
+        if (open_append(r, &o) < 0)
+                return true; /* out of memory: raised, but it cannot be cleared */
         changed(r, RULES_CHANGED_ALERTS);
         return true;
 }
@@ -1548,15 +1556,8 @@ int rules_import(Rules *r, const json_t *j)
                         continue;
                 snprintf(op.key, sizeof op.key, "%s", key);
                 snprintf(op.id, sizeof op.id, "%s", id);
-                if (r->n_open == r->cap_open) {
-                        size_t cap = r->cap_open ? r->cap_open * 2 : 16;
-                        Open *n = realloc(r->open, cap * sizeof *n);
-                        if (!n)
-                                return -ENOMEM;
-                        r->open = n;
-                        r->cap_open = cap;
-                }
-                r->open[r->n_open++] = op;
+                if (open_append(r, &op) < 0)
+                        return -ENOMEM;
         }
 
         r->n_dues = 0;
