@@ -104,8 +104,7 @@ const char *__lsan_default_suppressions(void)
 }
 #endif
 
-_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
-static void logf_(Mqtt *m, int prio, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void logf_(Mqtt *m, int prio, const char *fmt, ...)
 {
         char buf[1024];
         va_list ap;
@@ -116,7 +115,6 @@ static void logf_(Mqtt *m, int prio, const char *fmt, ...)
         va_end(ap);
         m->cb.log(m->cb.userdata, prio, buf);
 }
-_Pragma("GCC diagnostic pop")
 
 static void options_clear(MqttOptions *o)
 {

@@ -90,8 +90,7 @@ const char *lane_name(Lane lane)
         return NULL;
 }
 
-_Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wformat-nonliteral\"")
-static void logf_(Outbox *o, int prio, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void logf_(Outbox *o, int prio, const char *fmt, ...)
 {
         char buf[1024];
         va_list ap;
@@ -102,7 +101,6 @@ static void logf_(Outbox *o, int prio, const char *fmt, ...)
         va_end(ap);
         o->log_cb(o->log_userdata, prio, buf);
 }
-_Pragma("GCC diagnostic pop")
 
 static uint64_t now_realtime(void)
 {
