@@ -1,9 +1,11 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -56,6 +58,7 @@ struct Manager {
         bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
         ClockWatch clock;             /* the wall clock against CLOCK_BOOTTIME: steps */
         int clock_change_fd;          /* timerfd cancelled when the clock is set, or -EBADF */
+        int lock_fd;                  /* StateDirectory/lock, flock()ed for our lifetime, or -EBADF */
         sd_event_source *clock_change;
         uint64_t clock_from_seq;      /* first seq stamped by the current clock */
         Sim *sim;
@@ -1279,6 +1282,7 @@ int manager_new(Config *config, Manager **ret)
         }
         m->config = config;
         m->clock_change_fd = -EBADF;
+        m->lock_fd = -EBADF;
         m->test_alarms = (RateLimit){.interval_usec = TEST_ALARM_INTERVAL_USEC, .burst = TEST_ALARM_BURST};
         r = command_memo_new(&m->command_memo);
         if (r < 0) {
@@ -1319,10 +1323,42 @@ Manager *manager_free(Manager *m)
         sd_event_source_disable_unref(m->sig_term);
         sd_event_unref(m->event);
         free(m->password);
+        if (m->lock_fd >= 0)
+                close(m->lock_fd); /* last: the store is closed */
         command_memo_free(m->command_memo);
         config_free(m->config);
         free(m);
         return NULL;
+}
+
+/* One gateway per state directory: a second one (a technician running `homecare-gw run` by hand
+ * beside the service) would hand out the same sequence numbers and alert ids, and the service drops
+ * one of two items with the same seq as a duplicate. The lock lasts as long as the process. A lock
+ * file that cannot even be made (a full disk) does not stop the alarm path: said, and run. */
+static int lock_state_directory(Manager *m)
+{
+        _cleanup_free_ char *path = NULL;
+        int fd;
+
+        if (asprintf(&path, "%s/lock", m->config->state_directory) < 0)
+                return log_oom();
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+                log_warning_errno(errno, "Failed to create %s, running without the state directory lock: %m", path);
+                return 0;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                close(fd);
+                if (e == EWOULDBLOCK)
+                        return log_error_errno(EBUSY, "StateDirectory=%s is in use by another homecare-gw; "
+                                                      "two gateways on one store would reuse sequence numbers. "
+                                                      "Stop the other one first.",
+                                               m->config->state_directory);
+                return log_error_errno(e, "Failed to lock %s: %m", path);
+        }
+        m->lock_fd = fd;
+        return 0;
 }
 
 int manager_start(Manager *m)
@@ -1351,6 +1387,9 @@ int manager_start(Manager *m)
         /* 1. The store. */
         if (mkdir(c->state_directory, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create StateDirectory=%s: %m", c->state_directory);
+        r = lock_state_directory(m);
+        if (r < 0)
+                return r;
         if (asprintf(&path, "%s/alerts.json", c->state_directory) < 0)
                 return log_oom();
         r = alerts_new(&(AlertsOptions){.id_prefix = c->gateway_id, .path = path, .log = true, .sink = on_alert,

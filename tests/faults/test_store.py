@@ -4,6 +4,7 @@ ingests, commits, thins and publishes. Real parts: SQLite files in a temp dir, m
 127.0.0.1, the real homecare-gw."""
 import glob
 import os
+import subprocess
 import random
 import signal
 import sqlite3
@@ -137,6 +138,25 @@ class Kill9(TestCase):
               '%d committed seqs seen, every one delivered or thinned and counted (%d missing, dropped %d), '
               'no alert missing' % (runs, seed, len(committed), len(missing), final['dropped']), flush=True)
 
+
+
+class SharedState(TestCase):
+    def test_second_gateway_on_the_same_state_directory_is_refused(self):
+        # fails on d9b8a30: a second gateway on the same StateDirectory (a technician running it by hand
+        # beside the service) started, and both handed out the same seqs and alert ids.
+        b = self.broker()
+        gw1 = self.gateway(config(b.port, self.state, sim=False))
+        gw1.log.wait(r'running as home-0042')
+        gw2 = self.gateway(config(b.port, self.state, sim=False), name='gw2')
+        try:
+            rc = gw2.wait_exit(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.fail('the second gateway runs on the same state directory')
+        self.assertEqual(rc, 1)
+        gw2.log.wait(r'is in use by another homecare-gw')
+        self.assertIsNone(gw1.proc.poll(), 'the first gateway still runs')
+        print('FAULT a second gateway on the same state directory: survived, refused with a clear line, the first '
+              'one runs on', flush=True)
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
