@@ -56,6 +56,7 @@ struct Manager {
         char *bluez_error;            /* why BLE does not run, for status */
         sd_event_source *rules_timer; /* CLOCK_REALTIME, at the engine's next deadline */
         bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
+        bool feeding_sim;             /* the input being handled comes from the simulated home */
         ClockWatch clock;             /* the wall clock against CLOCK_BOOTTIME: steps */
         int clock_change_fd;          /* timerfd cancelled when the clock is set, or -EBADF */
         int lock_fd;                  /* StateDirectory/lock, flock()ed for our lifetime, or -EBADF */
@@ -294,11 +295,24 @@ static void queue_item(Manager *m, Lane lane, char *body, size_t len)
 
 static void rules_arm(Manager *m);
 
-/* The engine's clock: the data's own in simulation, the real one otherwise. */
-static void rules_clock(Manager *m, int64_t data_time)
+/* When input at data_time happens on the engine's clock: the real clock, or in simulation the data's
+ * own. In simulation, input from the real world (a nurse's observation, a wired input, a real sensor
+ * beside the simulated home) carries the real clock, months away from the simulated one: it happens
+ * at the simulated now, or the engine would take the difference for elapsed time and raise every
+ * dose of those months. */
+static int64_t rules_time(Manager *m, int64_t data_time)
+{
+        if (!m->rules_on_data_clock)
+                return now_realtime();
+        if (m->feeding_sim || !m->sim)
+                return data_time;
+        return sim_now(m->sim);
+}
+
+static void rules_clock(Manager *m, int64_t t)
 {
         clock_check(m);
-        rules_advance_before(m->rules, m->rules_on_data_clock ? data_time : now_realtime());
+        rules_advance_before(m->rules, t);
 }
 
 static void queue_reading(Manager *m, const Reading *r)
@@ -307,8 +321,11 @@ static void queue_reading(Manager *m, const Reading *r)
         char *body = encode_reading(r, &len);
         queue_item(m, LANE_TELEMETRY, body, len);
         if (m->rules) {
-                rules_clock(m, r->time_usec);
-                rules_reading(m->rules, r);
+                Reading at = *r;
+                rules_clock(m, rules_time(m, r->time_usec));
+                if (m->rules_on_data_clock && !m->feeding_sim && m->sim)
+                        at.time_usec = sim_now(m->sim);
+                rules_reading(m->rules, &at);
                 rules_arm(m);
         }
 }
@@ -319,8 +336,11 @@ static void queue_event(Manager *m, const Event *e)
         char *body = encode_event(e, &len);
         queue_item(m, LANE_EVENTS, body, len);
         if (m->rules) {
-                rules_clock(m, e->time_usec);
-                rules_event(m->rules, e);
+                Event at = *e;
+                rules_clock(m, rules_time(m, e->time_usec));
+                if (m->rules_on_data_clock && !m->feeding_sim && m->sim)
+                        at.time_usec = sim_now(m->sim);
+                rules_event(m->rules, &at);
                 rules_arm(m);
         }
 }
@@ -520,15 +540,19 @@ static bool sim_admit(Manager *m)
 static void on_sim_reading(void *userdata, const Reading *r)
 {
         Manager *m = userdata;
+        m->feeding_sim = true;
         if (sim_admit(m))
                 queue_reading(m, r);
+        m->feeding_sim = false;
 }
 
 static void on_sim_event(void *userdata, const Event *e)
 {
         Manager *m = userdata;
+        m->feeding_sim = true;
         if (sim_admit(m))
                 queue_event(m, e);
+        m->feeding_sim = false;
 }
 
 static void on_sim_frame(void *userdata, const char *sensor, uint16_t uuid16, const uint8_t *buf, size_t len,
@@ -537,7 +561,9 @@ static void on_sim_frame(void *userdata, const char *sensor, uint16_t uuid16, co
         Manager *m = userdata;
         /* Simulated time is the receive time; the simulated clock is "synchronised". */
         DecodeContext ctx = {.now_usec = time_usec, .now_quality = TIME_SYNCED, .utc_offset_sec = m->utc_offset_sec};
+        m->feeding_sim = true;
         handle_frame(m, sensor, uuid16, buf, len, &ctx, sim_admit);
+        m->feeding_sim = false;
 }
 
 /* ---- alerts ---- */
@@ -979,7 +1005,7 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                         reply(m, name, false, c.request_id, "the rules are not running", NULL);
                         break;
                 }
-                rules_clock(m, now);
+                rules_clock(m, rules_time(m, now));
                 if (c.acvpu)
                         (void)rules_nurse_consciousness(m->rules, c.acvpu);
                 else {

@@ -80,5 +80,26 @@ class Commands(TestCase):
         print('FAULT a stuck sender repeating test alarms: survived, 3 raised, the rest refused as rate-limited')
 
 
+    def test_observation_during_simulation_is_no_clock_jump(self):
+        # fails on d9b8a30: in simulation the engine runs on the simulated clock (March); a nurse's
+        # observation stamped with the real clock (months later) moved it there at once, and every dose
+        # of those months was raised missed: some 800 alerts in half a second.
+        b = self.broker()
+        sub = self.subscriber(b.port)
+        mark = b.log.count()
+        self.gateway(config(b.port, self.state, speed=3000,
+                            extra='[Medication]\nSchedule=08:00,14:00,20:00\nGraceMinutes=60\n'))
+        b.wait_subscribed(start=mark)
+        sub.publish('cmd/observation', json.dumps({'request_id': 'sim-obs', 'metric': 'respiratory_rate', 'value': 18}))
+        sub.wait(lambda: replies(sub, 'observation'), 'the observation reply')
+        self.assertTrue(replies(sub, 'observation')[0]['ok'])
+        n = len(sub.status)
+        sub.publish('cmd/status', '{}')  # answered after anything the observation set off
+        sub.wait(lambda: len(sub.status) > n, 'a fresh status')
+        with sub.cond:
+            late = [it for lane, it in sub.items if lane == 'alerts' and it['time'] >= '2026-03-10']
+        self.assertEqual(late, [], 'alerts from months the simulated home never lived')
+        print('FAULT a real-clock observation during the simulated home: survived, no alert from a clock jump')
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
