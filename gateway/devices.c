@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct Devices {
         bool *dirty;
         size_t n, cap;
         char *replaced; /* where a corrupt store was moved at open */
+        char *memory_reason; /* the file could not be opened (a full or failing disk): why; counters in memory */
 };
 
 static void address_text(const uint8_t a[6], char out[18])
@@ -76,6 +78,17 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
                 rc = open_db(d, path);
         }
         if (rc != SQLITE_OK) {
+                _cleanup_free_ char *dir = strdup(path);
+                if (dir && sqlite_rc_is_no_room(rc, dirname(dir))) {
+                        /* A full, failing or read-only disk: the counters live in memory for this run (a
+                         * replayed frame is still refused until the next restart), and the gateway runs. */
+                        d->memory_reason = strdup(d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+                        sqlite3_close(d->db);
+                        d->db = NULL;
+                        rc = open_db(d, ":memory:");
+                }
+        }
+        if (rc != SQLITE_OK) {
                 if (ret_error && asprintf(ret_error, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc)) < 0)
                         *ret_error = NULL;
                 devices_free(d);
@@ -90,6 +103,11 @@ const char *devices_replaced(const Devices *d)
         return d->replaced;
 }
 
+const char *devices_memory_reason(const Devices *d)
+{
+        return d->memory_reason;
+}
+
 Devices *devices_free(Devices *d)
 {
         if (!d)
@@ -102,6 +120,7 @@ Devices *devices_free(Devices *d)
         free(d->devs);
         free(d->dirty);
         free(d->replaced);
+        free(d->memory_reason);
         free(d);
         return NULL;
 }

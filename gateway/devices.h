@@ -38,6 +38,9 @@ typedef struct Devices Devices;
 int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error);
 /* Where a corrupt store was moved at open, or NULL. */
 const char *devices_replaced(const Devices *d);
+/* Why sensors.db could not be opened (a full, failing or read-only disk), or NULL: the counters are
+ * then kept in memory for this run. */
+const char *devices_memory_reason(const Devices *d);
 /* Writes pending counters, closes the store. Takes NULL. */
 Devices *devices_free(Devices *d);
 

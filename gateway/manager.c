@@ -131,7 +131,16 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                 jw_key(&w, "store");
                 jw_object_begin(&w);
                 jw_key(&w, "ok");
-                jw_bool(&w, outbox_failing_since(m->outbox) == 0);
+                jw_bool(&w, outbox_failing_since(m->outbox) == 0 && !outbox_memory_reason(m->outbox));
+                if (outbox_memory_reason(m->outbox)) {
+                        /* The disk could not hold the store at start: everything lives in memory. */
+                        jw_key(&w, "memory_only");
+                        jw_string(&w, outbox_memory_reason(m->outbox));
+                }
+                if (m->devices && devices_memory_reason(m->devices)) {
+                        jw_key(&w, "counters_memory_only");
+                        jw_string(&w, devices_memory_reason(m->devices));
+                }
                 if (outbox_failing_since(m->outbox)) {
                         jw_key(&w, "error");
                         jw_string(&w, outbox_last_error(m->outbox) ?: "unknown error");
@@ -599,6 +608,29 @@ static void raise_store_replaced(Manager *m, const char *store, const char *move
         log_error("The store %s was corrupt; moved to %s and replaced by an empty one.", store, moved);
         if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s", store,
                      moved) >= 0)
+                a.message = msg;
+        (void)raise_alert(m, &a);
+}
+
+/* The outbox could not be opened on the disk (full, failing, read-only) and runs in memory: the
+ * home keeps its alarm path, but what is not acknowledged at the next stop is lost, so the service
+ * must know at once. */
+static void raise_store_unavailable(Manager *m, const char *store, const char *why)
+{
+        _cleanup_free_ char *msg = NULL;
+        Alert a = {.kind = "store_unavailable",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
+                   .patient = m->config->patient_id,
+                   .time_usec = now_realtime()};
+
+        log_error("The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
+                  "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
+                  "(or replace it) and restart.",
+                  store, why);
+        if (asprintf(&msg, "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
+                           "with room on its disk",
+                     store, why) >= 0)
                 a.message = msg;
         (void)raise_alert(m, &a);
 }
@@ -1469,6 +1501,8 @@ int manager_start(Manager *m)
                 return log_error_errno(r, "Failed to set up the uplink: %m");
         if (outbox_replaced(m->outbox))
                 raise_store_replaced(m, path, outbox_replaced(m->outbox));
+        if (outbox_memory_reason(m->outbox))
+                raise_store_unavailable(m, path, outbox_memory_reason(m->outbox));
         r = mqtt_start(m->mqtt);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the uplink: %m");
@@ -1489,6 +1523,10 @@ int manager_start(Manager *m)
                 return log_error_errno(r, "Failed to open the sensor store %s: %s", path, error ?: strerror(-r));
         if (devices_replaced(m->devices))
                 raise_store_replaced(m, path, devices_replaced(m->devices));
+        if (devices_memory_reason(m->devices))
+                log_error("The sensor store %s cannot be opened (%s): BTHome replay counters are kept in memory "
+                          "until the next restart.",
+                          path, devices_memory_reason(m->devices));
         {
                 time_t now = time(NULL);
                 struct tm tm;

@@ -45,6 +45,7 @@ struct Outbox {
         sqlite3_stmt *st_insert, *st_delete, *st_fetch, *st_set_meta, *st_page_count, *st_freelist;
         char *path, *dir;
         char *replaced; /* where a corrupt store was moved at open */
+        char *memory_reason; /* the file could not be opened (a full or failing disk): why; the store is in memory */
         OutboxOptions opt;
         uint64_t page_size;
         uint64_t wal_frames; /* frames in the WAL after the last commit (from the WAL hook) */
@@ -148,6 +149,24 @@ static int sqlite_to_errno(int rc)
 bool sqlite_rc_is_corrupt(int rc)
 {
         return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
+}
+
+bool sqlite_rc_is_no_room(int rc, const char *dir)
+{
+        struct statvfs sv;
+
+        switch (rc & 0xff) {
+        case SQLITE_FULL:
+        case SQLITE_IOERR:
+        case SQLITE_READONLY:
+                return true;
+        case SQLITE_CANTOPEN:
+                /* Also what a missing -wal or -shm says when there is no room to make one. */
+                return statvfs(dir, &sv) == 0 &&
+                       ((sv.f_flag & ST_RDONLY) || (uint64_t)sv.f_bavail * sv.f_frsize < 1024 * 1024);
+        default:
+                return false;
+        }
 }
 
 bool sqlite_file_is_foreign(const char *path)
@@ -482,6 +501,21 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 error = NULL;
                 rc = open_db(o, &error);
         }
+        if (rc != SQLITE_OK && sqlite_rc_is_no_room(rc, o->dir)) {
+                /* A full, failing or read-only disk: a gateway that does not start has no alarm path at
+                 * all. Run on a store in memory: alerts, events and readings still flow; what is not
+                 * acknowledged by the next stop is lost, and the Manager says so loudly. */
+                close_db(o);
+                o->memory_reason = error ?: strdup(sqlite3_errstr(rc));
+                error = NULL;
+                free(o->path);
+                o->path = strdup(":memory:");
+                if (!o->path || !o->memory_reason) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                rc = open_db(o, &error);
+        }
         if (rc != SQLITE_OK) {
                 r = sqlite_to_errno(rc);
                 goto fail;
@@ -544,6 +578,7 @@ Outbox *outbox_free(Outbox *o)
         free(o->last_error);
         free(o->path);
         free(o->dir);
+        free(o->memory_reason);
         free(o->replaced);
         sd_event_unref(o->event);
         free(o);
@@ -775,8 +810,8 @@ static void refuse_for_room(Outbox *o)
         unsigned refusing = 0;
         size_t n_refused = 0, j = 0;
 
-        if (statvfs(o->dir, &sv) < 0)
-                return;
+        if (o->memory_reason || statvfs(o->dir, &sv) < 0)
+                return; /* a store in memory does not take room on the disk */
         total = (uint64_t)sv.f_blocks * sv.f_frsize;
         avail = (uint64_t)sv.f_bavail * sv.f_frsize;
         t_res = total / 8 < FS_TELEMETRY_RESERVE ? total / 8 : FS_TELEMETRY_RESERVE;
@@ -1109,6 +1144,11 @@ const char *outbox_refusing(const Outbox *o)
 const char *outbox_replaced(const Outbox *o)
 {
         return o->replaced;
+}
+
+const char *outbox_memory_reason(const Outbox *o)
+{
+        return o->memory_reason;
 }
 
 bool outbox_skipped_at_open(const Outbox *o, uint64_t *ret_from, uint64_t *ret_to)

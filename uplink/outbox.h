@@ -104,6 +104,9 @@ uint64_t outbox_failing_since(const Outbox *o);      /* CLOCK_REALTIME µs of th
 uint64_t outbox_failed_commits(const Outbox *o);     /* failed commits since the process started */
 const char *outbox_refusing(const Outbox *o);        /* "telemetry", "events" (and telemetry) or NULL */
 const char *outbox_replaced(const Outbox *o);        /* where a corrupt store was moved at open, or NULL */
+/* Why the file could not be opened (a full, failing or read-only disk), or NULL: then outbox_open()
+ * made the store in memory, so that the gateway runs; it lasts until the process ends. */
+const char *outbox_memory_reason(const Outbox *o);
 
 /* Moves a database file that SQLite refuses as corrupt to <path>.corrupt-<unix time>, with its
  * -wal and -shm, for analysis. Used for every store of the gateway. Returns 0 and the new name in
@@ -114,3 +117,5 @@ int sqlite_move_aside(const char *path, char **ret_moved);
 bool sqlite_file_is_foreign(const char *path);
 /* Whether a SQLite result code means the file itself is bad (not a database, corrupt). */
 bool sqlite_rc_is_corrupt(int rc);
+/* Whether a SQLite result code opening a store in dir means a full, failing or read-only disk. */
+bool sqlite_rc_is_no_room(int rc, const char *dir);

@@ -88,6 +88,34 @@ class Disk(TestCase):
         sub.wait(lambda: len(sub.status) > n_before, 'a status')
         return sub.status[-1]
 
+    def test_start_on_a_full_disk(self):
+        """fails on d9b8a30: restarted on a full disk (a power cut, the watchdog, an update), the gateway
+        could not open its stores and exited 1, for as long as the disk stayed full: no alarm path."""
+        self.mount_tmpfs('4M')
+        b = self.broker()
+        sub = self.subscriber(b.port)
+        mark = b.log.count()
+        gw = self.gateway(config(b.port, self.state, sim=False))
+        b.wait_subscribed(start=mark)
+        gw.signal(signal.SIGTERM)
+        self.assertEqual(gw.wait_exit(), 0)
+        fill(os.path.join(self.state, 'ballast'))  # stays full: nothing frees room while it runs
+        mark = b.log.count()
+        gw = self.gateway(config(b.port, self.state, sim=False), name='gw-full')
+        gw.log.wait(r'running on a store in memory')
+        b.wait_subscribed(start=mark)
+        sub.wait(lambda: any(it.get('kind') == 'store_unavailable' for _, it in sub.items), 'the store_unavailable alert')
+        sub.publish('cmd/test-alarm', json.dumps({'request_id': 'full-start', 'message': 'on a full disk'}))
+        sub.wait(lambda: any(it.get('kind') == 'test_alarm' for _, it in sub.items), 'the test alarm')
+        n = len(sub.status)
+        sub.publish('cmd/status', '{}')
+        sub.wait(lambda: len(sub.status) > n, 'a fresh status')
+        st = sub.status[-1]['store']
+        self.assertFalse(st['ok'])
+        self.assertIn('memory_only', st)
+        print('FAULT a restart on a full disk: survived, started on a store in memory, store_unavailable raised, '
+              'a test alarm delivered', flush=True)
+
     def test_disk_full_while_connected(self):
         """fails on fb6d774: with the disk full the test-alarm reply says ok but no alert reaches the
         broker and nothing is logged; sending of the stored backlog stops after the first window
