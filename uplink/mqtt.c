@@ -660,9 +660,11 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const 
                       largest);
                 learn_too_large(m, largest);
         }
-        session_lost(m, rc == MOSQ_ERR_SUCCESS ? "closed"
-                        : rc >= 0x80  ? mosquitto_reason_string(rc)
-                                      : mosquitto_strerror(rc));
+        /* libmosquitto 2.0.11's strerror has no text for its keepalive timeout ("Unknown error"). */
+        session_lost(m, rc == MOSQ_ERR_SUCCESS     ? "closed"
+                        : rc == MOSQ_ERR_KEEPALIVE ? "no answer within the keepalive (the broker or the path is silent)"
+                        : rc >= 0x80               ? mosquitto_reason_string(rc)
+                                                   : mosquitto_strerror(rc));
 }
 
 static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason, const mosquitto_property *props)
