@@ -22,7 +22,9 @@ DEFAULT_TIMEOUT = float(os.environ.get('HCGW_TEST_TIMEOUT', '30'))
 # ./scripts/test --valgrind: every gateway runs under memcheck; an error or a leak makes its exit status
 # 99, which fails the test at its SIGTERM like a crash.
 VALGRIND = (['valgrind', '-q', '--error-exitcode=99', '--leak-check=full', '--errors-for-leak-kinds=definite',
-             '--track-fds=no'] if os.environ.get('HCGW_VALGRIND') else [])
+             '--track-fds=no', '--suppressions=' + os.path.join(os.path.dirname(os.path.abspath(__file__)), '..',
+                                                               'valgrind.supp')]
+            if os.environ.get('HCGW_VALGRIND') else [])
 STOP_TIMEOUT = 60 if VALGRIND else 10  # memcheck runs the gateway some 20 times slower
 
 
