@@ -457,6 +457,23 @@ fail:
         return rc ? rc : SQLITE_ERROR;
 }
 
+/* Whether path is an empty file with no WAL content beside it: what a lost file looks like. A store
+ * of ours is never empty once opened (switching to WAL writes its first page). */
+static bool file_was_emptied(const char *path)
+{
+        char *wal = NULL;
+        struct stat st;
+        bool empty;
+
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 0)
+                return false;
+        if (asprintf(&wal, "%s-wal", path) < 0)
+                return false;
+        empty = stat(wal, &st) < 0 || st.st_size == 0;
+        free(wal);
+        return empty;
+}
+
 int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **ret_error)
 {
         char *error = NULL, *d;
@@ -485,7 +502,9 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 goto fail;
         }
 
-        rc = open_db(o, &error);
+        /* An empty file where a store was (a file system that lost its data): SQLite would take it for
+         * a new database, and nobody would hear that the backlog is gone. */
+        rc = file_was_emptied(o->path) ? SQLITE_NOTADB : open_db(o, &error);
         if (rc != SQLITE_OK && sqlite_rc_is_corrupt(rc)) {
                 /* Not a database, or a damaged one: without a store the home has no alarm path, and
                  * starting again does not mend the file. Keep it for analysis and start afresh. */

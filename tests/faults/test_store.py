@@ -75,6 +75,15 @@ class Corrupt(TestCase):
               'items delivered', flush=True)
 
 
+    def test_emptied_outbox_db(self):
+        # fails on d9b8a30: an outbox.db emptied to 0 bytes (a file system that lost its data) was taken
+        # for a new store: seq from 1 again, no store_replaced alert, the backlog gone unsaid.
+        def prepare(p):
+            open(p, 'w').close()
+        self.start_and_check_replaced('outbox.db', prepare)
+        print('FAULT outbox.db emptied to 0 bytes: survived, started, file moved aside, store_replaced alert '
+              'raised', flush=True)
+
 class Kill9(TestCase):
     def test_kill9_at_random_moments(self):
         """fails on fb6d774 only if a kill leaves the store corrupt or a committed seq undelivered: the
