@@ -709,6 +709,11 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 size_t k;
 
                 p.line++;
+                /* Windows Notepad starts a UTF-8 file with a byte-order mark: it is not text. */
+                if (p.line == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+                        memmove(line, line + 3, (size_t)n - 2);
+                        n -= 3;
+                }
                 if ((size_t)n != strlen(line)) {
                         r = fail(&p, NULL, "line contains a NUL byte");
                         break;
@@ -816,8 +821,11 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 if (r < 0)
                         break;
         }
-        if (r == 0 && ferror(f))
-                r = -EIO;
+        if (r == 0 && ferror(f)) {
+                /* getline() left errno set, e.g. EISDIR for a directory given as the file. */
+                r = errno > 0 ? -errno : -EIO;
+                (void)!asprintf(&p.error, "%s: cannot read: %s", name, strerror(-r));
+        }
         if (r == 0)
                 r = finish_element(&p, cur, elem, elem_set_on);
         for (size_t k = 0; r == 0 && k < ELEMENTSOF(keys); k++) {

@@ -171,6 +171,46 @@ static void test_load_missing_file(void)
         free(err);
 }
 
+/* fails on d9b8a30: returns -EIO with no message, so check-config and run print only "out of memory". */
+static void test_load_directory(void)
+{
+        char dir[] = "/tmp/hcgw-confdir-XXXXXX";
+        Config *c = NULL;
+        char *err = NULL;
+        CHECK(mkdtemp(dir) != NULL);
+        CHECK(config_load(dir, &c, &err) == -EISDIR);
+        CHECK(c == NULL);
+        CHECK(err && strstr(err, dir) && strstr(err, ": cannot read: Is a directory"));
+        if (err)
+                fprintf(stderr, "(expected) %s\n", err);
+        free(err);
+        rmdir(dir);
+}
+
+/* fails on d9b8a30: "bom.conf:1: '\xEF\xBB\xBF[Gateway]' is not a Key=Value assignment". */
+static void test_utf8_bom(void)
+{
+        static const char text[] = "\xEF\xBB\xBF[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://h\n";
+        static const char key_first[] = "\xEF\xBB\xBFId=x\n";
+        static const char bom_later[] = "[Gateway]\n\xEF\xBB\xBFId=x\n";
+        Config *c = NULL;
+        char *err = NULL;
+        CHECK(parse(text, &c, &err) == 0);
+        CHECK(c && strcmp(c->gateway_id, "x") == 0);
+        CHECK(err == NULL);
+        config_free(c);
+        c = NULL;
+        /* Only the mark is skipped: what follows it is checked as usual. */
+        CHECK(parse(key_first, &c, &err) < 0);
+        CHECK(err && strstr(err, "test.conf:1: Id= appears before any [Section]"));
+        free(err);
+        err = NULL;
+        /* A mark anywhere else is not skipped. */
+        CHECK(parse(bom_later, &c, &err) < 0);
+        CHECK(err && strstr(err, "test.conf:2: [Gateway] \xEF\xBB\xBFId: unknown key"));
+        free(err);
+}
+
 static void test_password_file(void)
 {
         char path[] = "/tmp/hcgw-pw-XXXXXX";
@@ -334,4 +374,4 @@ static void test_section_errors(void)
 }
 
 TEST_MAIN(TEST(test_sensor_input_patient_rules_sections), TEST(test_rules_only_mode), TEST(test_section_errors), TEST(test_issue_example), TEST(test_defaults_and_values), TEST(test_errors), TEST(test_nul_byte),
-          TEST(test_load_missing_file), TEST(test_password_file))
+          TEST(test_load_missing_file), TEST(test_load_directory), TEST(test_utf8_bom), TEST(test_password_file))
