@@ -223,6 +223,15 @@ static int parse_broker(Parser *p, const char *key, const char *value, void *fie
         } else
                 return fail(p, key, "'%s' must start with mqtt:// or mqtts://", value);
 
+        /* Said before the port is looked at, which would otherwise take the blame. The value is not
+         * repeated: it holds a password. */
+        if (strchr(rest, '@'))
+                return fail(p, key, "a user name or password in the URL (user:password@host) is not supported: "
+                                    "use Username= and PasswordFile=");
+        if (rest[strcspn(rest, "/?#")] != '\0')
+                return fail(p, key, "'%s' has a path, query or fragment ('%s'), which MQTT has no use for: "
+                                    "give mqtt://host[:port] or mqtts://host[:port]",
+                            value, rest + strcspn(rest, "/?#"));
         if (rest[0] == '[') { /* [v6 address]:port */
                 const char *close = strchr(rest, ']');
                 if (!close)
