@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -672,8 +673,60 @@ static bool label_taken(const Config *c, SectionId sec, const char *label)
         }
 }
 
-/* Checks the required keys of the labelled element that just ended. */
-static int finish_element(Parser *p, SectionId sec, const void *elem, const unsigned *elem_set_on)
+static size_t key_index(SectionId sec, const char *key)
+{
+        size_t k;
+        for (k = 0; k < ELEMENTSOF(keys); k++)
+                if (keys[k].section == sec && streq(keys[k].key, key))
+                        break;
+        assert(k < ELEMENTSOF(keys));
+        return k;
+}
+
+/* One device, one section: a second section for it would report everything twice, or a button
+ * would be both an alarm button and a doorbell. Only the earlier elements are compared: elem is the
+ * last one, and they were checked when they ended. */
+static int check_sensor(Parser *p, const Config *c, const SensorConfig *sc, const unsigned *elem_set_on)
+{
+        for (size_t i = 0; i < c->n_sensors && &c->sensors[i] != sc; i++)
+                if (strcasecmp(c->sensors[i].address, sc->address) == 0) {
+                        p->line = elem_set_on[key_index(SEC_SENSOR, "Address")];
+                        return fail(p, "Address", "%s is also the address of [Sensor \"%s\"] (line %u)", sc->address,
+                                    c->sensors[i].id, c->sensors[i].line);
+                }
+        /* A BTHome device may be a button (a pendant); a health device never is. */
+        if (streq_ptr(sc->role, "alarm-button") && !streq(sc->type, "bthome")) {
+                p->line = elem_set_on[key_index(SEC_SENSOR, "Role")];
+                return fail(p, "Role", "a %s sensor cannot be the alarm button: only a bthome sensor (a BTHome button) "
+                                       "or an [Input] with Kind=button can", sc->type);
+        }
+        return 0;
+}
+
+static const char *chip_name(const char *chip)
+{
+        return strncmp(chip, "/dev/", 5) == 0 ? chip + 5 : chip;
+}
+
+static int check_input(Parser *p, const Config *c, const InputConfig *ic, const unsigned *elem_set_on)
+{
+        for (size_t i = 0; i < c->n_inputs && &c->inputs[i] != ic; i++)
+                if (streq(chip_name(c->inputs[i].chip), chip_name(ic->chip)) && streq(c->inputs[i].gpio_line, ic->gpio_line)) {
+                        p->line = elem_set_on[key_index(SEC_INPUT, "Line")];
+                        return fail(p, "Line", "line %s of %s is also [Input \"%s\"] (line %u)", ic->gpio_line, ic->chip,
+                                    c->inputs[i].id, c->inputs[i].line);
+                }
+        /* Only a button is pressed: a door or a bed as the alarm button would raise the alarm never,
+         * or whenever somebody opens it. */
+        if (streq_ptr(ic->role, "alarm-button") && !streq(ic->kind, "button")) {
+                p->line = elem_set_on[key_index(SEC_INPUT, "Role")];
+                return fail(p, "Role", "Kind=%s cannot be the alarm button: only Kind=button can", ic->kind);
+        }
+        return 0;
+}
+
+/* Checks the labelled element that just ended: its required keys, and what contradicts. */
+static int finish_element(Parser *p, const Config *c, SectionId sec, const void *elem, const unsigned *elem_set_on)
 {
         unsigned saved = p->line;
         int r = 0;
@@ -692,6 +745,10 @@ static int finish_element(Parser *p, SectionId sec, const void *elem, const unsi
                 else if (t->has_low && t->has_high && t->low >= t->high)
                         r = fail(p, "High", "High=%g is not above Low=%g", t->high, t->low);
         }
+        if (r == 0 && sec == SEC_SENSOR)
+                r = check_sensor(p, c, elem, elem_set_on);
+        if (r == 0 && sec == SEC_INPUT)
+                r = check_input(p, c, elem, elem_set_on);
         if (r == 0)
                 p->line = saved;
         return r;
@@ -758,7 +815,7 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                                 r = fail(&p, NULL, "unknown section [%s]", l + 1);
                                 break;
                         }
-                        if ((r = finish_element(&p, cur, elem, elem_set_on)) < 0)
+                        if ((r = finish_element(&p, c, cur, elem, elem_set_on)) < 0)
                                 break;
                         elem = NULL;
                         if (!sections[s].labelled && label) {
@@ -836,7 +893,7 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 (void)!asprintf(&p.error, "%s: cannot read: %s", name, strerror(-r));
         }
         if (r == 0)
-                r = finish_element(&p, cur, elem, elem_set_on);
+                r = finish_element(&p, c, cur, elem, elem_set_on);
         for (size_t k = 0; r == 0 && k < ELEMENTSOF(keys); k++) {
                 SectionId s = keys[k].section;
                 if (!keys[k].required || set_on[k] || sections[s].labelled)
@@ -847,6 +904,24 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 snprintf(section, sizeof section, "%s", sections[s].name);
                 r = section_line[s] ? fail(&p, keys[k].key, "required key is missing")
                                     : fail(&p, keys[k].key, "required key is missing (no [%s] section)", section);
+        }
+        if (r == 0 && c->inactivity_floor_min > c->inactivity_ceiling_min) {
+                /* Compared as they take effect: one given alone may contradict the other's default. */
+                unsigned floor_on = set_on[key_index(SEC_RULES, "InactivityFloorMinutes")],
+                         ceiling_on = set_on[key_index(SEC_RULES, "InactivityCeilingMinutes")];
+                char other[64];
+                bool floor = floor_on >= ceiling_on; /* blame the later of the two, or the one given */
+
+                if (floor ? ceiling_on : floor_on)
+                        snprintf(other, sizeof other, "line %u", floor ? ceiling_on : floor_on);
+                else
+                        snprintf(other, sizeof other, "the default");
+                p.line = floor ? floor_on : ceiling_on;
+                snprintf(section, sizeof section, "Rules");
+                r = floor ? fail(&p, "InactivityFloorMinutes", "%u is above InactivityCeilingMinutes=%u (%s)",
+                                 c->inactivity_floor_min, c->inactivity_ceiling_min, other)
+                          : fail(&p, "InactivityCeilingMinutes", "%u is below InactivityFloorMinutes=%u (%s)",
+                                 c->inactivity_ceiling_min, c->inactivity_floor_min, other);
         }
         if (r == 0 && (!c->cert_file) != (!c->key_file)) {
                 p.line = section_line[SEC_UPLINK];
