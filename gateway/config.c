@@ -703,15 +703,24 @@ static int check_sensor(Parser *p, const Config *c, const SensorConfig *sc, cons
         return 0;
 }
 
-static const char *chip_name(const char *chip)
+/* gpiochip0, /dev/gpiochip0 and 0 name the same chip; a label cannot be told apart without it. */
+static bool same_chip(const char *a, const char *b)
 {
-        return strncmp(chip, "/dev/", 5) == 0 ? chip + 5 : chip;
+        if (strncmp(a, "/dev/", 5) == 0)
+                a += 5;
+        if (strncmp(b, "/dev/", 5) == 0)
+                b += 5;
+        if (a[0] && strspn(a, "0123456789") == strlen(a) && strncmp(b, "gpiochip", 8) == 0)
+                b += 8;
+        if (b[0] && strspn(b, "0123456789") == strlen(b) && strncmp(a, "gpiochip", 8) == 0)
+                a += 8;
+        return streq(a, b);
 }
 
 static int check_input(Parser *p, const Config *c, const InputConfig *ic, const unsigned *elem_set_on)
 {
         for (size_t i = 0; i < c->n_inputs && &c->inputs[i] != ic; i++)
-                if (streq(chip_name(c->inputs[i].chip), chip_name(ic->chip)) && streq(c->inputs[i].gpio_line, ic->gpio_line)) {
+                if (same_chip(c->inputs[i].chip, ic->chip) && streq(c->inputs[i].gpio_line, ic->gpio_line)) {
                         p->line = elem_set_on[key_index(SEC_INPUT, "Line")];
                         return fail(p, "Line", "line %s of %s is also [Input \"%s\"] (line %u)", ic->gpio_line, ic->chip,
                                     c->inputs[i].id, c->inputs[i].line);

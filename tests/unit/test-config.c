@@ -336,6 +336,9 @@ static void test_no_contradiction(void)
                 /* The same line number on another chip; a fixed limit. */
                 "[Input \"a\"]\nChip=gpiochip0\nLine=4\nKind=door\n[Input \"b\"]\nChip=gpiochip1\nLine=4\nKind=bed\n"
                 "[Rules]\nInactivityFloorMinutes=300\nInactivityCeilingMinutes=300\n",
+                /* Chip numbers are not line numbers; gpiochip1 is not gpiochip10. */
+                "[Input \"a\"]\nChip=1\nLine=4\nKind=door\n[Input \"b\"]\nChip=gpiochip10\nLine=4\nKind=bed\n"
+                "[Input \"c\"]\nChip=gpiochip1\nLine=5\nKind=bed\n",
                 /* Raised together above the defaults. */
                 "[Rules]\nInactivityFloorMinutes=800\nInactivityCeilingMinutes=900\n",
         };
@@ -409,6 +412,8 @@ static void test_section_errors(void)
                  "test.conf:4: [Sensor \"cuff\"] Role: a blood-pressure sensor cannot be the alarm button"},
                 {"[Input \"a\"]\nChip=gpiochip0\nLine=17\nKind=door\n[Patient]\n[Input \"b\"]\nKind=bed\nLine=17\nChip=/dev/gpiochip0\n",
                  "test.conf:8: [Input \"b\"] Line: line 17 of /dev/gpiochip0 is also [Input \"a\"] (line 1)"},
+                {"[Input \"a\"]\nChip=/dev/gpiochip2\nLine=door\nKind=door\n[Input \"b\"]\nChip=2\nLine=door\nKind=bed\n",
+                 "test.conf:7: [Input \"b\"] Line: line door of 2 is also [Input \"a\"] (line 1)"},
                 {"[Sensor \"a\"]\nType=bthome\nAddress=A4:C1:38:00:00:0a\n[Sensor \"b\"]\nType=weight\nAddress=a4:c1:38:00:00:0A\n",
                  "test.conf:6: [Sensor \"b\"] Address: a4:c1:38:00:00:0A is also the address of [Sensor \"a\"] (line 1)"},
         };
