@@ -1,12 +1,15 @@
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
 #include "gateway/base.h"
 #include "gateway/command.h"
+#include "gateway/replay.h"
 #include "sensors/reading.h"
 
 static const char *const names[_COMMAND_KIND_MAX] = {
@@ -18,6 +21,75 @@ static const char *const names[_COMMAND_KIND_MAX] = {
 const char *command_name(CommandKind k)
 {
         return k < _COMMAND_KIND_MAX ? names[k] : NULL;
+}
+
+/* What a nurse may report, in the metric's usual unit (metric_default_unit()): wide enough never to
+ * refuse a real but extreme value, narrow enough to refuse a typo, a wrong unit or a sign slip
+ * before it is stored and scored as NEWS2 (spo2 -5 would score 3). The error is a static string, so
+ * each names its metric and range. */
+#define RANGE(m, name, lo, hi, unit) \
+        [m] = {lo, hi, "observation: " name " must be from " #lo " to " #hi " " unit}
+static const struct {
+        double low, high;
+        const char *error;
+} ranges[_METRIC_MAX] = {
+        RANGE(METRIC_HEART_RATE, "heart_rate", 20, 300, "/min"),
+        RANGE(METRIC_RR_INTERVAL, "rr_interval", 0.1, 10, "s"),
+        RANGE(METRIC_ENERGY_EXPENDED, "energy_expended", 0, 65535, "kJ"),
+        RANGE(METRIC_SYSTOLIC, "systolic", 40, 300, "mm[Hg]"),
+        RANGE(METRIC_DIASTOLIC, "diastolic", 20, 200, "mm[Hg]"),
+        RANGE(METRIC_MEAN_ARTERIAL_PRESSURE, "mean_arterial_pressure", 20, 250, "mm[Hg]"),
+        RANGE(METRIC_PULSE_RATE, "pulse_rate", 20, 300, "/min"),
+        RANGE(METRIC_BODY_TEMPERATURE, "body_temperature", 25, 45, "Cel"),
+        RANGE(METRIC_SPO2, "spo2", 50, 100, "%"),
+        RANGE(METRIC_PERFUSION_INDEX, "perfusion_index", 0, 100, "%"),
+        RANGE(METRIC_BODY_WEIGHT, "body_weight", 1, 650, "kg"),
+        RANGE(METRIC_BMI, "bmi", 5, 250, "kg/m2"),
+        RANGE(METRIC_BODY_HEIGHT, "body_height", 0.2, 2.8, "m"),
+        RANGE(METRIC_GLUCOSE, "glucose", 1, 3000, "mg/dL"),
+        RANGE(METRIC_RESPIRATORY_RATE, "respiratory_rate", 1, 80, "/min"),
+        RANGE(METRIC_TEMPERATURE, "temperature", -60, 70, "Cel"),
+        RANGE(METRIC_HUMIDITY, "humidity", 0, 100, "%"),
+        RANGE(METRIC_BATTERY, "battery", 0, 100, "%"),
+        RANGE(METRIC_ILLUMINANCE, "illuminance", 0, 200000, "lx"),
+        RANGE(METRIC_PULSE_RATE_FAST, "pulse_rate_fast", 20, 300, "/min"),
+        RANGE(METRIC_SPO2_FAST, "spo2_fast", 50, 100, "%"),
+        RANGE(METRIC_PULSE_RATE_SLOW, "pulse_rate_slow", 20, 300, "/min"),
+        RANGE(METRIC_SPO2_SLOW, "spo2_slow", 50, 100, "%"),
+        RANGE(METRIC_VOLTAGE, "voltage", 0, 1000, "V"),
+        RANGE(METRIC_POWER, "power", 0, 100000, "W"),
+        RANGE(METRIC_PRESSURE, "pressure", 300, 1100, "hPa"),
+        RANGE(METRIC_CO2, "co2", 0, 100000, "[ppm]"),
+};
+#undef RANGE
+
+/* NaN and Infinity are not JSON, so the parser calls them a syntax error; a bare word outside the
+ * strings other than true, false and null can only be an attempt at one. */
+static bool has_non_finite_word(const char *p, size_t len)
+{
+        bool in_string = false;
+        for (size_t i = 0; i < len; i++) {
+                size_t n = 0;
+                if (in_string) {
+                        if (p[i] == '\\')
+                                i++;
+                        else if (p[i] == '"')
+                                in_string = false;
+                        continue;
+                }
+                if (p[i] == '"') {
+                        in_string = true;
+                        continue;
+                }
+                while (i + n < len && isalpha((unsigned char)p[i + n]))
+                        n++;
+                if ((n == 3 && (strncasecmp(p + i, "nan", 3) == 0 || strncasecmp(p + i, "inf", 3) == 0)) ||
+                    (n == 8 && strncasecmp(p + i, "infinity", 8) == 0))
+                        return true;
+                if (n > 0)
+                        i += n - 1;
+        }
+        return false;
 }
 
 static int copy_string(json_t *obj, const char *key, char *dst, size_t size, const char **ret_error)
@@ -58,6 +130,15 @@ int command_parse(const char *name, const void *payload, size_t len, Command *re
         }
         if (len > 0) {
                 root = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &err);
+                if (!root && json_error_code(&err) == json_error_duplicate_key) {
+                        *ret_error = "duplicate key in the JSON object";
+                        return -EBADMSG;
+                }
+                if (!root && (json_error_code(&err) == json_error_numeric_overflow ||
+                              (json_error_code(&err) == json_error_invalid_syntax && has_non_finite_word(payload, len)))) {
+                        *ret_error = "a value must be a finite number (not NaN, Infinity or too large)";
+                        return -EBADMSG;
+                }
                 if (!root || !json_is_object(root)) {
                         json_decref(root);
                         *ret_error = "payload is not a JSON object";
@@ -86,6 +167,13 @@ int command_parse(const char *name, const void *payload, size_t len, Command *re
                         } else if (!json_is_number(v) || !isfinite(json_number_value(v))) {
                                 *ret_error = "observation: \"value\" must be a number";
                                 r = -EBADMSG;
+                        } else if (c.unit[0] && !streq(c.unit, metric_default_unit(m))) {
+                                /* The range below is in the usual unit, and only that unit is taken. */
+                                *ret_error = "give the value in the metric's usual unit";
+                                r = -EBADMSG;
+                        } else if (json_number_value(v) < ranges[m].low || json_number_value(v) > ranges[m].high) {
+                                *ret_error = ranges[m].error;
+                                r = -ERANGE;
                         } else
                                 c.value = json_number_value(v);
                 }

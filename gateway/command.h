@@ -24,6 +24,7 @@ typedef struct Command {
 } Command;
 
 /* Returns 0 and fills *ret, or a negative errno with a static description in *ret_error:
- * -ENOENT unknown command, -EMSGSIZE too large, -EBADMSG not a JSON object or wrong field types. */
+ * -ENOENT unknown command, -EMSGSIZE too large, -EBADMSG not a JSON object or wrong field types,
+ * -ERANGE an observation's value outside what a human body (or the room) can show. */
 int command_parse(const char *name, const void *payload, size_t len, Command *ret, const char **ret_error);
 const char *command_name(CommandKind k);

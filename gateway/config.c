@@ -1,3 +1,4 @@
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -223,6 +224,15 @@ static int parse_broker(Parser *p, const char *key, const char *value, void *fie
         } else
                 return fail(p, key, "'%s' must start with mqtt:// or mqtts://", value);
 
+        /* Said before the port is looked at, which would otherwise take the blame. The value is not
+         * repeated: it holds a password. */
+        if (strchr(rest, '@'))
+                return fail(p, key, "a user name or password in the URL (user:password@host) is not supported: "
+                                    "use Username= and PasswordFile=");
+        if (rest[strcspn(rest, "/?#")] != '\0')
+                return fail(p, key, "'%s' has a path, query or fragment ('%s'), which MQTT has no use for: "
+                                    "give mqtt://host[:port] or mqtts://host[:port]",
+                            value, rest + strcspn(rest, "/?#"));
         if (rest[0] == '[') { /* [v6 address]:port */
                 const char *close = strchr(rest, ']');
                 if (!close)
@@ -663,8 +673,69 @@ static bool label_taken(const Config *c, SectionId sec, const char *label)
         }
 }
 
-/* Checks the required keys of the labelled element that just ended. */
-static int finish_element(Parser *p, SectionId sec, const void *elem, const unsigned *elem_set_on)
+static size_t key_index(SectionId sec, const char *key)
+{
+        size_t k;
+        for (k = 0; k < ELEMENTSOF(keys); k++)
+                if (keys[k].section == sec && streq(keys[k].key, key))
+                        break;
+        assert(k < ELEMENTSOF(keys));
+        return k;
+}
+
+/* One device, one section: a second section for it would report everything twice, or a button
+ * would be both an alarm button and a doorbell. Only the earlier elements are compared: elem is the
+ * last one, and they were checked when they ended. */
+static int check_sensor(Parser *p, const Config *c, const SensorConfig *sc, const unsigned *elem_set_on)
+{
+        for (size_t i = 0; i < c->n_sensors && &c->sensors[i] != sc; i++)
+                if (strcasecmp(c->sensors[i].address, sc->address) == 0) {
+                        p->line = elem_set_on[key_index(SEC_SENSOR, "Address")];
+                        return fail(p, "Address", "%s is also the address of [Sensor \"%s\"] (line %u)", sc->address,
+                                    c->sensors[i].id, c->sensors[i].line);
+                }
+        /* A BTHome device may be a button (a pendant); a health device never is. */
+        if (streq_ptr(sc->role, "alarm-button") && !streq(sc->type, "bthome")) {
+                p->line = elem_set_on[key_index(SEC_SENSOR, "Role")];
+                return fail(p, "Role", "a %s sensor cannot be the alarm button: only a bthome sensor (a BTHome button) "
+                                       "or an [Input] with Kind=button can", sc->type);
+        }
+        return 0;
+}
+
+/* gpiochip0, /dev/gpiochip0 and 0 name the same chip; a label cannot be told apart without it. */
+static bool same_chip(const char *a, const char *b)
+{
+        if (strncmp(a, "/dev/", 5) == 0)
+                a += 5;
+        if (strncmp(b, "/dev/", 5) == 0)
+                b += 5;
+        if (a[0] && strspn(a, "0123456789") == strlen(a) && strncmp(b, "gpiochip", 8) == 0)
+                b += 8;
+        if (b[0] && strspn(b, "0123456789") == strlen(b) && strncmp(a, "gpiochip", 8) == 0)
+                a += 8;
+        return streq(a, b);
+}
+
+static int check_input(Parser *p, const Config *c, const InputConfig *ic, const unsigned *elem_set_on)
+{
+        for (size_t i = 0; i < c->n_inputs && &c->inputs[i] != ic; i++)
+                if (same_chip(c->inputs[i].chip, ic->chip) && streq(c->inputs[i].gpio_line, ic->gpio_line)) {
+                        p->line = elem_set_on[key_index(SEC_INPUT, "Line")];
+                        return fail(p, "Line", "line %s of %s is also [Input \"%s\"] (line %u)", ic->gpio_line, ic->chip,
+                                    c->inputs[i].id, c->inputs[i].line);
+                }
+        /* Only a button is pressed: a door or a bed as the alarm button would raise the alarm never,
+         * or whenever somebody opens it. */
+        if (streq_ptr(ic->role, "alarm-button") && !streq(ic->kind, "button")) {
+                p->line = elem_set_on[key_index(SEC_INPUT, "Role")];
+                return fail(p, "Role", "Kind=%s cannot be the alarm button: only Kind=button can", ic->kind);
+        }
+        return 0;
+}
+
+/* Checks the labelled element that just ended: its required keys, and what contradicts. */
+static int finish_element(Parser *p, const Config *c, SectionId sec, const void *elem, const unsigned *elem_set_on)
 {
         unsigned saved = p->line;
         int r = 0;
@@ -683,6 +754,10 @@ static int finish_element(Parser *p, SectionId sec, const void *elem, const unsi
                 else if (t->has_low && t->has_high && t->low >= t->high)
                         r = fail(p, "High", "High=%g is not above Low=%g", t->high, t->low);
         }
+        if (r == 0 && sec == SEC_SENSOR)
+                r = check_sensor(p, c, elem, elem_set_on);
+        if (r == 0 && sec == SEC_INPUT)
+                r = check_input(p, c, elem, elem_set_on);
         if (r == 0)
                 p->line = saved;
         return r;
@@ -709,6 +784,11 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 size_t k;
 
                 p.line++;
+                /* Windows Notepad starts a UTF-8 file with a byte-order mark: it is not text. */
+                if (p.line == 1 && n >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0) {
+                        memmove(line, line + 3, (size_t)n - 2);
+                        n -= 3;
+                }
                 if ((size_t)n != strlen(line)) {
                         r = fail(&p, NULL, "line contains a NUL byte");
                         break;
@@ -744,7 +824,7 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                                 r = fail(&p, NULL, "unknown section [%s]", l + 1);
                                 break;
                         }
-                        if ((r = finish_element(&p, cur, elem, elem_set_on)) < 0)
+                        if ((r = finish_element(&p, c, cur, elem, elem_set_on)) < 0)
                                 break;
                         elem = NULL;
                         if (!sections[s].labelled && label) {
@@ -816,10 +896,13 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 if (r < 0)
                         break;
         }
-        if (r == 0 && ferror(f))
-                r = -EIO;
+        if (r == 0 && ferror(f)) {
+                /* getline() left errno set, e.g. EISDIR for a directory given as the file. */
+                r = errno > 0 ? -errno : -EIO;
+                (void)!asprintf(&p.error, "%s: cannot read: %s", name, strerror(-r));
+        }
         if (r == 0)
-                r = finish_element(&p, cur, elem, elem_set_on);
+                r = finish_element(&p, c, cur, elem, elem_set_on);
         for (size_t k = 0; r == 0 && k < ELEMENTSOF(keys); k++) {
                 SectionId s = keys[k].section;
                 if (!keys[k].required || set_on[k] || sections[s].labelled)
@@ -830,6 +913,24 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 snprintf(section, sizeof section, "%s", sections[s].name);
                 r = section_line[s] ? fail(&p, keys[k].key, "required key is missing")
                                     : fail(&p, keys[k].key, "required key is missing (no [%s] section)", section);
+        }
+        if (r == 0 && c->inactivity_floor_min > c->inactivity_ceiling_min) {
+                /* Compared as they take effect: one given alone may contradict the other's default. */
+                unsigned floor_on = set_on[key_index(SEC_RULES, "InactivityFloorMinutes")],
+                         ceiling_on = set_on[key_index(SEC_RULES, "InactivityCeilingMinutes")];
+                char other[64];
+                bool floor = floor_on >= ceiling_on; /* blame the later of the two, or the one given */
+
+                if (floor ? ceiling_on : floor_on)
+                        snprintf(other, sizeof other, "line %u", floor ? ceiling_on : floor_on);
+                else
+                        snprintf(other, sizeof other, "the default");
+                p.line = floor ? floor_on : ceiling_on;
+                snprintf(section, sizeof section, "Rules");
+                r = floor ? fail(&p, "InactivityFloorMinutes", "%u is above InactivityCeilingMinutes=%u (%s)",
+                                 c->inactivity_floor_min, c->inactivity_ceiling_min, other)
+                          : fail(&p, "InactivityCeilingMinutes", "%u is below InactivityFloorMinutes=%u (%s)",
+                                 c->inactivity_ceiling_min, c->inactivity_floor_min, other);
         }
         if (r == 0 && (!c->cert_file) != (!c->key_file)) {
                 p.line = section_line[SEC_UPLINK];

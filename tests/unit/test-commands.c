@@ -1,6 +1,11 @@
 /* The command memo (a repeated request answered alike) and the rate limit of test alarms. */
+#include <errno.h>
+#include <math.h>
+
 #include "gateway/base.h"
 #include "gateway/command-memo.h"
+#include "gateway/command.h"
+#include "gateway/replay.h"
 #include "gateway/ratelimit.h"
 #include "test.h"
 
@@ -57,5 +62,112 @@ static void test_ratelimit_burst_then_one_per_interval(void)
         CHECK(ratelimit_take(&rl, 10 * S, NULL));
 }
 
+static int observe(const char *json, Command *c, const char **err)
+{
+        *err = NULL;
+        return command_parse("observation", json, strlen(json), c, err);
+}
+
+/* fails on d9b8a30: all of these were accepted (and spo2 -5 scored NEWS2 3). */
+static void test_observation_impossible_values(void)
+{
+        static const struct {
+                const char *json;
+                const char *error;
+        } cases[] = {
+                {"{\"metric\":\"spo2\",\"value\":-5}", "observation: spo2 must be from 50 to 100 %"},
+                {"{\"metric\":\"spo2\",\"value\":0}", "observation: spo2 must be from 50 to 100 %"},
+                {"{\"metric\":\"spo2\",\"value\":100.5}", "observation: spo2 must be from 50 to 100 %"},
+                {"{\"metric\":\"respiratory_rate\",\"value\":-1}", "observation: respiratory_rate must be from 1 to 80 /min"},
+                {"{\"metric\":\"body_temperature\",\"value\":1e300}", "observation: body_temperature must be from 25 to 45 Cel"},
+                {"{\"metric\":\"body_temperature\",\"value\":-273.15}", "observation: body_temperature must be from 25 to 45 Cel"},
+                {"{\"metric\":\"heart_rate\",\"value\":0}", "observation: heart_rate must be from 20 to 300 /min"},
+                {"{\"metric\":\"systolic\",\"value\":1200}", "observation: systolic must be from 40 to 300 mm[Hg]"},
+                {"{\"metric\":\"body_weight\",\"value\":70000}", "observation: body_weight must be from 1 to 650 kg"},
+                {"{\"metric\":\"glucose\",\"value\":-1}", "observation: glucose must be from 1 to 3000 mg/dL"},
+                /* The range is in the usual unit: another unit is refused, not checked against it. */
+                {"{\"metric\":\"glucose\",\"value\":5.5,\"unit\":\"mmol/L\"}", "give the value in the metric's usual unit"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                Command c;
+                const char *err;
+                int r = observe(cases[i].json, &c, &err);
+                if (r >= 0 || !err || !streq(err, cases[i].error)) {
+                        fprintf(stderr, "case %zu: %s: expected \"%s\", got %d \"%s\"\n", i, cases[i].json,
+                                cases[i].error, r, err ?: "(none)");
+                        test_failed_checks++;
+                }
+        }
+}
+
+/* Real values at the edges stay accepted, and every range names the unit the gateway stores. */
+static void test_observation_extreme_but_real_values(void)
+{
+        static const struct {
+                const char *json;
+                double value;
+        } ok[] = {
+                {"{\"metric\":\"spo2\",\"value\":50}", 50},
+                {"{\"metric\":\"spo2\",\"value\":100,\"unit\":\"%\"}", 100},
+                {"{\"metric\":\"respiratory_rate\",\"value\":4}", 4},
+                {"{\"metric\":\"body_temperature\",\"value\":42.1}", 42.1},
+                {"{\"metric\":\"body_temperature\",\"value\":28}", 28},
+                {"{\"metric\":\"heart_rate\",\"value\":250}", 250},
+                {"{\"metric\":\"diastolic\",\"value\":25}", 25},
+                {"{\"metric\":\"glucose\",\"value\":1500}", 1500},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                Command c = {};
+                const char *err;
+                if (observe(ok[i].json, &c, &err) != 0 || c.value != ok[i].value) {
+                        fprintf(stderr, "case %zu: %s refused: %s\n", i, ok[i].json, err ?: "(none)");
+                        test_failed_checks++;
+                }
+        }
+        for (Metric m = 0; m < _METRIC_MAX; m++) {
+                char json[128];
+                Command c;
+                const char *err, *unit = metric_default_unit(m);
+                snprintf(json, sizeof json, "{\"metric\":\"%s\",\"value\":-1e9}", metric_name(m));
+                CHECK(observe(json, &c, &err) == -ERANGE);
+                if (!err || strlen(err) < strlen(unit) || !streq(err + strlen(err) - strlen(unit), unit) ||
+                    !strstr(err, metric_name(m))) {
+                        fprintf(stderr, "%s: range error \"%s\" does not end in its unit %s\n", metric_name(m),
+                                err ?: "(none)", unit);
+                        test_failed_checks++;
+                }
+        }
+}
+
+/* fails on d9b8a30: each said "payload is not a JSON object". */
+static void test_command_parse_precise_errors(void)
+{
+        static const struct {
+                const char *json;
+                const char *error;
+        } cases[] = {
+                {"{\"metric\":\"spo2\",\"value\":NaN}", "a value must be a finite number (not NaN, Infinity or too large)"},
+                {"{\"metric\":\"spo2\",\"value\":Infinity}", "a value must be a finite number (not NaN, Infinity or too large)"},
+                {"{\"metric\":\"spo2\",\"value\":-Infinity}", "a value must be a finite number (not NaN, Infinity or too large)"},
+                {"{\"metric\":\"spo2\",\"value\":1e400}", "a value must be a finite number (not NaN, Infinity or too large)"},
+                {"{\"metric\":\"spo2\",\"value\":95,\"value\":96}", "duplicate key in the JSON object"},
+                /* Still not an object, or not JSON: said as before, even with the words in a string. */
+                {"[1]", "payload is not a JSON object"},
+                {"{\"metric\":\"NaN\",\"value\":}", "payload is not a JSON object"},
+                {"{\"metric\":\"spo2\",\"value\":info}", "payload is not a JSON object"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                Command c;
+                const char *err;
+                int r = observe(cases[i].json, &c, &err);
+                if (r != -EBADMSG || !err || !streq(err, cases[i].error)) {
+                        fprintf(stderr, "case %zu: %s: expected \"%s\", got %d \"%s\"\n", i, cases[i].json,
+                                cases[i].error, r, err ?: "(none)");
+                        test_failed_checks++;
+                }
+        }
+}
+
 TEST_MAIN(TEST(test_memo_answers_a_repeated_request), TEST(test_memo_forgets_the_oldest_first),
-          TEST(test_ratelimit_burst_then_one_per_interval))
+          TEST(test_ratelimit_burst_then_one_per_interval), TEST(test_observation_impossible_values),
+          TEST(test_observation_extreme_but_real_values), TEST(test_command_parse_precise_errors))

@@ -120,6 +120,14 @@ static void test_errors(void)
                 {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://h:65536\n", "has an invalid port"},
                 {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://h:12x\n", "has an invalid port"},
                 {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://:1883\n", "has no valid host name"},
+                /* fails on d9b8a30: both said "has an invalid port (1 to 65535)". */
+                {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://u:p@host\n",
+                 "test.conf:4: [Uplink] Broker: a user name or password in the URL (user:password@host) is not supported: use Username= and PasswordFile="},
+                {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtts://user@host:8883\n", "is not supported: use Username= and PasswordFile="},
+                {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://host:1883/path\n",
+                 "test.conf:4: [Uplink] Broker: 'mqtt://host:1883/path' has a path, query or fragment ('/path')"},
+                {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://[::1]:1883/\n", "has a path, query or fragment ('/')"},
+                {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://host?x=1\n", "has a path, query or fragment ('?x=1')"},
                 {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://[::1\n", "has an unclosed '['"},
                 {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://h\nCertFile=/c.pem\n", "[Uplink] KeyFile: CertFile= and KeyFile= go together"},
                 {"[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://h\nKeepaliveSec=1\n", "[Uplink] KeepaliveSec: 1 is out of range (5 to 3600)"},
@@ -168,6 +176,46 @@ static void test_load_missing_file(void)
         char *err = NULL;
         CHECK(config_load("/nonexistent/gw.conf", &c, &err) == -ENOENT);
         CHECK(err && strstr(err, "/nonexistent/gw.conf: cannot open"));
+        free(err);
+}
+
+/* fails on d9b8a30: returns -EIO with no message, so check-config and run print only "out of memory". */
+static void test_load_directory(void)
+{
+        char dir[] = "/tmp/hcgw-confdir-XXXXXX";
+        Config *c = NULL;
+        char *err = NULL;
+        CHECK(mkdtemp(dir) != NULL);
+        CHECK(config_load(dir, &c, &err) == -EISDIR);
+        CHECK(c == NULL);
+        CHECK(err && strstr(err, dir) && strstr(err, ": cannot read: Is a directory"));
+        if (err)
+                fprintf(stderr, "(expected) %s\n", err);
+        free(err);
+        rmdir(dir);
+}
+
+/* fails on d9b8a30: "bom.conf:1: '\xEF\xBB\xBF[Gateway]' is not a Key=Value assignment". */
+static void test_utf8_bom(void)
+{
+        static const char text[] = "\xEF\xBB\xBF[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://h\n";
+        static const char key_first[] = "\xEF\xBB\xBFId=x\n";
+        static const char bom_later[] = "[Gateway]\n\xEF\xBB\xBFId=x\n";
+        Config *c = NULL;
+        char *err = NULL;
+        CHECK(parse(text, &c, &err) == 0);
+        CHECK(c && strcmp(c->gateway_id, "x") == 0);
+        CHECK(err == NULL);
+        config_free(c);
+        c = NULL;
+        /* Only the mark is skipped: what follows it is checked as usual. */
+        CHECK(parse(key_first, &c, &err) < 0);
+        CHECK(err && strstr(err, "test.conf:1: Id= appears before any [Section]"));
+        free(err);
+        err = NULL;
+        /* A mark anywhere else is not skipped. */
+        CHECK(parse(bom_later, &c, &err) < 0);
+        CHECK(err && strstr(err, "test.conf:2: [Gateway] \xEF\xBB\xBFId: unknown key"));
         free(err);
 }
 
@@ -278,6 +326,36 @@ static void test_rules_only_mode(void)
         free(err);
 }
 
+/* What is close to a contradiction but is not one stays allowed. */
+static void test_no_contradiction(void)
+{
+        static const char *const texts[] = {
+                /* A BTHome button (a pendant) is an alarm button as much as a wired one. */
+                "[Sensor \"pendant\"]\nType=bthome\nAddress=A4:C1:38:20:00:07\nRole=alarm-button\n"
+                "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n",
+                /* The same line number on another chip; a fixed limit. */
+                "[Input \"a\"]\nChip=gpiochip0\nLine=4\nKind=door\n[Input \"b\"]\nChip=gpiochip1\nLine=4\nKind=bed\n"
+                "[Rules]\nInactivityFloorMinutes=300\nInactivityCeilingMinutes=300\n",
+                /* Chip numbers are not line numbers; gpiochip1 is not gpiochip10. */
+                "[Input \"a\"]\nChip=1\nLine=4\nKind=door\n[Input \"b\"]\nChip=gpiochip10\nLine=4\nKind=bed\n"
+                "[Input \"c\"]\nChip=gpiochip1\nLine=5\nKind=bed\n",
+                /* Raised together above the defaults. */
+                "[Rules]\nInactivityFloorMinutes=800\nInactivityCeilingMinutes=900\n",
+        };
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+                FILE *f = fmemopen((void *)texts[i], strlen(texts[i]), "r");
+                Config *c = NULL;
+                char *err = NULL;
+                if (config_parse_mode(f, "test.conf", CONFIG_RULES_ONLY, &c, &err) < 0) {
+                        fprintf(stderr, "case %zu: %s\n", i, err ? err : "(no error)");
+                        test_failed_checks++;
+                }
+                fclose(f);
+                free(err);
+                config_free(c);
+        }
+}
+
 static void test_section_errors(void)
 {
         static const struct {
@@ -317,6 +395,27 @@ static void test_section_errors(void)
                 {"[Rules]\nWeightGainKg=lots\n", "[Rules] WeightGainKg: 'lots' is not a number"},
                 {"[Rules]\nWeightGainDays=0\n", "WeightGainDays: 0 is out of range"},
                 {"[Rules]\nNightExit=15\n", "[Rules] NightExit: unknown key"},
+                /* fails on d9b8a30: the contradictions below were accepted without a word. */
+                {"[Rules]\nInactivityFloorMinutes=800\nInactivityCeilingMinutes=100\n",
+                 "test.conf:3: [Rules] InactivityCeilingMinutes: 100 is below InactivityFloorMinutes=800 (line 2)"},
+                {"[Rules]\nInactivityCeilingMinutes=100\nInactivityFloorMinutes=800\n",
+                 "test.conf:3: [Rules] InactivityFloorMinutes: 800 is above InactivityCeilingMinutes=100 (line 2)"},
+                {"[Rules]\nInactivityFloorMinutes=800\n",
+                 "test.conf:2: [Rules] InactivityFloorMinutes: 800 is above InactivityCeilingMinutes=720 (the default)"},
+                {"[Rules]\nInactivityCeilingMinutes=100\n",
+                 "test.conf:2: [Rules] InactivityCeilingMinutes: 100 is below InactivityFloorMinutes=120 (the default)"},
+                {"[Input \"front\"]\nChip=gpiochip0\nLine=17\nKind=door\nRole=alarm-button\n",
+                 "test.conf:5: [Input \"front\"] Role: Kind=door cannot be the alarm button: only Kind=button can"},
+                {"[Input \"b\"]\nRole=alarm-button\nKind=generic\nChip=gpiochip0\nLine=4\n",
+                 "test.conf:2: [Input \"b\"] Role: Kind=generic cannot be the alarm button"},
+                {"[Sensor \"cuff\"]\nType=blood-pressure\nAddress=A4:C1:38:00:00:09\nRole=alarm-button\n",
+                 "test.conf:4: [Sensor \"cuff\"] Role: a blood-pressure sensor cannot be the alarm button"},
+                {"[Input \"a\"]\nChip=gpiochip0\nLine=17\nKind=door\n[Patient]\n[Input \"b\"]\nKind=bed\nLine=17\nChip=/dev/gpiochip0\n",
+                 "test.conf:8: [Input \"b\"] Line: line 17 of /dev/gpiochip0 is also [Input \"a\"] (line 1)"},
+                {"[Input \"a\"]\nChip=/dev/gpiochip2\nLine=door\nKind=door\n[Input \"b\"]\nChip=2\nLine=door\nKind=bed\n",
+                 "test.conf:7: [Input \"b\"] Line: line door of 2 is also [Input \"a\"] (line 1)"},
+                {"[Sensor \"a\"]\nType=bthome\nAddress=A4:C1:38:00:00:0a\n[Sensor \"b\"]\nType=weight\nAddress=a4:c1:38:00:00:0A\n",
+                 "test.conf:6: [Sensor \"b\"] Address: a4:c1:38:00:00:0A is also the address of [Sensor \"a\"] (line 1)"},
         };
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
                 FILE *f = fmemopen((void *)cases[i].text, strlen(cases[i].text), "r");
@@ -333,5 +432,5 @@ static void test_section_errors(void)
         }
 }
 
-TEST_MAIN(TEST(test_sensor_input_patient_rules_sections), TEST(test_rules_only_mode), TEST(test_section_errors), TEST(test_issue_example), TEST(test_defaults_and_values), TEST(test_errors), TEST(test_nul_byte),
-          TEST(test_load_missing_file), TEST(test_password_file))
+TEST_MAIN(TEST(test_sensor_input_patient_rules_sections), TEST(test_rules_only_mode), TEST(test_section_errors), TEST(test_no_contradiction), TEST(test_issue_example), TEST(test_defaults_and_values), TEST(test_errors), TEST(test_nul_byte),
+          TEST(test_load_missing_file), TEST(test_load_directory), TEST(test_utf8_bom), TEST(test_password_file))
