@@ -5,7 +5,9 @@
 
 static long whole(double v)
 {
-        return lround(v);
+        /* lround() of a value beyond a long (1e300 from a broken device) is unspecified: glibc gives
+         * LONG_MIN, the lowest band, which scored 3. Every band edge is far inside this. */
+        return lround(fmin(fmax(v, -1e6), 1e6));
 }
 
 int news2_respiration(double v)
@@ -66,7 +68,7 @@ int news2_consciousness(char c)
 int news2_temperature(double v)
 {
         /* Chart edges are at one decimal: <=35.0, 35.1-36.0, 36.1-38.0, 38.1-39.0, >=39.1. */
-        long t = lround(v * 10);
+        long t = whole(v * 10);
         return t <= 350 ? 3 : t <= 360 ? 1 : t <= 380 ? 0 : t <= 390 ? 1 : 2;
 }
 

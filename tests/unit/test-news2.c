@@ -104,5 +104,17 @@ static void test_risk(void)
         CHECK(news2_risk(20) == NEWS2_RISK_HIGH);
 }
 
-TEST_MAIN(TEST(test_respiration), TEST(test_spo2_scale1), TEST(test_spo2_scale2), TEST(test_air_oxygen),
+/* Values beyond any band (a broken device's 1e300) fall in the band at that end, not in the lowest:
+ * fails on d9b8a30, where lround() of 1e300 gave LONG_MIN and a fever of 1e300 scored 3. */
+static void test_huge_values(void)
+{
+        CHECK(news2_temperature(1e300) == 2);
+        CHECK(news2_temperature(1e18) == 2);
+        CHECK(news2_temperature(-1e300) == 3);
+        CHECK(news2_respiration(1e300) == 3);
+        CHECK(news2_systolic(1e300) == 3);
+        CHECK(news2_pulse(1e300) == 3);
+}
+
+TEST_MAIN(TEST(test_huge_values), TEST(test_respiration), TEST(test_spo2_scale1), TEST(test_spo2_scale2), TEST(test_air_oxygen),
           TEST(test_systolic), TEST(test_pulse), TEST(test_temperature), TEST(test_consciousness), TEST(test_risk))
