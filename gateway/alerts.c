@@ -25,6 +25,7 @@ struct Alerts {
         uint64_t reserved; /* numbers below this may have been given (the file says so) */
         uint64_t minted;
         json_t *state;     /* the rules' durable state, as last saved or loaded */
+        bool write_failing; /* the last write of the file failed: logged once, until one works */
 };
 
 static int write_atomic(const char *path, const char *text, size_t len)
@@ -86,13 +87,28 @@ static int write_state(Alerts *al)
         if (!text)
                 return log_oom();
         r = write_atomic(al->path, text, strlen(text));
-        if (r < 0)
-                return log_error_errno(r, "Failed to write the alert state %s, a restart may not resume open alerts: %m",
-                                       al->path);
+        if (r < 0) {
+                /* Once per episode: a full disk would otherwise say so at every save (each second). */
+                if (!al->write_failing)
+                        log_error_errno(r, "Failed to write the alert state %s, a restart may not resume open "
+                                        "alerts; retrying quietly until it works: %m",
+                                        al->path);
+                al->write_failing = true;
+                return r;
+        }
+        if (al->write_failing)
+                log_notice("Writing the alert state %s works again.", al->path);
+        al->write_failing = false;
         return 0;
 }
 
-static void load_state(Alerts *al)
+typedef enum LoadResult {
+        LOAD_OK,
+        LOAD_MISSING,
+        LOAD_BROKEN,
+} LoadResult;
+
+static LoadResult load_state(Alerts *al)
 {
         _cleanup_free_ char *broken = NULL;
         json_error_t err;
@@ -101,7 +117,7 @@ static void load_state(Alerts *al)
         root = json_load_file(al->path, JSON_REJECT_DUPLICATES, &err);
         if (!root) {
                 if (access(al->path, F_OK) < 0 && errno == ENOENT)
-                        return; /* the first start */
+                        return LOAD_MISSING;
                 goto bad;
         }
         v = json_object_get(root, "version");
@@ -119,13 +135,15 @@ static void load_state(Alerts *al)
         if (json_is_object(v))
                 al->state = json_incref(v);
         json_decref(root);
-        return;
+        return LOAD_OK;
 bad:
         json_decref(root);
-        log_error("The alert state %s is unreadable (%s); it is kept as %s.broken and alert numbers start again.",
-                  al->path, err.text, al->path);
+        log_error("The alert state %s is unreadable (%s); it is kept as %s.broken and alert numbers go on "
+                  "from %llu.",
+                  al->path, err.text, al->path, (unsigned long long)al->next);
         if (asprintf(&broken, "%s.broken", al->path) >= 0)
                 (void)rename(al->path, broken);
+        return LOAD_BROKEN;
 }
 
 int alerts_new(const AlertsOptions *o, Alerts **ret)
@@ -145,9 +163,34 @@ int alerts_new(const AlertsOptions *o, Alerts **ret)
         al->log = o->log;
         al->sink = o->sink;
         al->userdata = o->userdata;
-        al->next = al->reserved = 1;
-        if (al->path)
-                load_state(al);
+        /* The floor first: the messages of load_state() say where numbering goes on. */
+        al->next = al->reserved = o->id_floor > 1 ? o->id_floor : 1;
+        if (al->path) {
+                switch (load_state(al)) {
+                case LOAD_OK:
+                        /* The usual case after the first start: telemetry takes seqs too. Info
+                         * only; it matters when the file's reservation was not written (a full
+                         * disk), which was logged then. */
+                        if (al->next < o->id_floor) {
+                                log_info("The alert state %s reserves numbers below %llu only, but the outbox has "
+                                         "handed out seqs up to %llu: alert numbers go on from %llu.",
+                                         al->path, (unsigned long long)al->next, (unsigned long long)o->id_floor - 1,
+                                         (unsigned long long)o->id_floor);
+                                al->next = al->reserved = o->id_floor;
+                        }
+                        break;
+                case LOAD_MISSING:
+                        /* Harmless at the first start; otherwise someone removed it. */
+                        if (o->id_floor > 1)
+                                log_notice("The alert state %s is missing, but the outbox has handed out seqs up "
+                                           "to %llu: alert numbers go on from %llu.",
+                                           al->path, (unsigned long long)o->id_floor - 1,
+                                           (unsigned long long)o->id_floor);
+                        break;
+                case LOAD_BROKEN:
+                        break;
+                }
+        }
         *ret = al;
         return 0;
 }

@@ -27,13 +27,18 @@ typedef struct AlertsOptions {
         const char *id_prefix; /* starts every id: the gateway id, or the patient id in replay */
         const char *path;      /* the state file; NULL: ids in memory only (replay, tests) */
         bool log;              /* log every alert at notice level (the daemon) */
+        /* Lowest number to give, whatever the file says (0: none). The daemon passes the outbox's
+         * next seq: every raise takes a seq, seqs are never reused while the store lives, so this
+         * keeps ids unique when the file is lost (a full disk, corruption, deletion). */
+        uint64_t id_floor;
         alerts_sink_fn sink;
         void *userdata;
 } AlertsOptions;
 
-/* Reads the state file if there is one (it is written at the first alert or save). A file that
- * cannot be parsed is logged and set aside as <path>.broken; the counter then starts again at 1 and
- * ids stay distinct from older ones by their time part. */
+/* Reads the state file if there is one (it is written at the first alert or save). Numbering goes on
+ * from the file's reservation or id_floor, whichever is higher. A file that cannot be parsed is
+ * logged and set aside as <path>.broken, and a missing one is said at notice level when id_floor > 1
+ * (the store has been used, so the file was removed); numbering then goes on from id_floor. */
 int alerts_new(const AlertsOptions *o, Alerts **ret);
 Alerts *alerts_free(Alerts *a);
 

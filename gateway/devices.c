@@ -21,6 +21,7 @@ struct Devices {
         size_t n, cap;
         char *replaced; /* where a corrupt store was moved at open */
         char *memory_reason; /* the file could not be opened (a full or failing disk): why; counters in memory */
+        bool flush_failing; /* the last flush failed: logged once, until one works */
 };
 
 static void address_text(const uint8_t a[6], char out[18])
@@ -224,16 +225,31 @@ int devices_flush(Devices *d)
                 address_text(d->devs[i].address, addr);
                 sqlite3_bind_text(st, 1, addr, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 2, d->devs[i].bthome.counter);
-                rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+                rc = sqlite3_step(st);
+                if (rc != SQLITE_DONE)
+                        break; /* not reset: sqlite3_errmsg() keeps this statement's error */
+                rc = SQLITE_OK;
                 sqlite3_reset(st);
         }
-        sqlite3_finalize(st);
         if (rc == SQLITE_OK)
                 rc = sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
+                /* The failing statement's message, taken before the ROLLBACK overwrites it (a failed
+                 * COMMIT on a full disk has rolled back already: "no transaction is active"). */
+                _cleanup_free_ char *msg = strdup(sqlite3_errmsg(d->db));
+                sqlite3_finalize(st);
                 (void)sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
-                return log_warning_errno(EIO, "Failed to store BTHome counters, will retry: %s", sqlite3_errmsg(d->db));
+                /* Once per episode: the flush is retried every second while the disk is full. */
+                if (!d->flush_failing)
+                        log_error_errno(EIO, "Failed to store BTHome counters, will retry quietly: %s",
+                                        msg ?: sqlite3_errstr(rc));
+                d->flush_failing = true;
+                return -EIO;
         }
+        sqlite3_finalize(st);
+        if (d->flush_failing)
+                log_notice("Storing BTHome counters works again.");
+        d->flush_failing = false;
         memset(d->dirty, 0, d->n * sizeof *d->dirty);
         return 0;
 }

@@ -1448,15 +1448,6 @@ int manager_start(Manager *m)
         r = lock_state_directory(m);
         if (r < 0)
                 return r;
-        if (asprintf(&path, "%s/alerts.json", c->state_directory) < 0)
-                return log_oom();
-        r = alerts_new(&(AlertsOptions){.id_prefix = c->gateway_id, .path = path, .log = true, .sink = on_alert,
-                                        .userdata = m},
-                       &m->alerts);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up alerts: %m");
-        free(path);
-        path = NULL;
         if (asprintf(&path, "%s/outbox.db", c->state_directory) < 0)
                 return log_oom();
         r = outbox_open(m->event, path, &oo, &m->outbox, &error);
@@ -1478,6 +1469,20 @@ int manager_start(Manager *m)
                                    (unsigned long long)from, (unsigned long long)to);
                         queue_item(m, LANE_EVENTS, body, len);
                 }
+        }
+        {
+                /* Alert ids: the outbox's next seq is a floor that does not depend on alerts.json. */
+                _cleanup_free_ char *apath = NULL;
+                uint64_t from, to, floor = outbox_last_seq(m->outbox);
+                if (outbox_skipped_at_open(m->outbox, &from, &to) && to > floor)
+                        floor = to;
+                if (asprintf(&apath, "%s/alerts.json", c->state_directory) < 0)
+                        return log_oom();
+                r = alerts_new(&(AlertsOptions){.id_prefix = c->gateway_id, .path = apath, .id_floor = floor + 1,
+                                                .log = true, .sink = on_alert, .userdata = m},
+                               &m->alerts);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set up alerts: %m");
         }
 
         /* 2. The uplink. */

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gateway/decode-tool.h"
@@ -112,6 +115,72 @@ static void test_counter_flushed_by_timer(void)
         sd_event_unref(e);
 }
 
+/* A flush that fails on a full disk (a small tmpfs, filled) is logged once, with SQLite's own error,
+ * however often it is retried, and once when it works again.
+ * fails on d9b8a30: one warning per retry, each saying "cannot rollback - no transaction is active"
+ * (the ROLLBACK's error), never the disk being full. */
+static void test_full_disk_flush_logged_once(void)
+{
+        char sub[300], db[340], filler[340], buf[4096] = {0}, name[] = "/tmp/hcgw-devices-log-XXXXXX", log[8192];
+        sd_event *e = NULL;
+        Devices *d = NULL;
+        char *err = NULL;
+        int fd, saved;
+        ssize_t n;
+
+        snprintf(sub, sizeof sub, "%s/full", dir);
+        CHECK(mkdir(sub, 0700) == 0);
+        if (mount("tmpfs", sub, "tmpfs", 0, "size=256k") < 0) {
+                fprintf(stderr, "skipped: cannot mount a tmpfs (%m); needs root\n");
+                rmdir(sub);
+                return;
+        }
+        snprintf(db, sizeof db, "%s/sensors.db", sub);
+        snprintf(filler, sizeof filler, "%s/filler", sub);
+        sd_event_new(&e);
+        CHECK(devices_new(e, db, &d, &err) == 0);
+        free(err);
+        if (d) {
+                uint8_t key[16], mac[6];
+                parse_key("231d39c1d7cc1ab1aee224cd096db932", key);
+                parse_mac("54:48:E6:8F:80:A5", mac);
+                CHECK(devices_add(d, "climate", PROFILE_BTHOME, mac, key) == 0);
+                CHECK(decode(d, "climate", FRAME) == 0); /* the counter is to be written */
+
+                fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                while (fd >= 0 && write(fd, buf, sizeof buf) > 0)
+                        ;
+                if (fd >= 0)
+                        close(fd);
+
+                fd = mkstemp(name);
+                unlink(name);
+                fflush(stderr);
+                saved = dup(STDERR_FILENO);
+                dup2(fd, STDERR_FILENO);
+                for (int i = 0; i < 3; i++)
+                        CHECK(devices_flush(d) < 0);
+                CHECK(unlink(filler) == 0);
+                CHECK(devices_flush(d) == 0);
+                fflush(stderr);
+                lseek(fd, 0, SEEK_SET);
+                n = read(fd, log, sizeof log - 1);
+                log[n > 0 ? n : 0] = '\0';
+                dup2(saved, STDERR_FILENO);
+                close(saved);
+                close(fd);
+                fputs(log, stderr);
+                CHECK(strstr(log, "Failed to store BTHome counters") &&
+                      !strstr(strstr(log, "Failed to store BTHome counters") + 1, "Failed to store BTHome counters"));
+                CHECK(strstr(log, "full") && !strstr(log, "no transaction"));
+                CHECK(strstr(log, "<5>Storing BTHome counters works again."));
+                devices_free(d);
+        }
+        sd_event_unref(e);
+        CHECK(umount(sub) == 0);
+        rmdir(sub);
+}
+
 static void setup(void) __attribute__((constructor));
 static void setup(void)
 {
@@ -133,4 +202,4 @@ static void teardown(void)
 }
 
 TEST_MAIN(TEST(test_decode_by_profile_and_id), TEST(test_replay_refused_after_restart),
-          TEST(test_counter_flushed_by_timer))
+          TEST(test_counter_flushed_by_timer), TEST(test_full_disk_flush_logged_once))
