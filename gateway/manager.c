@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <jansson.h>
 #include <systemd/sd-daemon.h>
 
 #include "gateway/alerts.h"
@@ -984,6 +985,18 @@ static void reply(Manager *m, const char *name, bool ok, const char *request_id,
         reply_full(m, true, name, ok, request_id, error, alert_id);
 }
 
+/* The "request_id" string of a JSON payload that command_parse() refused, if it has one that fits. */
+static bool request_id_of(const void *payload, size_t len, char *buf, size_t size)
+{
+        json_t *j = len <= COMMAND_PAYLOAD_MAX ? json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        const char *id = json_string_value(json_object_get(j, "request_id"));
+        bool ok = id && strlen(id) < size;
+        if (ok)
+                memcpy(buf, id, strlen(id) + 1);
+        json_decref(j);
+        return ok;
+}
+
 static void on_mqtt_command(void *userdata, const char *name, const void *payload, size_t len)
 {
         Manager *m = userdata;
@@ -993,8 +1006,13 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
 
         r = command_parse(name, payload, len, &c, &error);
         if (r < 0) {
+                char rid[sizeof c.request_id];
                 log_warning("Refused command '%s': %s", name, error);
-                reply(m, name, false, NULL, error, NULL);
+                /* A refusal carries the request id when the payload has one, so that the sender can
+                 * tell which request it answers; it is not remembered (the request may be sent again,
+                 * mended). */
+                reply_full(m, false, name, false, request_id_of(payload, len, rid, sizeof rid) ? rid : NULL, error,
+                           NULL);
                 return;
         }
         answer = command_memo_get(m->command_memo, name, c.request_id);
@@ -1072,6 +1090,14 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                                 break;
                         }
                         rules_nurse_reading(m->rules, metric, c.value, rd.unit);
+                        if (r >= 0 && outbox_memory_reason(m->outbox)) {
+                                rules_arm(m);
+                                reply(m, name, false, c.request_id,
+                                      "kept in memory only (the gateway's disk cannot be used): it is sent, but lost if "
+                                      "the gateway stops first; do not send it again",
+                                      NULL);
+                                break;
+                        }
                         if (r < 0) {
                                 log_error_errno(r, "Failed to store a nurse's observation, it is kept in memory and "
                                                    "retried: %s", outbox_last_error(m->outbox) ?: strerror(-r));

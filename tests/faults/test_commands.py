@@ -101,5 +101,18 @@ class Commands(TestCase):
         self.assertEqual(late, [], 'alerts from months the simulated home never lived')
         print('FAULT a real-clock observation during the simulated home: survived, no alert from a clock jump')
 
+    def test_refusal_carries_the_request_id(self):
+        # fails on d9b8a30: a refused command was answered without its request_id, so a nurse's app could
+        # not tell which of its observations was refused.
+        b = self.broker()
+        sub = self.subscriber(b.port)
+        self.quiet_gateway(b)
+        sub.publish('cmd/observation', json.dumps({'request_id': 'bad-1', 'metric': 'spo2', 'value': -5}))
+        sub.wait(lambda: replies(sub, 'observation'), 'the refusal')
+        r = replies(sub, 'observation')[0]
+        self.assertEqual((r['ok'], r.get('request_id')), (False, 'bad-1'))
+        self.assertIn('spo2', r['error'])
+        print('FAULT an impossible observation: survived, refused with a reason and its request id')
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
