@@ -32,10 +32,6 @@
 /* A subscription that bluetoothd does not answer within this (seen with a stuck ATT exchange on a
  * busy host: no answer in 80 s) is given up with the link: the next connection subscribes afresh. */
 #define SUB_ANSWER_USEC (20ULL * 1000 * 1000)
-/* A link whose services are not resolved this long after it came up is given up too: seen in the
- * system tier right after bluetoothd restarted, a GATT discovery that stalled 30 s on an ATT time-out
- * and then resolved without the measurement; a fresh connection read them at once. */
-#define RESOLVE_USEC (15ULL * 1000 * 1000)
 
 typedef struct Adapter {
         char *path;
@@ -730,11 +726,7 @@ static int on_no_chars(sd_event_source *s, uint64_t usec, void *userdata)
         Dev *d = find_dev(c->b, c->path);
         if (!d || !d->connected || (d->subscribed && d->sub_answered))
                 return 0;
-        if (!d->resolved)
-                logf_(c->b, LOG_NOTICE, "The services of %s were not resolved %d s after it connected; disconnecting, "
-                      "to read them on a fresh connection",
-                      c->b->cfg[d->provisioned].id, (int)(RESOLVE_USEC / 1000000));
-        else if (!d->subscribed)
+        if (!d->subscribed)
                 logf_(c->b, LOG_NOTICE, "%s shows no measurement characteristic %d s after its services were resolved; "
                       "disconnecting, to read its services again when it is back",
                       c->b->cfg[d->provisioned].id, (int)(NO_CHARS_USEC / 1000000));
@@ -835,8 +827,6 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
          * AcquireNotify answer would be thrown away as "after a disconnect". */
         d->connected = true;
         logf_(c->b, LOG_INFO, "Connected to %s", c->b->cfg[d->provisioned].id);
-        if (!d->resolved)
-                watch_link(c->b, d, RESOLVE_USEC);
         subscribe(c->b, d); /* if ServicesResolved came first */
         return 0;
 }
@@ -1074,8 +1064,6 @@ static int read_properties(Bluez *b, const char *path, const char *iface, sd_bus
                                                 connect_after(b, d, RECONNECT_GRACE_USEC);
                                 }
                                 d->connected = v;
-                                if (v && !d->resolved && is_health(b, d))
-                                        watch_link(b, d, RESOLVE_USEC);
                                 if (!v) {
                                         d->resolved = d->subscribed = d->pair_failed = false;
                                         d->no_chars = sd_event_source_disable_unref(d->no_chars);
