@@ -29,9 +29,6 @@
 #define RECONNECT_GRACE_USEC (1000 * 1000)
 #define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
 #define NO_CHARS_USEC (10ULL * 1000 * 1000)
-/* A subscription that bluetoothd does not answer within this (seen with a stuck ATT exchange on a
- * busy host: no answer in 80 s) is given up with the link: the next connection subscribes afresh. */
-#define SUB_ANSWER_USEC (20ULL * 1000 * 1000)
 
 typedef struct Adapter {
         char *path;
@@ -53,10 +50,7 @@ typedef struct Dev {
         int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
         unsigned attempt;
         sd_event_source *retry; /* tries again at next_try (its context is the path: devs move) */
-        bool sub_answered; /* bluetoothd answered a subscription of this connection */
-        /* Watches the link: resolved without the measurement characteristic (NO_CHARS_USEC), or
-         * subscribed without an answer (SUB_ANSWER_USEC); either drops the link. */
-        sd_event_source *no_chars;
+        sd_event_source *no_chars; /* connected and resolved, but no measurement characteristic yet */
 } Dev;
 
 typedef struct Char {
@@ -570,7 +564,6 @@ static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_
 
         if (!d)
                 return 0;
-        d->sub_answered = true;
         if (!e) {
                 /* bluetoothd signals Notifying=true only when it changes: a session it kept over a
                  * reconnect answers this call with no signal at all. */
@@ -671,7 +664,6 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
         }
         (void)sd_event_source_set_io_fd_own(c->io, 1);
         (void)sd_event_source_set_destroy_callback(c->io, call_free);
-        d->sub_answered = true;
         logf_(b, LOG_INFO, "Acquired notifications from %s (MTU %u)", c->path, mtu);
         return 0;
 }
@@ -724,29 +716,25 @@ static int on_no_chars(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Call *c = userdata;
         Dev *d = find_dev(c->b, c->path);
-        if (!d || !d->connected || (d->subscribed && d->sub_answered))
+        if (!d || d->subscribed || !d->connected)
                 return 0;
-        if (!d->subscribed)
-                logf_(c->b, LOG_NOTICE, "%s shows no measurement characteristic %d s after its services were resolved; "
-                      "disconnecting, to read its services again when it is back",
-                      c->b->cfg[d->provisioned].id, (int)(NO_CHARS_USEC / 1000000));
-        else
-                logf_(c->b, LOG_NOTICE, "bluetoothd did not answer the subscription to %s within %d s; disconnecting, "
-                      "to subscribe again on a fresh connection",
-                      c->b->cfg[d->provisioned].id, (int)(SUB_ANSWER_USEC / 1000000));
+        logf_(c->b, LOG_NOTICE, "%s shows no measurement characteristic %d s after its services were resolved; "
+              "disconnecting, to read its services again when it is back",
+              c->b->cfg[d->provisioned].id, (int)(NO_CHARS_USEC / 1000000));
         (void)call_async(c->b, d->path, DEVICE_IFACE, "Disconnect", on_disconnect_reply, "");
         return 0;
 }
 
 /* A connected device whose measurement never shows up would sit there, connected and silent: give
  * its services a while, then drop the link so the next connection reads them again. */
-static void watch_link(Bluez *b, Dev *d, uint64_t usec)
+static void watch_for_chars(Bluez *b, Dev *d)
 {
         Call *c;
         if (d->no_chars)
                 return;
         c = call_new(b, d->path);
-        if (c && sd_event_add_time_relative(b->event, &d->no_chars, CLOCK_MONOTONIC, usec, 0, on_no_chars, c) >= 0)
+        if (c && sd_event_add_time_relative(b->event, &d->no_chars, CLOCK_MONOTONIC, NO_CHARS_USEC, 0, on_no_chars,
+                                            c) >= 0)
                 (void)sd_event_source_set_destroy_callback(d->no_chars, call_free);
         else if (c)
                 call_free(c);
@@ -764,7 +752,7 @@ static void subscribe(Bluez *b, Dev *d)
         if (!found) {
                 logf_(b, LOG_DEBUG, "%s: services resolved, but no measurement characteristic yet",
                       b->cfg[d->provisioned].id);
-                watch_link(b, d, NO_CHARS_USEC);
+                watch_for_chars(b, d);
                 return;
         }
         d->no_chars = sd_event_source_disable_unref(d->no_chars);
@@ -780,7 +768,6 @@ static void subscribe(Bluez *b, Dev *d)
                         return;
         }
         d->subscribed = true;
-        d->sub_answered = true; /* until a call is on its way: a kept subscription needs none */
         for (size_t i = 0; i < b->n_chars; i++) {
                 Char *c = &b->chars[i];
                 if (dev_of_char(b, c->path) != d)
@@ -792,15 +779,12 @@ static void subscribe(Bluez *b, Dev *d)
                 if (!wanted(b, d, c->uuid16) || c->notifying || c->io)
                         continue;
                 logf_(b, LOG_DEBUG, "Subscribing to %s", c->path);
-                d->sub_answered = false;
                 /* A socket for notifications where it works: no D-Bus round trip per value. */
                 if (c->can_notify && !c->acquire_failed &&
                     call_async(b, c->path, CHAR_IFACE, "AcquireNotify", on_acquire_notify, "a{sv}", 0) >= 0)
                         continue;
                 start_notify(b, c);
         }
-        if (!d->sub_answered)
-                watch_link(b, d, SUB_ANSWER_USEC);
 }
 
 static void start_notify(Bluez *b, Char *c)

@@ -85,13 +85,12 @@ class FakeBluez:
                               ('Written', '', 'ay', 'ret = dbus.Array(getattr(self, "written", b""), signature="y")')])
         return dev, ch
 
-    def add_strap(self, addr, flap=False, device=True, stall=0):
+    def add_strap(self, addr, flap=False, device=True):
         """A heart-rate strap whose measurement notifies; AcquireNotify hands out a socket, as bluetoothd
         does, and Push (ours) writes one notification to the latest one; DropFirst (ours) closes the
         first, as bluetoothd does when that link is gone. With flap, the first
         AcquireNotify sees the link drop and come back before it answers, as a strap at the edge of
-        range does: the gateway asks again while the first answer is on its way. With stall, the first
-        AcquireNotify answers only after that many seconds, as a stuck ATT exchange on a busy host did."""
+        range does: the gateway asks again while the first answer is on its way."""
         if device:  # else: only its GATT objects, for a device that is there already
             bluez = self.bus.get_object('org.bluez', '/org/bluez')
             bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
@@ -104,15 +103,13 @@ class FakeBluez:
                                 'n = getattr(self, "acquired", 0)\n'
                                 'self.acquired = n + 1\n'
                                 'if %r and n == 0:\n'
-                                '    import time; time.sleep(%r)\n'
-                                'if %r and n == 0:\n'
                                 '    import dbusmock\n'
                                 '    d = dbusmock.get_object(%r)\n'
                                 '    for p, v in (("Connected", False), ("ServicesResolved", False),\n'
                                 '                 ("Connected", True), ("ServicesResolved", True)):\n'
                                 '        d.Set("org.bluez.Device1", p, dbus.Boolean(v))\n'
                                 'ret = (dbus.types.UnixFd(a.fileno()), dbus.UInt16(23))\n'
-                                'a.close()\n' % (bool(stall), stall, flap, dev)),
+                                'a.close()\n' % (flap, dev)),
                                ('Push', 'ay', '', 'self.peers[-1].send(bytes(args[0]))'),
                                ('DropFirst', '', '', 'self.peers[0].close()'),
                                ('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')])
@@ -200,7 +197,7 @@ Adapter=hci0
 
 class Ble(TestCase):
     def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False, flap=False,
-              bond=False, silent_connect=False, stall=0):
+              bond=False, silent_connect=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
@@ -209,7 +206,7 @@ class Ble(TestCase):
         if cuff:
             self.cuff, self.cuff_char = self.fake.add_cuff(CUFF, difficult=difficult)
         if strap:
-            self.strap, self.strap_char = self.fake.add_strap(STRAP, flap=flap, stall=stall)
+            self.strap, self.strap_char = self.fake.add_strap(STRAP, flap=flap)
             if silent_connect:
                 self.fake.bus.get_object('org.bluez', self.strap).AddMethod(
                     'org.bluez.Device1', 'Connect', '', '', '', dbus_interface='org.freedesktop.DBus.Mock')
@@ -543,20 +540,6 @@ class Ble(TestCase):
         self.gw.log.wait(r'Connected to hr-strap', start=mark)  # the fake's Connect answers at once
         # The gateway cannot be early, only late: at least the grace second after the loss.
         self.assertGreaterEqual(time.monotonic() - lost, 0.9)
-
-    def test_subscription_without_an_answer_is_given_up_with_the_link(self):
-        # fails on d9b8a30: seen in the system tier on a busy host, bluetoothd never answered AcquireNotify
-        # (80 s and more) and the gateway waited, connected and silent, for its 90 s call time-out.
-        self.start(strap=True, stall=23)
-        self.gw.log.wait(r'Connected to hr-strap')
-        self.fake.set(self.strap, 'org.bluez.Device1', 'ServicesResolved', True)
-        self.gw.log.wait(r'did not answer the subscription to hr-strap within 20 s; disconnecting', timeout=40)
-        self.gw.log.wait_n(r'Connected to hr-strap', 2, timeout=40)
-        self.fake.set(self.strap, 'org.bluez.Device1', 'ServicesResolved', True)
-        self.gw.log.wait_n(r'Acquired notifications from .*char0021', 2, timeout=40)
-        strap = self.fake.bus.get_object('org.bluez', self.strap_char)
-        strap.Push(dbus.Array(bytes.fromhex('00 48'), signature='y'), dbus_interface='org.bluez.GattCharacteristic1')
-        self.sub.wait(lambda: self.items('hr-strap'), 'the notification on the fresh connection')
 
     def test_strap_whose_connected_signal_is_missing_is_still_read(self):
         # Seen with the real bluetoothd just after it restarted: Connect answers, services resolve, and
