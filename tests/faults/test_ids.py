@@ -26,21 +26,8 @@ from harness import TestCase, config  # noqa: E402
 
 SIM_LIMIT = 1500  # a few simulated days: some alerts, a few seconds per run
 
-# Alerts come often in this home (as in test_reload.py).
-SIM_RULES = '''[Patient]
-Id=patient-7
-[Medication]
-GraceMinutes=10
-[Rules]
-BedExitMinutes=3
-[Threshold "systolic"]
-High=135
-[Sensor "kitchen-motion"]
-Type=bthome
-Address=A4:C1:38:20:00:03
-Role=kitchen
-ExpectedIntervalMinutes=30
-'''
+# Alerts come often in this home: the same one as test_reload.py's.
+from test_reload import SIM_RULES  # noqa: E402
 
 
 class Ids(TestCase):
