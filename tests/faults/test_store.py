@@ -120,6 +120,7 @@ class Kill9(TestCase):
             c.close()
         # A last run without the simulation delivers what is left: every row stored at the last kill.
         gw = self.gateway(config(b.port, self.state, sim=False), name='final')
+        gw.log.wait(r'running as home-0042')  # its SIGTERM handler is in place (last_rows may be empty)
         sub.wait(lambda: last_rows <= sub.seq_set(), 'every seq stored at the last kill', timeout=120)
         self.assertEqual(gw.stop(), 0)
         sub.wait(lambda: sub.status[-1]['state'] == 'offline', 'offline status')
