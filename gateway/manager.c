@@ -117,6 +117,9 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                 jw_object_end(&w);
                 jw_key(&w, "dropped");
                 jw_int(&w, (int64_t)outbox_dropped(m->outbox));
+                /* Seqs skipped after unclean stops: gaps that are no loss. */
+                jw_key(&w, "skipped");
+                jw_int(&w, (int64_t)outbox_skipped(m->outbox));
                 if (m->mqtt) {
                         /* Refused by the broker and sent again; too large for it, sent as a notice. */
                         jw_key(&w, "refused");

@@ -21,6 +21,12 @@
  * may have sent alerts from memory with seqs it could not store, and the next run must not give
  * those seqs to other items. The next run starts after the reservation. */
 #define SEQ_RESERVE 64
+/* After a stop that was not clean, the next run starts this many seqs past the reservation: the
+ * last run may have been unable to write anything for a while (a full or failing disk) and have
+ * sent alerts from memory with seqs beyond its reservation meanwhile. While commits fail, only
+ * alerts take seqs, so this covers 65536 alerts in one episode of failures (an alert a minute for
+ * six weeks); going past it is logged. */
+#define SEQ_FAIL_WINDOW 65536
 #define RETRY_MAX_USEC (5ULL * 1000 * 1000)
 #define MIB (1024ULL * 1024)
 /* Free space kept on the file system for what matters more: telemetry is refused below 4 MiB (or
@@ -50,7 +56,7 @@ struct Outbox {
         uint64_t page_size;
         uint64_t wal_frames; /* frames in the WAL after the last commit (from the WAL hook) */
 
-        Pending *pending; /* queued items, oldest first; seqs, where handed out, increase */
+        Pending *pending; /* queued items, oldest first; alerts' seqs increase (see give_back_seqs()) */
         size_t n_pending, cap_pending;
         size_t n_pending_alerts;
         uint64_t pending_bytes;
@@ -65,6 +71,11 @@ struct Outbox {
         uint64_t next_seq;     /* next seq to hand out */
         uint64_t seq_reserved; /* seqs up to this one are reserved on disk */
         uint64_t skipped_from, skipped_to; /* reserved by the last run, unused by stored items (from > to: none) */
+        uint64_t skipped;         /* seqs skipped after unclean stops since the store was made */
+        uint64_t seq_floor;       /* the first seq this run may hand out */
+        uint64_t alert_seq_max;   /* the highest seq handed to an alert (it may have been sent from memory) */
+        bool window_warned;       /* an alert went past SEQ_FAIL_WINDOW in this episode (logged once) */
+        bool read_failing;        /* reading stored items fails (logged once per episode) */
         unsigned retry_exp;
         char *last_error;
         uint64_t failing_since, failed_commits;
@@ -371,6 +382,21 @@ static void close_db(Outbox *o)
         o->last_seq = 0;
 }
 
+/* Whether the last run on this file ended without a clean stop (then it may have handed out seqs
+ * beyond its reservation that it could not record). A new file: no. A store made before the
+ * 'running' key existed: it cannot tell, so yes. */
+static bool last_run_unclean(Outbox *o)
+{
+        sqlite3_stmt *st = NULL;
+        bool unclean;
+
+        if (sqlite3_prepare_v2(o->db, "SELECT value FROM meta WHERE key='running'", -1, &st, NULL) != SQLITE_OK)
+                return false; /* no meta table: a new store */
+        unclean = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0;
+        sqlite3_finalize(st);
+        return unclean;
+}
+
 /* Opens and checks the store; returns a SQLite result code, so that the caller can tell a corrupt
  * file from an error of the surroundings. */
 static int open_db(Outbox *o, char **ret_error)
@@ -387,9 +413,10 @@ static int open_db(Outbox *o, char **ret_error)
                 "CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, seq);"
                 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', abs(random()) % 9007199254740991),"
-                "                                             ('dropped', 0), ('seq_reserved', 0);";
+                "                                             ('dropped', 0), ('seq_reserved', 0), ('skipped', 0);";
         sqlite3_stmt *st = NULL;
         uint64_t page_size = 0;
+        bool unclean;
         int rc;
 
         if (sqlite_file_is_foreign(o->path)) {
@@ -404,6 +431,7 @@ static int open_db(Outbox *o, char **ret_error)
                 goto fail;
         sqlite3_extended_result_codes(o->db, 1);
         sqlite3_busy_timeout(o->db, 5000);
+        unclean = last_run_unclean(o);
         rc = sqlite3_exec(o->db, schema, NULL, NULL, NULL);
         if (rc != SQLITE_OK)
                 goto fail;
@@ -434,7 +462,8 @@ static int open_db(Outbox *o, char **ret_error)
                                      NULL)) != SQLITE_OK)
                 goto fail;
         if ((rc = get_meta(o, "epoch", &o->epoch)) != SQLITE_OK || (rc = get_meta(o, "dropped", &o->dropped)) != SQLITE_OK ||
-            (rc = get_meta(o, "seq_reserved", &o->seq_reserved)) != SQLITE_OK || (rc = load_counters(o)) != SQLITE_OK)
+            (rc = get_meta(o, "seq_reserved", &o->seq_reserved)) != SQLITE_OK ||
+            (rc = get_meta(o, "skipped", &o->skipped)) != SQLITE_OK || (rc = load_counters(o)) != SQLITE_OK)
                 goto fail;
         rc = sqlite3_prepare_v2(o->db, "PRAGMA page_size", -1, &st, NULL);
         if (rc == SQLITE_OK) {
@@ -444,9 +473,28 @@ static int open_db(Outbox *o, char **ret_error)
         }
         o->page_size = page_size ? page_size : 4096;
         o->dropped_saved = o->dropped;
-        o->next_seq = (o->last_seq > o->seq_reserved ? o->last_seq : o->seq_reserved) + 1;
         o->skipped_from = o->last_seq + 1;
         o->skipped_to = o->seq_reserved;
+        if (unclean && strcmp(o->path, ":memory:") != 0)
+                o->skipped_to = o->seq_reserved + SEQ_FAIL_WINDOW;
+        o->next_seq = (o->last_seq > o->skipped_to ? o->last_seq : o->skipped_to) + 1;
+        o->seq_floor = o->next_seq;
+        if (o->skipped_from <= o->skipped_to)
+                o->skipped += o->skipped_to - o->skipped_from + 1;
+        /* 'running' is cleared by a clean stop. If it cannot be written, nothing can: the caller
+         * then runs on a store in memory. The skipped count is kept with it, for status. */
+        {
+                char sql[160];
+                snprintf(sql, sizeof sql,
+                         "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), "
+                         "('skipped', %llu); COMMIT;",
+                         (unsigned long long)o->skipped);
+                rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
+                if (rc != SQLITE_OK) {
+                        (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
+                        goto fail;
+                }
+        }
         /* Our own WAL hook replaces SQLite's autocheckpoint: commit() checkpoints by the quota. */
         sqlite3_wal_hook(o->db, on_wal, o);
         apply_wal_limits(o);
@@ -577,7 +625,8 @@ Outbox *outbox_free(Outbox *o)
                 /* A clean stop: the next run may go on right after the last seq handed out. */
                 if (exec(o, "BEGIN IMMEDIATE") == 0) {
                         if ((o->dropped == o->dropped_saved || set_meta(o, "dropped", o->dropped) == 0) &&
-                            set_meta(o, "seq_reserved", o->next_seq - 1) == 0 && exec(o, "COMMIT") == 0)
+                            set_meta(o, "seq_reserved", o->next_seq - 1) == 0 && set_meta(o, "running", 0) == 0 &&
+                            exec(o, "COMMIT") == 0)
                                 o->dropped_saved = o->dropped;
                         else
                                 (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
@@ -866,6 +915,31 @@ static void refuse_for_room(Outbox *o)
         o->dropped += n_refused;
 }
 
+/* After a failed commit only alerts keep their seqs (they are sent from memory with them); the
+ * other items were neither stored nor sent, so their seqs are handed out again at the next try.
+ * This way the seqs a run may use beyond its on-disk reservation are those of alerts only, which
+ * SEQ_FAIL_WINDOW covers for the next run. */
+static void give_back_seqs(Outbox *o)
+{
+        uint64_t next = o->seq_floor;
+
+        if (o->last_seq + 1 > next)
+                next = o->last_seq + 1;
+        if (o->alert_seq_max + 1 > next)
+                next = o->alert_seq_max + 1;
+        for (size_t i = 0; i < o->n_pending; i++)
+                if (o->pending[i].lane != LANE_ALERTS)
+                        o->pending[i].seq = 0;
+        o->next_seq = next;
+        if (!o->window_warned && o->alert_seq_max > o->seq_reserved + SEQ_FAIL_WINDOW) {
+                o->window_warned = true;
+                logf_(o, LOG_ERR,
+                      "More than %d alerts sent from memory while the store cannot be written: after a crash "
+                      "now, the next run may give seqs above %llu to other items again",
+                      SEQ_FAIL_WINDOW, (unsigned long long)(o->seq_reserved + SEQ_FAIL_WINDOW));
+        }
+}
+
 static void commit_failed(Outbox *o, int r)
 {
         o->failed_commits++;
@@ -891,9 +965,12 @@ int outbox_commit(Outbox *o)
         /* seqs are handed out here, in queue order, and kept if the commit fails: an alert that
          * cannot be stored is sent from memory with its seq, and no later item may get it. */
         for (size_t i = 0; i < o->n_pending; i++) {
-                if (o->pending[i].seq == 0)
-                        o->pending[i].seq = o->next_seq++;
-                need += o->pending[i].len + ROW_OVERHEAD;
+                Pending *p = &o->pending[i];
+                if (p->seq == 0)
+                        p->seq = o->next_seq++;
+                if (p->lane == LANE_ALERTS && p->seq > o->alert_seq_max)
+                        o->alert_seq_max = p->seq;
+                need += p->len + ROW_OVERHEAD;
         }
         need = need * 5 / 4 / o->page_size + (need ? 1 : 0); /* pages are not full */
         memcpy(count, o->count, sizeof count);
@@ -971,6 +1048,7 @@ int outbox_commit(Outbox *o)
         o->dropped_saved = o->dropped;
         o->last_seq = last_seq;
         o->seq_reserved = reserve;
+        o->window_warned = false;
         for (size_t i = 0; i < o->n_pending; i++)
                 free(o->pending[i].body);
         o->n_pending = o->n_pending_alerts = 0;
@@ -1002,6 +1080,7 @@ rollback:
         (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
 fail:
         commit_failed(o, r);
+        give_back_seqs(o);
         /* Keep everything queued and try again later, backing off from 0.1 s to 5 s (once per retry,
          * not per failed attempt). A full disk often frees up (logs rotated, a checkpoint); until
          * then memory holds the items. */
@@ -1062,8 +1141,17 @@ int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t 
                 b.n++;
         }
         if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE) {
-                set_error(o, "Failed to read items");
-                r = sqlite_to_errno(rc);
+                /* A dying disk: pages not in the cache cannot be read (I/O errors, or SQLite sees a
+                 * malformed file). What was read is sent, and so are the alerts in memory below: an
+                 * alarm never waits for the disk. Said once per episode. */
+                if (!o->read_failing) {
+                        o->read_failing = true;
+                        logf_(o, LOG_ERR, "Failed to read the outbox: %s. Stored items wait; alerts in memory are "
+                              "still sent", sqlite3_errmsg(o->db));
+                }
+        } else if (r == 0 && rc == SQLITE_DONE && o->read_failing) {
+                o->read_failing = false;
+                logf_(o, LOG_NOTICE, "The outbox can be read again");
         }
         sqlite3_reset(o->st_fetch);
 
@@ -1168,6 +1256,11 @@ const char *outbox_replaced(const Outbox *o)
 const char *outbox_memory_reason(const Outbox *o)
 {
         return o->memory_reason;
+}
+
+uint64_t outbox_skipped(const Outbox *o)
+{
+        return o->skipped;
 }
 
 bool outbox_skipped_at_open(const Outbox *o, uint64_t *ret_from, uint64_t *ret_to)

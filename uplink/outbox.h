@@ -80,7 +80,9 @@ int outbox_commit(Outbox *o);
 
 /* Items of lane with seq > after, oldest first, at most max_items and (after the first) max_bytes
  * of bodies: committed rows, and for LANE_ALERTS also alerts that wait in memory because they could
- * not be stored. Acknowledged items are never returned. Only reads: never waits for a commit. */
+ * not be stored. Acknowledged items are never returned. Only reads: never waits for a commit. When
+ * the file cannot be read (a dying disk) it returns what it could read and the alerts in memory,
+ * and logs the failure once per episode; it fails only for lack of memory. */
 int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t max_bytes, OutboxBatch *ret);
 void outbox_batch_done(OutboxBatch *b);
 
@@ -100,6 +102,10 @@ const char *outbox_last_error(const Outbox *o);      /* the current commit failu
  * the range [*ret_from, *ret_to]. Items the last run sent from memory (alerts it could not store)
  * may carry some of them; no stored item does, so the gap they leave is no loss. */
 bool outbox_skipped_at_open(const Outbox *o, uint64_t *ret_from, uint64_t *ret_to);
+/* Seqs skipped at the opens after unclean stops, since the store was made (the ranges of every
+ * seq_skipped item, including those thinned later): a gap in seq is loss only beyond
+ * outbox_dropped() + outbox_skipped(). */
+uint64_t outbox_skipped(const Outbox *o);
 uint64_t outbox_failing_since(const Outbox *o);      /* CLOCK_REALTIME µs of the first failed commit, or 0 */
 uint64_t outbox_failed_commits(const Outbox *o);     /* failed commits since the process started */
 const char *outbox_refusing(const Outbox *o);        /* "telemetry", "events" (and telemetry) or NULL */

@@ -9,8 +9,10 @@ import signal
 import sqlite3
 import threading
 import subprocess
+import struct
 import time
 import unittest
+import fcntl
 
 from harness import TestCase, config, free_port
 
@@ -205,6 +207,82 @@ class Disk(TestCase):
         print('FAULT disk full while connected: survived, %d backlog items sent while full, %d test alarms '
               'live from memory, failed commit logged once per episode and shown in status, %d of %d observations '
               'refused and counted in dropped, no gap (last seq %d)' % (n, len(alarms), final['dropped'], n_obs, last), flush=True)
+
+    def test_disk_fails_while_connected(self):
+        """fails on 2939c3e: the disk dies while the gateway runs (ext4 shut down: every write and
+        every uncached read is an I/O error, as a worn-out SD card does). Reading the outbox failed
+        ("database disk image is malformed"), and with it the whole fetch, so the test alarm waiting
+        in memory was never sent (and "Failed to read the outbox" was logged at every wake-up).
+        With that fixed alone it still fails: the observations waiting in memory took seqs at every
+        failed commit, so the alarms sent from memory got seqs beyond the run's reservation, and
+        after a kill -9, a repair and a restart the next run gave seq 106 to another item: a service
+        that drops repeated (epoch, seq) would have dropped it."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root to mount an ext4 image')
+        img = os.path.join(self.dir, 'card.img')
+        with open(img, 'wb') as f:
+            f.truncate(64 * MIB)
+        subprocess.run(['mkfs.ext4', '-q', '-F', img], check=True)
+        os.makedirs(self.state, exist_ok=True)
+        mount = lambda: subprocess.run(['mount', '-o', 'loop', img, self.state], check=True)
+        mount()
+        self.cleanups.insert(0, lambda: subprocess.run(['umount', '-l', self.state]))
+        b = self.broker()
+        sub = self.subscriber(b.port)
+        mark = b.log.count()
+        gw = self.gateway(config(b.port, self.state, sim=False), name='gw1')
+        b.wait_subscribed(start=mark)
+        for i in range(5):
+            reply = self.command(sub, 'observation', {'metric': 'respiratory_rate', 'value': 14}, i)
+            self.assertTrue(reply['ok'], reply)
+        sub.wait(lambda: len([1 for l, it in sub.items if it.get('sensor') == 'nurse']) >= 5, 'the stored observations')
+
+        # The card dies: EXT4_IOC_SHUTDOWN, without flushing the journal (what was not synced is gone).
+        fd = os.open(self.state, os.O_RDONLY)
+        try:
+            fcntl.ioctl(fd, 0x8004587D, struct.pack('I', 2))
+        finally:
+            os.close(fd)
+        n_obs = 100
+        for i in range(n_obs):
+            reply = self.command(sub, 'observation', {'metric': 'respiratory_rate', 'value': 15}, 5 + i)
+            self.assertFalse(reply['ok'], 'an observation cannot be stored on a dead disk: %s' % reply)
+        gw.log.wait(r'Failed to commit the outbox')
+        alarms = {}
+        for i in range(3):
+            reply = self.command(sub, 'test-alarm', {'request_id': 'dead-%d' % i}, i)
+            self.assertTrue(reply['ok'], reply)
+            sub.wait(lambda: any(l == 'alerts' and it.get('id') == reply['alert_id'] for l, it in sub.items),
+                     'test alarm %d live while the disk is dead' % i)
+            alarms[reply['alert_id']] = next(it['seq'] for l, it in sub.items if it.get('id') == reply['alert_id'])
+        self.assertIsNone(gw.proc.poll(), 'the gateway runs on')
+        gw.kill9()
+        gw.wait_exit()
+
+        # The technician replaces the card's file system state: unmount, mount again (journal replay).
+        subprocess.run(['umount', self.state], check=True)
+        mount()
+        mark = b.log.count()
+        gw2 = self.gateway(config(b.port, self.state, speed='600'), name='gw2')
+        b.wait_subscribed(start=mark)
+        top = max(alarms.values())
+        n_before = len(sub.items)
+        sub.wait(lambda: len([1 for l, it in sub.items[n_before:] if it['seq'] > top]) >= 10,
+                 'items of the next run past the alarms\' seqs', timeout=120)
+        # Every (epoch, seq) names one item: resends repeat it unchanged, nothing else shares it.
+        by_seq = {}
+        for lane, it in sub.items:
+            by_seq.setdefault(it['seq'], set()).add(json.dumps(it, sort_keys=True))
+        shared = {seq: bodies for seq, bodies in by_seq.items() if len(bodies) > 1}
+        self.assertEqual(shared, {}, 'seqs given to two different items')
+        n_status = len(sub.status)
+        sub.publish('cmd/status', '{}')
+        st = self.status_after(sub, n_status)
+        self.assertGreaterEqual(st['skipped'], top - 5, st)
+        self.assertTrue(st['store']['ok'], st)
+        print('FAULT the disk dies while connected: survived, %d observations refused and 3 test alarms sent '
+              'from memory while every write failed, kill -9, repair, restart: no seq given twice, the gap '
+              'announced (skipped %d)' % (n_obs, st['skipped']), flush=True)
 
     def test_maxsize_bounds_the_files(self):
         """fails on fb6d774: with MaxSize=1M the database reached 1.6 MB and its WAL 4.9 MB."""

@@ -616,6 +616,79 @@ static void test_seq_of_an_alert_sent_from_memory_survives_a_crash(void)
         umount_tmpfs(mnt);
 }
 
+/* fails on 2939c3e: the next run after a crash starts right after the 64 reserved seqs, so an
+ * alert sent from memory with a seq beyond them (here the 65th to 100th alerts of an episode on a
+ * full disk) shares its seq with another item of the next run: the service drops one of them as a
+ * duplicate. Now an unclean stop is recognised ('running' is still set) and the next run starts
+ * SEQ_FAIL_WINDOW past the reservation, and says so; a clean stop leaves no gap. */
+static void test_alerts_from_memory_past_the_reservation_survive_a_crash(void)
+{
+        char mnt[] = "/tmp/hcgw-full-XXXXXX", db[300];
+        sd_event *e = NULL;
+        Outbox *b;
+        OutboxBatch batch = {};
+        uint64_t sent_max = 0, from = 0, to = 0, first;
+        int pfd[2], status;
+        pid_t pid;
+
+        if (!mount_tmpfs(mnt, "1M"))
+                return;
+        snprintf(db, sizeof db, "%s/outbox.db", mnt);
+        CHECK(pipe(pfd) == 0);
+        pid = fork();
+        if (pid == 0) {
+                sd_event *ce = NULL;
+                uint64_t s = 0;
+                sd_event_new(&ce);
+                b = open_at(ce, db, 64 << 20);
+                for (int i = 0; i < 10; i++)
+                        add(b, LANE_EVENTS, "e", i);
+                outbox_commit(b);
+                fill(mnt, 0);
+                for (int i = 0; i < 100; i++) {
+                        OutboxBatch cb = {};
+                        add(b, LANE_ALERTS, "a", i);
+                        /* sent to the broker and acknowledged from memory */
+                        if (outbox_fetch(b, LANE_ALERTS, s, 1, 1 << 20, &cb) == 0 && cb.n == 1) {
+                                s = cb.items[0].seq;
+                                (void)outbox_ack(b, &s, 1);
+                        }
+                        outbox_batch_done(&cb);
+                }
+                (void)!write(pfd[1], &s, sizeof s);
+                kill(getpid(), SIGKILL);
+                _exit(1);
+        }
+        close(pfd[1]);
+        CHECK(read(pfd[0], &sent_max, sizeof sent_max) == sizeof sent_max);
+        close(pfd[0]);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        CHECK(sent_max == 110);
+        unfill(mnt);
+        sd_event_new(&e);
+        b = open_at(e, db, 64 << 20);
+        CHECK(outbox_last_seq(b) == 10);
+        CHECK(outbox_skipped_at_open(b, &from, &to));
+        CHECK(from == 11 && to >= sent_max);
+        CHECK(outbox_skipped(b) == to - from + 1); /* kept for status, the item may be thinned */
+        add(b, LANE_ALERTS, "other", 1);
+        CHECK(outbox_fetch(b, LANE_ALERTS, 0, 1, 1 << 20, &batch) == 0);
+        CHECK(batch.n == 1 && batch.items[0].seq > sent_max && batch.items[0].seq == to + 1);
+        first = batch.n == 1 ? batch.items[0].seq : 0;
+        outbox_batch_done(&batch);
+        outbox_free(b); /* a clean stop: the next run goes on right after the last seq */
+        b = open_at(e, db, 64 << 20);
+        CHECK(!outbox_skipped_at_open(b, &from, &to));
+        CHECK(outbox_skipped(b) == to - from + 1);
+        add(b, LANE_ALERTS, "next", 1);
+        CHECK(outbox_fetch(b, LANE_ALERTS, first, 1, 1 << 20, &batch) == 0);
+        CHECK(batch.n == 1 && batch.items[0].seq == first + 1);
+        outbox_batch_done(&batch);
+        outbox_free(b);
+        sd_event_unref(e);
+        umount_tmpfs(mnt);
+}
+
 static off_t file_size(const char *p, const char *suffix)
 {
         char f[320];
@@ -818,5 +891,6 @@ TEST_MAIN(TEST(test_order_and_seq), TEST(test_alert_commits_at_once_in_order), T
           TEST(test_disk_full_sending_goes_on_and_alerts_go_from_memory),
           TEST(test_a_commit_that_only_deletes_wakes_the_sender), TEST(test_failed_commit_logged_once_per_episode),
           TEST(test_reserve_refuses_telemetry_then_events), TEST(test_seq_of_an_alert_sent_from_memory_survives_a_crash),
+          TEST(test_alerts_from_memory_past_the_reservation_survive_a_crash),
           TEST(test_quota_bounds_the_files), TEST(test_corrupt_store_is_moved_aside),
           TEST(test_corrupt_store_reported), TEST(test_add_sync_says_whether_stored))
