@@ -15,7 +15,7 @@
 #include <mqtt_protocol.h>
 #include <openssl/x509.h>
 
-#include "uplink/backoff.h"
+#include "common/backoff.h"
 #include "uplink/mqtt.h"
 
 #ifndef MIN
