@@ -43,6 +43,12 @@ static inline void closep(int *fd)
         if (*fd >= 0)
                 close(*fd);
 }
+/* free(p), and NULL to assign back: x = mfree(x). */
+static inline void *mfree(void *p)
+{
+        free(p);
+        return NULL;
+}
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_close_ _cleanup_(closep)
 
