@@ -12,6 +12,7 @@
 
 #include "gateway/decode-tool.h"
 #include "gateway/devices.h"
+#include "test-files.h"
 #include "test.h"
 
 static char dir[] = "/tmp/hcgw-devices-XXXXXX";
@@ -183,36 +184,6 @@ static void test_full_disk_flush_logged_once(void)
         rmdir(sub);
 }
 
-/* The whole file, malloc'd (size in *ret_len), or NULL. */
-static char *read_all(const char *p, size_t *ret_len)
-{
-        FILE *f = fopen(p, "re");
-        char *buf = NULL;
-        long n;
-
-        if (!f)
-                return NULL;
-        if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n)
-                *ret_len = (size_t)n;
-        else {
-                free(buf);
-                buf = NULL;
-        }
-        fclose(f);
-        return buf;
-}
-
-static void remove_store(void)
-{
-        char p[300];
-        unlink(path);
-        snprintf(p, sizeof p, "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", path);
-        unlink(p);
-}
-
 /* Runs sql on the store at path with plain SQLite (as an older or newer gateway would have). */
 static void sql_on_store(const char *sql)
 {
@@ -264,7 +235,7 @@ static void test_store_without_version_adopted(void)
         sd_event *e = NULL;
         Devices *d;
 
-        remove_store();
+        test_remove_store(path);
         sql_on_store(STORE_2939C3E "INSERT INTO bthome_counter VALUES('54:48:E6:8F:80:A5', 857870592);");
         schema_before = text_of("SELECT group_concat(sql, ';') FROM sqlite_master");
         CHECK(int_of("PRAGMA user_version") == 0);
@@ -295,12 +266,12 @@ static void test_newer_store_refused_untouched(void)
         Devices *d = NULL;
         struct stat st;
 
-        remove_store();
+        test_remove_store(path);
         sql_on_store("CREATE TABLE bthome_counter(address TEXT PRIMARY KEY, counter INTEGER NOT NULL);"
                      "CREATE TABLE something_new(x);"
                      "INSERT INTO bthome_counter VALUES('54:48:E6:8F:80:A5', 1);"
                      "PRAGMA user_version=2;");
-        before = read_all(path, &len_before);
+        before = test_read_file(path, &len_before);
         CHECK(before != NULL);
 
         sd_event_new(&e);
@@ -312,14 +283,14 @@ static void test_newer_store_refused_untouched(void)
         free(err);
         sd_event_unref(e);
 
-        after = read_all(path, &len_after);
+        after = test_read_file(path, &len_after);
         CHECK(after && len_after == len_before && memcmp(after, before, len_before) == 0);
         snprintf(wal, sizeof wal, "%s-wal", path);
         CHECK(stat(wal, &st) < 0 && errno == ENOENT);
         CHECK(int_of("PRAGMA user_version") == 2);
         free(before);
         free(after);
-        remove_store();
+        test_remove_store(path);
 }
 
 static void setup(void) __attribute__((constructor));
@@ -333,12 +304,7 @@ static void setup(void)
 static void teardown(void) __attribute__((destructor));
 static void teardown(void)
 {
-        char p[300];
-        unlink(path);
-        snprintf(p, sizeof p, "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", path);
-        unlink(p);
+        test_remove_store(path);
         rmdir(dir);
 }
 

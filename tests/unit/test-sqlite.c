@@ -10,6 +10,7 @@
 
 #include "common/macro.h"
 #include "common/sqlite.h"
+#include "test-files.h"
 #include "test.h"
 
 static char dir[] = "/tmp/hcgw-sqlite-XXXXXX";
@@ -21,16 +22,6 @@ static const SqliteMigration three[] = {
         {2, "ALTER TABLE t ADD COLUMN b TEXT;"},
         {3, "INSERT INTO t(a, b) VALUES(3, 'from v3');"},
 };
-
-static void remove_store(void)
-{
-        char p[300];
-        unlink(path);
-        snprintf(p, sizeof p, "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", path);
-        unlink(p);
-}
 
 static long long int_of(sqlite3 *db, const char *sql)
 {
@@ -50,24 +41,6 @@ static sqlite3 *plain(void)
         return db;
 }
 
-static char *read_all(const char *p, size_t *ret_len)
-{
-        FILE *f = fopen(p, "re");
-        char *buf = NULL;
-        long n;
-        if (!f)
-                return NULL;
-        if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-            (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n)
-                *ret_len = (size_t)n;
-        else {
-                free(buf);
-                buf = NULL;
-        }
-        fclose(f);
-        return buf;
-}
-
 static bool exists(const char *p)
 {
         struct stat st;
@@ -82,7 +55,7 @@ static void test_new_store_migrated_in_order(void)
         unsigned v = 0;
         char *err = NULL;
 
-        remove_store();
+        test_remove_store(path);
         CHECK(sqlite_open_store(path, &opt, &db, &err) == 0);
         CHECK(err == NULL);
         if (!db)
@@ -115,7 +88,7 @@ static void test_old_store_upgraded(void)
         sqlite3 *db = NULL;
         char *err = NULL;
 
-        remove_store();
+        test_remove_store(path);
         CHECK(sqlite_open_store(path, &one, &db, &err) == 0);
         CHECK(db && sqlite3_exec(db, "INSERT INTO t(a) VALUES(1)", NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(db);
@@ -142,7 +115,7 @@ static void test_failing_migration_rolled_back(void)
         char *err = NULL;
         int r;
 
-        remove_store();
+        test_remove_store(path);
         CHECK(sqlite_open_store(path, &one, &db, &err) == 0);
         CHECK(db && sqlite3_exec(db, "INSERT INTO t(a) VALUES(7)", NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(db);
@@ -172,12 +145,12 @@ static void test_newer_store_refused(void)
         sqlite3 *db;
         int r;
 
-        remove_store();
+        test_remove_store(path);
         db = plain();
         CHECK(sqlite3_exec(db, "CREATE TABLE t(a, b, c); INSERT INTO t VALUES(1, 2, 3); PRAGMA user_version=5;",
                            NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(db);
-        before = read_all(path, &len_before);
+        before = test_read_file(path, &len_before);
 
         db = NULL;
         r = sqlite_open_store(path, &opt, &db, &err);
@@ -187,7 +160,7 @@ static void test_newer_store_refused(void)
         fprintf(stderr, "(expected) %s\n", err ?: "");
         free(err);
 
-        after = read_all(path, &len_after);
+        after = test_read_file(path, &len_after);
         CHECK(before && after && len_before == len_after && memcmp(before, after, len_before) == 0);
         snprintf(wal, sizeof wal, "%s-wal", path);
         CHECK(!exists(wal));
@@ -203,7 +176,7 @@ static void test_foreign_file(void)
         sqlite3 *db = NULL;
         FILE *f;
 
-        remove_store();
+        test_remove_store(path);
         f = fopen(path, "we");
         fputs("this is not a database, it is a shopping list\n", f);
         fclose(f);
@@ -216,7 +189,7 @@ static void test_foreign_file(void)
         CHECK_STREQ(err, "file is not a database");
         free(err);
         CHECK(exists(wal));
-        remove_store();
+        test_remove_store(path);
         /* An empty file is a new database, a missing one too. */
         CHECK(!sqlite_is_foreign_file(path));
         f = fopen(path, "we");
@@ -233,7 +206,7 @@ static void test_corrupt_store(void)
         sqlite3 *db = NULL;
         int fd;
 
-        remove_store();
+        test_remove_store(path);
         CHECK(sqlite_open_store(path, &opt, &db, &err) == 0);
         CHECK(db && sqlite3_exec(db,
                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
@@ -327,7 +300,7 @@ static void setup(void)
 static void teardown(void) __attribute__((destructor));
 static void teardown(void)
 {
-        remove_store();
+        test_remove_store(path);
         rmdir(dir);
 }
 
