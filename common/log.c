@@ -111,11 +111,12 @@ static bool field_name_valid(const char *name)
 #define LOG_FIELDS_MAX 16
 
 /* Returns the result of the send: < 0 and the caller writes the line to stderr instead. */
-static int write_journal(int level, int error, const char *file, int line, const char *func, const LogField *fields,
-                         const char *text)
+static int write_journal(int level, int error, const char *file, int line, const char *func,
+                         const LogField *fields, const char *text)
 {
         char priority[32], code_line[32], err[32];
-        char *message = NULL, *code_file = NULL, *code_func = NULL, *ident = NULL, *extra[LOG_FIELDS_MAX] = {};
+        char *message = NULL, *code_file = NULL, *code_func = NULL, *ident = NULL,
+             *extra[LOG_FIELDS_MAX] = {};
         struct iovec iov[6 + LOG_FIELDS_MAX];
         size_t n = 0, n_extra = 0;
         int r = -ENOMEM;
@@ -172,7 +173,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 vsnprintf(buf, sizeof buf, fmt, ap);
                 va_end(ap);
                 escape_controls(buf, text, sizeof text);
-                if (target == LOG_TARGET_JOURNAL && write_journal(level, e, file, line, func, fields, text) >= 0)
+                if (target == LOG_TARGET_JOURNAL &&
+                    write_journal(level, e, file, line, func, fields, text) >= 0)
                         return -e;
                 /* One write per line so that concurrent writers (tests tee our stderr) see whole lines. */
                 if (max_level >= LOG_DEBUG)

@@ -14,24 +14,24 @@
 #define _unused_ __attribute__((unused))
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
-#define TAKE_PTR(p)                                                                                        \
-        ({                                                                                                 \
-                typeof(p) _p = (p);                                                                        \
-                (p) = NULL;                                                                                \
-                _p;                                                                                        \
+#define TAKE_PTR(p)                                                                                         \
+        ({                                                                                                  \
+                typeof(p) _p = (p);                                                                         \
+                (p) = NULL;                                                                                 \
+                _p;                                                                                         \
         })
-#define TAKE_FD(fd)                                                                                        \
-        ({                                                                                                 \
-                int _fd = (fd);                                                                            \
-                (fd) = -EBADF;                                                                             \
-                _fd;                                                                                       \
+#define TAKE_FD(fd)                                                                                         \
+        ({                                                                                                  \
+                int _fd = (fd);                                                                             \
+                (fd) = -EBADF;                                                                              \
+                _fd;                                                                                        \
         })
 
-#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                            \
-        static inline void func##p(type *p)                                                                \
-        {                                                                                                  \
-                if (*p)                                                                                    \
-                        *p = func(*p);                                                                     \
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)                                                             \
+        static inline void func##p(type *p)                                                                 \
+        {                                                                                                   \
+                if (*p)                                                                                     \
+                        *p = func(*p);                                                                      \
         }
 
 static inline void freep(void *p)

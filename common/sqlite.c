@@ -122,7 +122,8 @@ int sqlite_move_corrupt(const char *path, char **ret_moved)
         }
         for (size_t i = 0; i < 2; i++) {
                 char *from = NULL, *to = NULL;
-                if (asprintf(&from, "%s%s", path, suffix[i]) >= 0 && asprintf(&to, "%s%s", moved, suffix[i]) >= 0)
+                if (asprintf(&from, "%s%s", path, suffix[i]) >= 0 &&
+                    asprintf(&to, "%s%s", moved, suffix[i]) >= 0)
                         (void)rename(from, to); /* ENOENT: there was none */
                 free(from);
                 free(to);
@@ -172,7 +173,8 @@ static int quick_check(sqlite3 *db)
                 return rc;
         rc = sqlite3_step(st);
         if (rc == SQLITE_ROW)
-                rc = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
+                rc =
+                    strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
         sqlite3_finalize(st);
         return rc;
 }
@@ -254,7 +256,8 @@ int sqlite_open_store(const char *path, const SqliteOptions *opt, sqlite3 **ret_
                 r = -EBADMSG;
                 goto fail;
         }
-        rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+        rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
         if (rc != SQLITE_OK)
                 goto fail_rc;
         sqlite3_extended_result_codes(db, 1);

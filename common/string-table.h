@@ -15,27 +15,27 @@
 #include <stddef.h>
 #include <string.h>
 
-#define DEFINE_STRING_TABLE_LOOKUP_TO_NAME(prefix, type, table, max)                                      \
-        const char *prefix##_name(type i)                                                                  \
-        {                                                                                                  \
-                if ((size_t)i >= (size_t)(max))                                                            \
-                        return NULL;                                                                       \
-                return (table)[i];                                                                         \
+#define DEFINE_STRING_TABLE_LOOKUP_TO_NAME(prefix, type, table, max)                                        \
+        const char *prefix##_name(type i)                                                                   \
+        {                                                                                                   \
+                if ((size_t)i >= (size_t)(max))                                                             \
+                        return NULL;                                                                        \
+                return (table)[i];                                                                          \
         }
 
-#define DEFINE_STRING_TABLE_LOOKUP_FROM_NAME(prefix, type, table, max)                                    \
-        int prefix##_from_name(const char *s, type *ret)                                                   \
-        {                                                                                                  \
-                if (!s)                                                                                    \
-                        return -EINVAL;                                                                    \
-                for (size_t _i = 0; _i < (size_t)(max); _i++)                                              \
-                        if ((table)[_i] && strcmp((table)[_i], s) == 0) {                                  \
-                                *ret = (type)_i;                                                           \
-                                return 0;                                                                  \
-                        }                                                                                  \
-                return -EINVAL;                                                                            \
+#define DEFINE_STRING_TABLE_LOOKUP_FROM_NAME(prefix, type, table, max)                                      \
+        int prefix##_from_name(const char *s, type *ret)                                                    \
+        {                                                                                                   \
+                if (!s)                                                                                     \
+                        return -EINVAL;                                                                     \
+                for (size_t _i = 0; _i < (size_t)(max); _i++)                                               \
+                        if ((table)[_i] && strcmp((table)[_i], s) == 0) {                                   \
+                                *ret = (type)_i;                                                            \
+                                return 0;                                                                   \
+                        }                                                                                   \
+                return -EINVAL;                                                                             \
         }
 
-#define DEFINE_STRING_TABLE_LOOKUP(prefix, type, table, max)                                               \
-        DEFINE_STRING_TABLE_LOOKUP_TO_NAME(prefix, type, table, max)                                       \
+#define DEFINE_STRING_TABLE_LOOKUP(prefix, type, table, max)                                                \
+        DEFINE_STRING_TABLE_LOOKUP_TO_NAME(prefix, type, table, max)                                        \
         DEFINE_STRING_TABLE_LOOKUP_FROM_NAME(prefix, type, table, max)

@@ -14,17 +14,17 @@
 static void test_mac(void)
 {
         static const char *const bad[] = {
-                "",
-                "A4:C1:38:00:00",          /* five bytes */
-                "A4:C1:38:00:00:01:02",    /* seven */
-                "A4:C1:38:00:00:01 ",      /* anything after */
-                " A4:C1:38:00:00:01",      /* or before */
-                "+4:C1:38:00:00:01",       /* sscanf's %2x took these as numbers */
-                "A4:C1:38:00:00:-1",
-                "A4-C1-38-00-00-01",
-                "A4:C1:38:00:0:001",
-                "G4:C1:38:00:00:01",
-                "A4C1:38:00:00:01:",
+            "",
+            "A4:C1:38:00:00",       /* five bytes */
+            "A4:C1:38:00:00:01:02", /* seven */
+            "A4:C1:38:00:00:01 ",   /* anything after */
+            " A4:C1:38:00:00:01",   /* or before */
+            "+4:C1:38:00:00:01",    /* sscanf's %2x took these as numbers */
+            "A4:C1:38:00:00:-1",
+            "A4-C1-38-00-00-01",
+            "A4:C1:38:00:0:001",
+            "G4:C1:38:00:00:01",
+            "A4C1:38:00:00:01:",
         };
         uint8_t m[6], untouched[6] = {1, 2, 3, 4, 5, 6};
         char buf[MAC_STRING_MAX];
@@ -53,9 +53,9 @@ typedef enum Colour {
 } Colour;
 
 static const char *const colour_table[_COLOUR_MAX] = {
-        [COLOUR_RED] = "red",
-        [COLOUR_GREEN] = "green",
-        [COLOUR_BLUE] = "blue",
+    [COLOUR_RED] = "red",
+    [COLOUR_GREEN] = "green",
+    [COLOUR_BLUE] = "blue",
 };
 
 const char *colour_name(Colour c);

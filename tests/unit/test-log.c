@@ -143,7 +143,8 @@ static void test_journal_stream_detection(void)
         CHECK(fd >= 0 && fstat(fd, &st) == 0);
         unlink(name);
         snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-        snprintf(other, sizeof other, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino + 1);
+        snprintf(other, sizeof other, "%llu:%llu", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino + 1);
         CHECK(log_journal_stream_is_fd(js, fd));
         CHECK(!log_journal_stream_is_fd(other, fd));
         CHECK(!log_journal_stream_is_fd(NULL, fd));
@@ -194,7 +195,8 @@ static void test_callback(void)
 {
         int token;
 
-        log_to_callback(on_log, &token, LOG_WARNING, "Broker %s:%u refused: %s", "h", 1883u, "not authorised");
+        log_to_callback(on_log, &token, LOG_WARNING, "Broker %s:%u refused: %s", "h", 1883u,
+                        "not authorised");
         CHECK(cb_calls == 1 && cb_userdata == &token && cb_priority == LOG_WARNING);
         CHECK_STREQ(cb_message, "Broker h:1883 refused: not authorised");
         log_to_callback(NULL, &token, LOG_ERR, "nobody listens %d", 1);

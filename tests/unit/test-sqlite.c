@@ -18,9 +18,9 @@ static char path[256];
 
 /* v3 uses the column v2 adds, and v2 the table v1 makes: out of order, they fail. */
 static const SqliteMigration three[] = {
-        {1, "CREATE TABLE IF NOT EXISTS t(a INTEGER NOT NULL);"},
-        {2, "ALTER TABLE t ADD COLUMN b TEXT;"},
-        {3, "INSERT INTO t(a, b) VALUES(3, 'from v3');"},
+    {1, "CREATE TABLE IF NOT EXISTS t(a INTEGER NOT NULL);"},
+    {2, "ALTER TABLE t ADD COLUMN b TEXT;"},
+    {3, "INSERT INTO t(a, b) VALUES(3, 'from v3');"},
 };
 
 static long long int_of(sqlite3 *db, const char *sql)
@@ -49,7 +49,9 @@ static bool exists(const char *p)
 
 static void test_new_store_migrated_in_order(void)
 {
-        const SqliteOptions opt = {.migrations = three, .n_migrations = 3, .auto_vacuum_incremental = true,
+        const SqliteOptions opt = {.migrations = three,
+                                   .n_migrations = 3,
+                                   .auto_vacuum_incremental = true,
                                    .busy_timeout_msec = 5000};
         sqlite3 *db = NULL;
         unsigned v = 0;
@@ -68,7 +70,8 @@ static void test_new_store_migrated_in_order(void)
         {
                 sqlite3_stmt *st = NULL;
                 CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
-                      sqlite3_step(st) == SQLITE_ROW && streq((const char *)sqlite3_column_text(st, 0), "wal"));
+                      sqlite3_step(st) == SQLITE_ROW &&
+                      streq((const char *)sqlite3_column_text(st, 0), "wal"));
                 sqlite3_finalize(st);
         }
         sqlite3_close(db);
@@ -105,9 +108,9 @@ static void test_old_store_upgraded(void)
 static void test_failing_migration_rolled_back(void)
 {
         static const SqliteMigration broken[] = {
-                {1, "CREATE TABLE IF NOT EXISTS t(a INTEGER NOT NULL);"},
-                {2, "ALTER TABLE t ADD COLUMN b TEXT;"},
-                {3, "INSERT INTO t(a) VALUES(NULL);"}, /* NOT NULL: fails */
+            {1, "CREATE TABLE IF NOT EXISTS t(a INTEGER NOT NULL);"},
+            {2, "ALTER TABLE t ADD COLUMN b TEXT;"},
+            {3, "INSERT INTO t(a) VALUES(NULL);"}, /* NOT NULL: fails */
         };
         const SqliteOptions one = {.migrations = broken, .n_migrations = 1};
         const SqliteOptions all = {.migrations = broken, .n_migrations = 3};
@@ -147,7 +150,8 @@ static void test_newer_store_refused(void)
 
         test_remove_store(path);
         db = plain();
-        CHECK(sqlite3_exec(db, "CREATE TABLE t(a, b, c); INSERT INTO t VALUES(1, 2, 3); PRAGMA user_version=5;",
+        CHECK(sqlite3_exec(db,
+                           "CREATE TABLE t(a, b, c); INSERT INTO t VALUES(1, 2, 3); PRAGMA user_version=5;",
                            NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(db);
         before = test_read_file(path, &len_before);
@@ -208,10 +212,11 @@ static void test_corrupt_store(void)
 
         test_remove_store(path);
         CHECK(sqlite_open_store(path, &opt, &db, &err) == 0);
-        CHECK(db && sqlite3_exec(db,
-                                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
-                                 " INSERT INTO t(a) SELECT i FROM n; CREATE INDEX t_a ON t(a);",
-                                 NULL, NULL, NULL) == SQLITE_OK);
+        CHECK(db &&
+              sqlite3_exec(db,
+                           "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)"
+                           " INSERT INTO t(a) SELECT i FROM n; CREATE INDEX t_a ON t(a);",
+                           NULL, NULL, NULL) == SQLITE_OK);
         sqlite3_close(db); /* checkpoints: the pages are in the main file */
         memset(junk, 0x5a, sizeof junk);
         fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -278,14 +283,17 @@ static void test_errno_mapping(void)
               sqlite_rc_to_errno(SQLITE_DONE) == 0);
         CHECK(sqlite_rc_to_errno(SQLITE_FULL) == -ENOSPC);
         CHECK(sqlite_rc_to_errno(SQLITE_IOERR) == -EIO && sqlite_rc_to_errno(SQLITE_IOERR_FSYNC) == -EIO);
-        CHECK(sqlite_rc_to_errno(SQLITE_READONLY) == -EROFS && sqlite_rc_to_errno(SQLITE_READONLY_DBMOVED) == -EROFS);
-        CHECK(sqlite_rc_to_errno(SQLITE_CORRUPT) == -EBADMSG && sqlite_rc_to_errno(SQLITE_NOTADB) == -EBADMSG &&
+        CHECK(sqlite_rc_to_errno(SQLITE_READONLY) == -EROFS &&
+              sqlite_rc_to_errno(SQLITE_READONLY_DBMOVED) == -EROFS);
+        CHECK(sqlite_rc_to_errno(SQLITE_CORRUPT) == -EBADMSG &&
+              sqlite_rc_to_errno(SQLITE_NOTADB) == -EBADMSG &&
               sqlite_rc_to_errno(SQLITE_CORRUPT_INDEX) == -EBADMSG);
         CHECK(sqlite_rc_to_errno(SQLITE_CANTOPEN) == -ENOENT);
         CHECK(sqlite_rc_to_errno(SQLITE_BUSY) == -EBUSY && sqlite_rc_to_errno(SQLITE_LOCKED) == -EBUSY);
         CHECK(sqlite_rc_to_errno(SQLITE_NOMEM) == -ENOMEM);
         CHECK(sqlite_rc_to_errno(SQLITE_PERM) == -EACCES);
-        CHECK(sqlite_rc_to_errno(SQLITE_CONSTRAINT_NOTNULL) == -EINVAL && sqlite_rc_to_errno(SQLITE_ERROR) == -EINVAL);
+        CHECK(sqlite_rc_to_errno(SQLITE_CONSTRAINT_NOTNULL) == -EINVAL &&
+              sqlite_rc_to_errno(SQLITE_ERROR) == -EINVAL);
         CHECK(sqlite_rc_to_errno(SQLITE_TOOBIG) == -E2BIG);
 }
 
