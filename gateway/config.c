@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/mac.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/config.h"
-#include "gateway/timefmt.h"
+#include "sensors/gpio.h"
 #include "sensors/reading.h"
 
 typedef struct Parser {
@@ -379,8 +381,11 @@ static int parse_sensor_type(Parser *p, const char *key, const char *value, void
 
 static int parse_input_kind(Parser *p, const char *key, const char *value, void *field)
 {
-        static const char *const kinds[] = {"door", "button", "bed", "dispenser-dose-taken", "dispenser-dose-due",
-                                            "dispenser-fault", "motion", "generic", NULL};
+        const char *kinds[_GPIO_KIND_MAX + 1] = {};
+
+        /* The names are the GPIO layer's own table: one spelling. */
+        for (GpioKind k = 0; k < _GPIO_KIND_MAX; k++)
+                kinds[k] = gpio_kind_name(k);
         return parse_one_of(p, key, value, field, kinds);
 }
 
@@ -396,10 +401,9 @@ static int parse_role(Parser *p, const char *key, const char *value, void *field
 
 static int parse_address(Parser *p, const char *key, const char *value, void *field)
 {
-        unsigned b[6];
-        int n = 0;
-        if (sscanf(value, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) != 6 ||
-            n != 17 || strlen(value) != 17)
+        uint8_t mac[6];
+
+        if (parse_mac(value, mac) < 0)
                 return fail(p, key, "'%s' is not a Bluetooth address (AA:BB:CC:DD:EE:FF)", value);
         return parse_string(p, key, value, field);
 }

@@ -6,9 +6,11 @@
 
 #include <sqlite3.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/mac.h"
+#include "common/macro.h"
+#include "common/sqlite.h"
 #include "gateway/devices.h"
-#include "uplink/outbox.h"
 
 #define FLUSH_DELAY_USEC (1000 * 1000)
 
@@ -24,51 +26,35 @@ struct Devices {
         bool flush_failing; /* the last flush failed: logged once, until one works */
 };
 
-static void address_text(const uint8_t a[6], char out[18])
-{
-        snprintf(out, 18, "%02X:%02X:%02X:%02X:%02X:%02X", a[0], a[1], a[2], a[3], a[4], a[5]);
-}
+/* sensors.db's schema, by version (PRAGMA user_version). Version 1 is the store as every release
+ * up to 2939c3e made it, without a version: its statement is idempotent, so such a store is
+ * adopted as version 1 with its table and rows unchanged. A later version is one more entry. */
+static const SqliteMigration migrations[] = {
+        {1, "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"
+            "                                          counter INTEGER NOT NULL);"},
+};
 
-/* Opens and checks the store; returns a SQLite result code, so that a corrupt file can be told
- * from an error of the surroundings. */
-static int open_db(Devices *d, const char *path)
-{
-        sqlite3_stmt *st;
-        int rc;
-
-        if (sqlite_file_is_foreign(path))
-                return SQLITE_NOTADB;
-        rc = sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc == SQLITE_OK)
-                rc = sqlite3_exec(d->db,
-                                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                                  "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"
-                                  "                                          counter INTEGER NOT NULL);",
-                                  NULL, NULL, NULL);
-        if (rc == SQLITE_OK && (rc = sqlite3_prepare_v2(d->db, "PRAGMA quick_check", -1, &st, NULL)) == SQLITE_OK) {
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW)
-                        rc = streq((const char *)sqlite3_column_text(st, 0), "ok") ? SQLITE_OK : SQLITE_CORRUPT;
-                sqlite3_finalize(st);
-        }
-        return rc;
-}
+static const SqliteOptions store_options = {
+        .migrations = migrations,
+        .n_migrations = ELEMENTSOF(migrations),
+        /* A truncated or damaged file often opens fine and fails only where it is damaged. */
+        .quick_check = true,
+};
 
 int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
 {
+        _cleanup_free_ char *error = NULL;
         Devices *d = calloc(1, sizeof *d);
-        int rc, r;
+        int r;
 
         if (!d)
                 return -ENOMEM;
         d->event = sd_event_ref(e);
-        rc = open_db(d, path);
-        if (rc != SQLITE_OK && sqlite_rc_is_corrupt(rc)) {
+        r = sqlite_open_store(path, &store_options, &d->db, &error);
+        if (r == -EBADMSG) {
                 /* The replay counters are lost with it; a store that keeps the gateway from starting
                  * would cost the home its alarm path. Keep the file for analysis, start afresh. */
-                sqlite3_close(d->db);
-                d->db = NULL;
-                r = sqlite_move_aside(path, &d->replaced);
+                r = sqlite_move_corrupt(path, &d->replaced);
                 if (r < 0) {
                         if (ret_error && asprintf(ret_error, "%s is corrupt and could not be moved aside: %s", path,
                                                   strerror(-r)) < 0)
@@ -76,24 +62,24 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
                         devices_free(d);
                         return r;
                 }
-                rc = open_db(d, path);
+                error = mfree(error);
+                r = sqlite_open_store(path, &store_options, &d->db, &error);
         }
-        if (rc != SQLITE_OK) {
+        if (r < 0) {
                 _cleanup_free_ char *dir = strdup(path);
-                if (dir && sqlite_rc_is_no_room(rc, dirname(dir))) {
+                if (dir && sqlite_error_is_no_room(r, dirname(dir))) {
                         /* A full, failing or read-only disk: the counters live in memory for this run (a
                          * replayed frame is still refused until the next restart), and the gateway runs. */
-                        d->memory_reason = strdup(d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
-                        sqlite3_close(d->db);
-                        d->db = NULL;
-                        rc = open_db(d, ":memory:");
+                        d->memory_reason = TAKE_PTR(error) ?: strdup(strerror(-r));
+                        r = sqlite_open_store(":memory:", &store_options, &d->db, &error);
                 }
         }
-        if (rc != SQLITE_OK) {
-                if (ret_error && asprintf(ret_error, "%s: %s", path, d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc)) < 0)
+        if (r < 0) {
+                /* A store newer than this binary (-EPROTONOSUPPORT) ends here too, untouched. */
+                if (ret_error && asprintf(ret_error, "%s: %s", path, error ?: strerror(-r)) < 0)
                         *ret_error = NULL;
                 devices_free(d);
-                return (rc & 0xff) == SQLITE_CANTOPEN ? -ENOENT : (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB ? -EBADMSG : -EIO;
+                return r;
         }
         *ret = d;
         return 0;
@@ -129,10 +115,10 @@ Devices *devices_free(Devices *d)
 static int load_counter(Devices *d, Device *dev)
 {
         sqlite3_stmt *st;
-        char addr[18];
+        char addr[MAC_STRING_MAX];
         int rc;
 
-        address_text(dev->address, addr);
+        format_mac(dev->address, addr);
         rc = sqlite3_prepare_v2(d->db, "SELECT counter FROM bthome_counter WHERE address=?1", -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return -EIO;
@@ -219,10 +205,10 @@ int devices_flush(Devices *d)
                 rc = sqlite3_prepare_v2(d->db, "INSERT OR REPLACE INTO bthome_counter(address, counter) VALUES(?1, ?2)",
                                         -1, &st, NULL);
         for (size_t i = 0; rc == SQLITE_OK && i < d->n; i++) {
-                char addr[18];
+                char addr[MAC_STRING_MAX];
                 if (!d->dirty[i])
                         continue;
-                address_text(d->devs[i].address, addr);
+                format_mac(d->devs[i].address, addr);
                 sqlite3_bind_text(st, 1, addr, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 2, d->devs[i].bthome.counter);
                 rc = sqlite3_step(st);

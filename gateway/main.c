@@ -3,7 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/config.h"
 #include "gateway/decode-tool.h"
 #include "gateway/manager.h"
@@ -103,6 +104,9 @@ int main(int argc, char *argv[])
 {
         const char *config = "/etc/homecare-gw/gateway.conf", *command;
         int r;
+
+        /* The journal with fields when systemd gave us its stream as stderr, else "<N>" lines. */
+        log_open();
 
         /* decode has options of its own. */
         if (argc > 1 && streq(argv[1], "decode"))

@@ -320,20 +320,6 @@ static int hexval(int c)
         return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
 }
 
-int parse_mac(const char *s, uint8_t ret[6])
-{
-        uint8_t m[6];
-        for (int i = 0; i < 6; i++) {
-                int hi = hexval((unsigned char)s[0]), lo = hi < 0 ? -1 : hexval((unsigned char)s[1]);
-                if (hi < 0 || lo < 0 || (i < 5 ? s[2] != ':' : s[2] != '\0'))
-                        return -EINVAL;
-                m[i] = (uint8_t)(hi << 4 | lo);
-                s += 3;
-        }
-        memcpy(ret, m, 6);
-        return 0;
-}
-
 int parse_key(const char *s, uint8_t ret[16])
 {
         uint8_t k[16];

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/mac.h" /* parse_mac(): gateway/manager.c, decode-tool.c, test-decode.c still get it here */
 #include "sensors/decode.h"
 
 typedef struct BthomeState {
@@ -30,6 +31,5 @@ int decode_bthome(const uint8_t *buf, size_t len, const uint8_t *key, const uint
 int encode_bthome(const uint8_t *objects, size_t objects_len, bool trigger_based, const uint8_t *key,
                   const uint8_t mac[6], uint32_t counter, uint8_t *out, size_t out_size);
 
-/* "AA:BB:CC:DD:EE:FF" to bytes; 32 hex digits to a key. 0 or -EINVAL. */
-int parse_mac(const char *s, uint8_t ret[6]);
+/* 32 hex digits to a key. 0 or -EINVAL. (Addresses: parse_mac() in common/mac.h.) */
 int parse_key(const char *s, uint8_t ret[16]);

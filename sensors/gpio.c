@@ -1,13 +1,14 @@
 #include <errno.h>
 #include <gpiod.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/backoff.h"
+#include "common/string-table.h"
+#include "common/time-util.h"
 #include "sensors/gpio.h"
 
 #define CONSUMER "homecare-gw"
@@ -16,7 +17,7 @@
 #define RETRY_BASE_USEC (1000 * 1000ULL)
 #define RETRY_CAP_USEC (60 * 1000 * 1000ULL)
 
-static const char *const kind_names[_GPIO_KIND_MAX] = {
+static const char *const gpio_kind_table[_GPIO_KIND_MAX] = {
         [GPIO_DOOR] = "door",
         [GPIO_BUTTON] = "button",
         [GPIO_BED] = "bed",
@@ -27,15 +28,7 @@ static const char *const kind_names[_GPIO_KIND_MAX] = {
         [GPIO_GENERIC] = "generic",
 };
 
-int gpio_kind_from_name(const char *name, GpioKind *ret)
-{
-        for (GpioKind k = 0; k < _GPIO_KIND_MAX; k++)
-                if (strcmp(kind_names[k], name) == 0) {
-                        *ret = k;
-                        return 0;
-                }
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(gpio_kind, GpioKind, gpio_kind_table, _GPIO_KIND_MAX);
 
 /* ---- debounce ---- */
 
@@ -168,7 +161,7 @@ typedef struct Input {
         struct gpiod_line *line;
         sd_event_source *io, *timer;
         sd_event_source *retry; /* the next request of a line that does not work */
-        unsigned attempt;       /* failed requests since it last worked: the back-off */
+        Backoff backoff;        /* failed requests since it last worked */
         bool reported_failed;   /* input_failed=1 went up and was not taken back yet */
         char *error;            /* why it does not work, NULL when it works */
         char dev_name[32];      /* the open chip's node in /dev (gpiochip0), empty when none */
@@ -182,19 +175,9 @@ struct GpioInputs {
         sd_event_source *dev_watch; /* inotify on /dev: GPIO chips that go away and come back */
 };
 
-static int64_t now_mono(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int64_t mono_to_realtime(int64_t mono)
 {
-        struct timespec r, m;
-        clock_gettime(CLOCK_REALTIME, &r);
-        clock_gettime(CLOCK_MONOTONIC, &m);
-        return mono + ((int64_t)r.tv_sec * 1000000 + r.tv_nsec / 1000) - ((int64_t)m.tv_sec * 1000000 + m.tv_nsec / 1000);
+        return mono + now_realtime() - now_monotonic();
 }
 
 static void emit(Input *in, int value, int64_t mono)
@@ -209,7 +192,7 @@ static void emit(Input *in, int value, int64_t mono)
 /* Up to the Manager, once per change: the input stopped working (1), or works again (0). */
 static void emit_failed(Input *in, bool failed)
 {
-        Event e = {.kind = EVENT_INPUT_FAILED, .value = failed, .time_usec = mono_to_realtime(now_mono())};
+        Event e = {.kind = EVENT_INPUT_FAILED, .value = failed, .time_usec = mono_to_realtime(now_monotonic())};
         snprintf(e.sensor, sizeof e.sensor, "%s", in->id);
         in->reported_failed = failed;
         in->owner->sink.event(in->owner->sink.userdata, &e);
@@ -291,7 +274,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
  * once, however many attempts fail after, and requests the line again later. Takes error. */
 static void input_failed(Input *in, char *error)
 {
-        uint64_t delay = RETRY_BASE_USEC << (in->attempt < 6 ? in->attempt : 6), at;
+        uint64_t delay = backoff_next_ceiling(&in->backoff), at;
         int r;
 
         free(in->error);
@@ -300,11 +283,7 @@ static void input_failed(Input *in, char *error)
         if (!in->reported_failed)
                 emit_failed(in, true);
 
-        if (delay > RETRY_CAP_USEC)
-                delay = RETRY_CAP_USEC;
-        if (in->attempt < UINT_MAX)
-                in->attempt++;
-        at = (uint64_t)now_mono() + delay;
+        at = (uint64_t)now_monotonic() + delay;
         if (in->retry) {
                 r = sd_event_source_set_time(in->retry, at);
                 if (r >= 0)
@@ -326,7 +305,7 @@ static void input_works(Input *in, int value)
 {
         free(in->error);
         in->error = NULL;
-        in->attempt = 0;
+        backoff_reset(&in->backoff);
         if (in->retry)
                 (void)sd_event_source_set_enabled(in->retry, SD_EVENT_OFF);
         debounce_init(&in->debounce, in->debounce.window, value);
@@ -334,7 +313,7 @@ static void input_works(Input *in, int value)
                 emit_failed(in, false);
         /* A door left open while the gateway restarted, or while the line did not work, is known at once. */
         if (gpio_kind_has_state(in->kind))
-                emit(in, value, now_mono());
+                emit(in, value, now_monotonic());
 }
 
 void gpio_inputs_fail(GpioInputs *g, size_t i, const char *why)
@@ -364,7 +343,7 @@ static int on_line_event(sd_event_source *s, int fd, uint32_t revents, void *use
                 /* libgpiod reports the logical value's edge: with ActiveLow, "rising" is the active edge. */
                 int value = ev[i].event_type == GPIOD_LINE_EVENT_RISING_EDGE;
                 int64_t ts = (int64_t)ev[i].ts.tv_sec * 1000000 + ev[i].ts.tv_nsec / 1000;
-                int64_t mono = now_mono();
+                int64_t mono = now_monotonic();
                 /* Kernels since 5.7 stamp with CLOCK_MONOTONIC; older ones used CLOCK_REALTIME. */
                 if (ts > mono + 86400LL * 1000000)
                         ts = mono - (mono_to_realtime(mono) - ts);
@@ -472,6 +451,7 @@ int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const Sen
                 in->line_name = strdup(cfg[i].line);
                 in->kind = cfg[i].kind;
                 in->active_low = cfg[i].active_low;
+                in->backoff = (Backoff){.base_usec = RETRY_BASE_USEC, .cap_usec = RETRY_CAP_USEC};
                 debounce_init(&in->debounce, (int64_t)cfg[i].debounce_ms * 1000, -1);
                 g->n++;
                 if (!in->chip_name || !in->line_name) {

@@ -24,6 +24,7 @@ typedef enum GpioKind {
 } GpioKind;
 
 int gpio_kind_from_name(const char *name, GpioKind *ret); /* the Kind= names: door, button, ... */
+const char *gpio_kind_name(GpioKind k);                    /* a static string; NULL out of range */
 
 /* ---- pure parts (unit-tested) ---- */
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/mac.h"
+#include "common/time-util.h"
 #include "sensors/bthome.h"
 #include "sensors/health-encode.h"
 #include "sensors/sim.h"
@@ -418,15 +420,9 @@ void sim_stop(Sim *s)
 
 int sim_start(Sim *s)
 {
-        struct timespec ts;
         int r;
 
-        if (s->opt.start_usec)
-                s->sim_start = s->opt.start_usec;
-        else {
-                clock_gettime(CLOCK_REALTIME, &ts);
-                s->sim_start = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-        }
+        s->sim_start = s->opt.start_usec ? s->opt.start_usec : now_realtime();
         r = sd_event_now(s->event, CLOCK_MONOTONIC, &s->real_start);
         if (r < 0)
                 return r;

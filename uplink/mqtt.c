@@ -1,21 +1,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
 #include <mqtt_protocol.h>
 #include <openssl/x509.h>
 
-#include "uplink/backoff.h"
+#include "common/backoff.h"
+#include "common/log.h"
 #include "uplink/mqtt.h"
 
 #ifndef MIN
@@ -104,17 +103,8 @@ const char *__lsan_default_suppressions(void)
 }
 #endif
 
-__attribute__((format(printf, 3, 4))) static void logf_(Mqtt *m, int prio, const char *fmt, ...)
-{
-        char buf[1024];
-        va_list ap;
-        if (!m->cb.log)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        m->cb.log(m->cb.userdata, prio, buf);
-}
+/* Our lines go up through the owner's callback; log_to_callback() checks every format. */
+#define logf_(m, prio, ...) log_to_callback((m)->cb.log, (m)->cb.userdata, prio, __VA_ARGS__)
 
 static void options_clear(MqttOptions *o)
 {

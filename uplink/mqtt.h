@@ -12,6 +12,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "common/log.h"
 #include "uplink/outbox.h"
 
 typedef struct MqttOptions {
@@ -31,8 +32,8 @@ typedef struct MqttOptions {
 } MqttOptions;
 
 typedef struct MqttCallbacks {
-        /* Something worth a log line happened (priority as in syslog.h). */
-        void (*log)(void *userdata, int priority, const char *message);
+        /* Something worth a log line happened (priority as in syslog.h); message borrowed for the call. */
+        log_callback_fn log;
         /* Connected (true) or lost (false). */
         void (*state)(void *userdata, bool connected);
         /* A message arrived on homecare/v1/<gw>/cmd/<name>. */

@@ -14,9 +14,9 @@
 #include <sys/timex.h>
 #include <time.h>
 
+#include "common/timefmt.h"
 #include "gateway/clock.h"
 #include "gateway/rules.h"
-#include "gateway/timefmt.h"
 #include "test.h"
 
 #define SEC 1000000LL

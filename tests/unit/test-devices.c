@@ -8,8 +8,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "gateway/decode-tool.h"
 #include "gateway/devices.h"
+#include "test-files.h"
 #include "test.h"
 
 static char dir[] = "/tmp/hcgw-devices-XXXXXX";
@@ -181,6 +184,115 @@ static void test_full_disk_flush_logged_once(void)
         rmdir(sub);
 }
 
+/* Runs sql on the store at path with plain SQLite (as an older or newer gateway would have). */
+static void sql_on_store(const char *sql)
+{
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+}
+
+/* One integer or text from the store, read with plain SQLite. */
+static long long int_of(const char *sql)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        long long v = -1;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+static char *text_of(const char *sql)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        char *v = NULL;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+/* What 2939c3e and every earlier release executed on opening sensors.db: no user_version. */
+#define STORE_2939C3E                                                                                      \
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"                                                \
+        "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"                              \
+        "                                          counter INTEGER NOT NULL);"
+
+/* A store made before stores carried a version (user_version 0 and today's table) is version 1:
+ * its counters are used, its table is not changed, and it is marked as version 1.
+ * fails on 2939c3e: user_version stayed 0 (the store carried no version). */
+static void test_store_without_version_adopted(void)
+{
+        char *schema_before, *schema_after;
+        sd_event *e = NULL;
+        Devices *d;
+
+        test_remove_store(path);
+        sql_on_store(STORE_2939C3E "INSERT INTO bthome_counter VALUES('54:48:E6:8F:80:A5', 857870592);");
+        schema_before = text_of("SELECT group_concat(sql, ';') FROM sqlite_master");
+        CHECK(int_of("PRAGMA user_version") == 0);
+
+        sd_event_new(&e);
+        d = open_registry(e);
+        CHECK(d && devices_find(d, "climate")->bthome.counter == 0x33221100); /* 857870592 */
+        CHECK(d && decode(d, "climate", FRAME) == -EPROTO);                   /* its counter: a replay */
+        devices_free(d);
+        sd_event_unref(e);
+
+        schema_after = text_of("SELECT group_concat(sql, ';') FROM sqlite_master");
+        CHECK_STREQ(schema_after, schema_before);
+        CHECK(int_of("PRAGMA user_version") == 1);
+        CHECK(int_of("SELECT count(*) FROM bthome_counter") == 1);
+        free(schema_before);
+        free(schema_after);
+}
+
+/* A store from a newer gateway (a later schema version) is refused with a message saying so, and
+ * left exactly as it was: not moved aside as corrupt, not switched to WAL, not migrated.
+ * fails on 2939c3e: it was opened (and switched to WAL) as if it were its own. */
+static void test_newer_store_refused_untouched(void)
+{
+        char *before, *after, wal[300], *err = NULL;
+        size_t len_before = 0, len_after = 0;
+        sd_event *e = NULL;
+        Devices *d = NULL;
+        struct stat st;
+
+        test_remove_store(path);
+        sql_on_store("CREATE TABLE bthome_counter(address TEXT PRIMARY KEY, counter INTEGER NOT NULL);"
+                     "CREATE TABLE something_new(x);"
+                     "INSERT INTO bthome_counter VALUES('54:48:E6:8F:80:A5', 1);"
+                     "PRAGMA user_version=2;");
+        before = test_read_file(path, &len_before);
+        CHECK(before != NULL);
+
+        sd_event_new(&e);
+        CHECK(devices_new(e, path, &d, &err) == -EPROTONOSUPPORT);
+        CHECK(d == NULL);
+        CHECK(err && strstr(err, path) && strstr(err, "schema version 2") && strstr(err, "up to 1") &&
+              strstr(err, "nothing was changed"));
+        fprintf(stderr, "(expected) %s\n", err ?: "");
+        free(err);
+        sd_event_unref(e);
+
+        after = test_read_file(path, &len_after);
+        CHECK(after && len_after == len_before && memcmp(after, before, len_before) == 0);
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        CHECK(stat(wal, &st) < 0 && errno == ENOENT);
+        CHECK(int_of("PRAGMA user_version") == 2);
+        free(before);
+        free(after);
+        test_remove_store(path);
+}
+
 static void setup(void) __attribute__((constructor));
 static void setup(void)
 {
@@ -192,14 +304,10 @@ static void setup(void)
 static void teardown(void) __attribute__((destructor));
 static void teardown(void)
 {
-        char p[300];
-        unlink(path);
-        snprintf(p, sizeof p, "%s-wal", path);
-        unlink(p);
-        snprintf(p, sizeof p, "%s-shm", path);
-        unlink(p);
+        test_remove_store(path);
         rmdir(dir);
 }
 
 TEST_MAIN(TEST(test_decode_by_profile_and_id), TEST(test_replay_refused_after_restart),
-          TEST(test_counter_flushed_by_timer), TEST(test_full_disk_flush_logged_once))
+          TEST(test_counter_flushed_by_timer), TEST(test_full_disk_flush_logged_once),
+          TEST(test_store_without_version_adopted), TEST(test_newer_store_refused_untouched))

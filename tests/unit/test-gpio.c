@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/time-util.h"
 #include "sensors/gpio.h"
 #include "test.h"
 
@@ -28,18 +29,11 @@ static void clear_events(void)
         n_events = 0;
 }
 
-static int64_t clock_usec(clockid_t id)
-{
-        struct timespec ts;
-        clock_gettime(id, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Event i was stamped with this CLOCK_MONOTONIC time (events carry UTC; the two clocks' offset is
  * sampled separately each time, so allow a millisecond: the edges of these tests are further apart). */
 static bool event_at(size_t i, int64_t mono)
 {
-        int64_t offset = clock_usec(CLOCK_REALTIME) - clock_usec(CLOCK_MONOTONIC);
+        int64_t offset = now_realtime() - now_monotonic();
         return i < n_events && llabs(events[i].time_usec - offset - mono) < 1 * MS;
 }
 
@@ -172,8 +166,8 @@ static void test_inputs_through_the_seam(void)
 /* Runs the loop until input i has settled to state, or 10 s have passed (the debounce timers are real). */
 static void run_until_state(sd_event *e, GpioInputs *g, size_t i, int state)
 {
-        int64_t deadline = clock_usec(CLOCK_MONOTONIC) + 10000 * MS;
-        while (gpio_input_state(g, i) != state && clock_usec(CLOCK_MONOTONIC) < deadline)
+        int64_t deadline = now_monotonic() + 10000 * MS;
+        while (gpio_input_state(g, i) != state && now_monotonic() < deadline)
                 if (sd_event_run(e, 100 * MS) < 0)
                         break;
 }
@@ -196,7 +190,7 @@ static void test_edges_read_in_one_batch(void)
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
         /* The first batches happened 10 s ago: the loop reads them only now. */
-        int64_t t0 = clock_usec(CLOCK_MONOTONIC) - 10000 * MS, t;
+        int64_t t0 = now_monotonic() - 10000 * MS, t;
 
         clear_events();
         CHECK(sd_event_new(&e) >= 0);
@@ -249,7 +243,7 @@ static void test_edges_read_in_one_batch(void)
 
         /* A batch of 3 that ends pending, read at once: the contact bounces as it closes (press, 3 ms,
          * press again); the press is known when it has held 20 ms after its last edge, by timer. */
-        t = clock_usec(CLOCK_MONOTONIC);
+        t = now_monotonic();
         gpio_inputs_edge(g, 0, 1, t);
         gpio_inputs_edge(g, 0, 0, t + 3 * MS);
         gpio_inputs_edge(g, 0, 1, t + 5 * MS);
@@ -257,7 +251,7 @@ static void test_edges_read_in_one_batch(void)
         run_until_state(e, g, 0, 1);
         CHECK_STREQ(got, "alarm-button:button=1");
         CHECK(event_at(0, t)); /* the burst's first edge */
-        CHECK(clock_usec(CLOCK_MONOTONIC) >= t + 25 * MS); /* not before it had held */
+        CHECK(now_monotonic() >= t + 25 * MS); /* not before it had held */
 
         gpio_inputs_free(g);
         sd_event_unref(e);
@@ -266,7 +260,7 @@ static void test_edges_read_in_one_batch(void)
 /* Input i will be requested again about this long from now (the timer has 100 ms of accuracy). */
 static bool retry_in(const GpioInputs *g, size_t i, int64_t usec)
 {
-        int64_t at = gpio_input_next_retry(g, i), now = clock_usec(CLOCK_MONOTONIC);
+        int64_t at = gpio_input_next_retry(g, i), now = now_monotonic();
         return at != INT64_MAX && at > now + usec - 1000 * MS && at <= now + usec;
 }
 
@@ -296,11 +290,11 @@ static void test_missing_chip_fails_that_input_only(void)
 
         /* The loop's timer tries again after 1 s; the chip is still not there: not reported again. */
         first = gpio_input_next_retry(g, 0);
-        for (int64_t deadline = clock_usec(CLOCK_MONOTONIC) + 10000 * MS;
-             gpio_input_next_retry(g, 0) == first && clock_usec(CLOCK_MONOTONIC) < deadline;)
+        for (int64_t deadline = now_monotonic() + 10000 * MS;
+             gpio_input_next_retry(g, 0) == first && now_monotonic() < deadline;)
                 if (sd_event_run(e, 100 * MS) < 0)
                         break;
-        CHECK(clock_usec(CLOCK_MONOTONIC) >= first);
+        CHECK(now_monotonic() >= first);
         CHECK(retry_in(g, 0, 2000 * MS));
         CHECK_STREQ(got, "front-door:input_failed=1");
         CHECK(gpio_input_error(g, 0) && strstr(gpio_input_error(g, 0), "no GPIO chip"));
@@ -336,7 +330,7 @@ static void test_input_failing_at_run_time_is_reported_and_retried(void)
                 {"alarm-button", "gpiochip-that-is-not-there", "button", GPIO_BUTTON, true, 20},
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
-        int64_t t = clock_usec(CLOCK_MONOTONIC) - 10000 * MS;
+        int64_t t = now_monotonic() - 10000 * MS;
 
         clear_events();
         sd_event_new(&e);

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/timefmt.h"
+#include "common/timefmt.h"
 
 char *format_rfc3339(char buf[static RFC3339_MAX], int64_t usec)
 {
