@@ -67,15 +67,15 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
         }
         if (r < 0) {
                 _cleanup_free_ char *dir = strdup(path);
-                if (dir && sqlite_error_is_no_room(r, dirname(dir))) {
-                        /* A full, failing or read-only disk: the counters live in memory for this run (a
-                         * replayed frame is still refused until the next restart), and the gateway runs. */
+                if (r == -EPROTONOSUPPORT || (dir && sqlite_error_is_no_room(r, dirname(dir)))) {
+                        /* A full, failing or read-only disk, or a store of a newer homecare-gw (left as it
+                         * is for it): the counters live in memory for this run (a replayed frame is still
+                         * refused until the next restart), and the gateway runs. */
                         d->memory_reason = TAKE_PTR(error) ?: strdup(strerror(-r));
                         r = sqlite_open_store(":memory:", &store_options, &d->db, &error);
                 }
         }
         if (r < 0) {
-                /* A store newer than this binary (-EPROTONOSUPPORT) ends here too, untouched. */
                 if (ret_error && asprintf(ret_error, "%s: %s", path, error ?: strerror(-r)) < 0)
                         *ret_error = NULL;
                 devices_free(d);

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,10 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+
+#include "common/log.h"
+#include "common/sqlite.h"
+#include "common/time-util.h"
 
 #include "uplink/outbox.h"
 
@@ -102,24 +107,7 @@ const char *lane_name(Lane lane)
         return NULL;
 }
 
-__attribute__((format(printf, 3, 4))) static void logf_(Outbox *o, int prio, const char *fmt, ...)
-{
-        char buf[1024];
-        va_list ap;
-        if (!o->log_cb)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        o->log_cb(o->log_userdata, prio, buf);
-}
-
-static uint64_t now_realtime(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
+#define logf_(o, prio, ...) log_to_callback((o)->log_cb, (o)->log_userdata, prio, __VA_ARGS__)
 
 static void set_error(Outbox *o, const char *what)
 {
@@ -129,114 +117,12 @@ static void set_error(Outbox *o, const char *what)
                 o->last_error = NULL;
 }
 
-static int sqlite_to_errno(int rc)
-{
-        switch (rc & 0xff) {
-        case SQLITE_OK:
-        case SQLITE_DONE:
-        case SQLITE_ROW:
-                return 0;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_FULL:
-                return -ENOSPC;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_READONLY:
-        case SQLITE_PERM:
-        case SQLITE_AUTH:
-                return -EACCES;
-        case SQLITE_CORRUPT:
-        case SQLITE_NOTADB:
-                return -EBADMSG;
-        case SQLITE_CANTOPEN:
-                return -ENOENT;
-        default:
-                return -EIO;
-        }
-}
-
-bool sqlite_rc_is_corrupt(int rc)
-{
-        return (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT;
-}
-
-bool sqlite_rc_is_no_room(int rc, const char *dir)
-{
-        struct statvfs sv;
-
-        switch (rc & 0xff) {
-        case SQLITE_FULL:
-        case SQLITE_IOERR:
-        case SQLITE_READONLY:
-                return true;
-        case SQLITE_CANTOPEN:
-                /* Also what a missing -wal or -shm says when there is no room to make one. */
-                return statvfs(dir, &sv) == 0 &&
-                       ((sv.f_flag & ST_RDONLY) || (uint64_t)sv.f_bavail * sv.f_frsize < 1024 * 1024);
-        default:
-                return false;
-        }
-}
-
-bool sqlite_file_is_foreign(const char *path)
-{
-        static const char magic[16] = "SQLite format 3";
-        char head[16];
-        FILE *f = fopen(path, "re");
-        size_t n;
-
-        if (!f)
-                return false;
-        n = fread(head, 1, sizeof head, f);
-        fclose(f);
-        /* An empty file is a new database; a short or foreign one is not a database at all. */
-        return n > 0 && (n < sizeof head || memcmp(head, magic, sizeof magic) != 0);
-}
-
-int sqlite_move_aside(const char *path, char **ret_moved)
-{
-        static const char *const suffix[] = {"-wal", "-shm"};
-        char *moved = NULL;
-        long long t = (long long)time(NULL);
-
-        /* Never over an earlier one: each is evidence. */
-        for (unsigned i = 0;; i++) {
-                struct stat st;
-                free(moved);
-                if ((i == 0 ? asprintf(&moved, "%s.corrupt-%lld", path, t)
-                            : asprintf(&moved, "%s.corrupt-%lld.%u", path, t, i)) < 0)
-                        return -ENOMEM;
-                if (lstat(moved, &st) < 0 && errno == ENOENT)
-                        break;
-                if (i > 1000) {
-                        free(moved);
-                        return -EEXIST;
-                }
-        }
-        if (rename(path, moved) < 0) {
-                int r = -errno;
-                free(moved);
-                return r;
-        }
-        for (size_t i = 0; i < 2; i++) {
-                char *from = NULL, *to = NULL;
-                if (asprintf(&from, "%s%s", path, suffix[i]) >= 0 && asprintf(&to, "%s%s", moved, suffix[i]) >= 0)
-                        (void)rename(from, to); /* ENOENT: there was none */
-                free(from);
-                free(to);
-        }
-        *ret_moved = moved;
-        return 0;
-}
-
 static int exec(Outbox *o, const char *sql)
 {
         int rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
         if (rc != SQLITE_OK)
                 set_error(o, sql);
-        return sqlite_to_errno(rc);
+        return sqlite_rc_to_errno(rc);
 }
 
 static int set_meta(Outbox *o, const char *key, uint64_t value)
@@ -248,7 +134,7 @@ static int set_meta(Outbox *o, const char *key, uint64_t value)
         sqlite3_reset(o->st_set_meta);
         if (rc != SQLITE_DONE)
                 set_error(o, "Failed to write meta");
-        return sqlite_to_errno(rc);
+        return sqlite_rc_to_errno(rc);
 }
 
 static int get_meta(Outbox *o, const char *key, uint64_t *ret)
@@ -273,7 +159,7 @@ static int query_u64(Outbox *o, sqlite3_stmt *st, uint64_t *ret)
         sqlite3_reset(st);
         if (rc != SQLITE_ROW) {
                 set_error(o, "Failed to read the page count");
-                return sqlite_to_errno(rc);
+                return sqlite_rc_to_errno(rc);
         }
         return 0;
 }
@@ -382,127 +268,125 @@ static void close_db(Outbox *o)
         o->last_seq = 0;
 }
 
-/* Whether the last run on this file ended without a clean stop (then it may have handed out seqs
- * beyond its reservation that it could not record). A new file: no. A store made before the
- * 'running' key existed: it cannot tell, so yes. */
-static bool last_run_unclean(Outbox *o)
-{
-        sqlite3_stmt *st = NULL;
-        bool unclean;
+/* The outbox's schema, version by version (PRAGMA user_version; common/sqlite.h applies them). */
+static const SqliteMigration migrations[] = {
+        /* 1: the schema before stores carried a version (idempotent, so such a store is adopted). */
+        {1, "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "                                  lane INTEGER NOT NULL, body TEXT NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, seq);"
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+            "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', abs(random()) % 9007199254740991),"
+            "                                             ('dropped', 0), ('seq_reserved', 0);"},
+        /* 2: 'running' (cleared by a clean stop) and the count of skipped seqs. A store that ever
+         * reserved seqs cannot tell whether its last run stopped cleanly: it counts as unclean. */
+        {2, "INSERT OR IGNORE INTO meta(key, value) VALUES('skipped', 0),"
+            " ('running', (SELECT value > 0 FROM meta WHERE key='seq_reserved'));"},
+};
 
-        if (sqlite3_prepare_v2(o->db, "SELECT value FROM meta WHERE key='running'", -1, &st, NULL) != SQLITE_OK)
-                return false; /* no meta table: a new store */
-        unclean = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0;
-        sqlite3_finalize(st);
-        return unclean;
+static const SqliteOptions store_options = {
+        .migrations = migrations,
+        .n_migrations = sizeof migrations / sizeof migrations[0],
+        /* Freed pages can be given back to the file system after thinning. */
+        .auto_vacuum_incremental = true,
+        .quick_check = true,
+        .busy_timeout_msec = 5000,
+};
+
+static int prepare_statements(Outbox *o)
+{
+        static const struct {
+                const char *sql;
+                size_t offset;
+        } statements[] = {
+                {"INSERT INTO outbox(seq, lane, body) VALUES(?1, ?2, ?3)", offsetof(Outbox, st_insert)},
+                {"DELETE FROM outbox WHERE seq=?1 RETURNING lane", offsetof(Outbox, st_delete)},
+                {"SELECT seq, body FROM outbox WHERE lane=?1 AND seq>?2 ORDER BY seq", offsetof(Outbox, st_fetch)},
+                {"INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", offsetof(Outbox, st_set_meta)},
+                {"PRAGMA page_count", offsetof(Outbox, st_page_count)},
+                {"PRAGMA freelist_count", offsetof(Outbox, st_freelist)},
+        };
+        for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
+                sqlite3_stmt **st = (sqlite3_stmt **)((char *)o + statements[i].offset);
+                int rc = sqlite3_prepare_v3(o->db, statements[i].sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+                if (rc != SQLITE_OK)
+                        return sqlite_rc_to_errno(rc);
+        }
+        return 0;
 }
 
-/* Opens and checks the store; returns a SQLite result code, so that the caller can tell a corrupt
- * file from an error of the surroundings. */
-static int open_db(Outbox *o, char **ret_error)
+/* Where this run's seqs start. After a stop that was not clean the last run may have handed out
+ * seqs beyond its reservation that it could not record (alerts sent from memory while the disk
+ * failed): start past the window, and record the gap. 'running' is set for this run; if it
+ * cannot be written, nothing can, and the caller runs on a store in memory. */
+static int start_seqs(Outbox *o)
 {
-        static const char schema[] =
-                /* Freed pages can be given back to the file system after thinning (new stores only:
-                 * it must precede the first table). */
-                "PRAGMA auto_vacuum=INCREMENTAL;"
-                "PRAGMA journal_mode=WAL;"
-                /* FULL: a commit is on disk when COMMIT returns, so an alert survives a power cut too. */
-                "PRAGMA synchronous=FULL;"
-                "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-                "                                  lane INTEGER NOT NULL, body TEXT NOT NULL);"
-                "CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, seq);"
-                "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-                "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', abs(random()) % 9007199254740991),"
-                "                                             ('dropped', 0), ('seq_reserved', 0), ('skipped', 0);";
-        sqlite3_stmt *st = NULL;
-        uint64_t page_size = 0;
-        bool unclean;
+        uint64_t running = 0;
+        char sql[160];
         int rc;
 
-        if (sqlite_file_is_foreign(o->path)) {
-                /* Decided before SQLite opens it: it would discard a -wal beside a foreign file,
-                 * and the -wal is evidence too. */
-                if (ret_error)
-                        (void)!asprintf(ret_error, "%s: file is not a database", o->path);
-                return SQLITE_NOTADB;
+        if ((rc = get_meta(o, "running", &running)) != SQLITE_OK)
+                return sqlite_rc_to_errno(rc);
+        o->skipped_from = o->last_seq + 1;
+        o->skipped_to = o->seq_reserved;
+        if (running && strcmp(o->path, ":memory:") != 0)
+                o->skipped_to = o->seq_reserved + SEQ_FAIL_WINDOW;
+        o->next_seq = (o->last_seq > o->skipped_to ? o->last_seq : o->skipped_to) + 1;
+        o->seq_floor = o->next_seq;
+        if (o->skipped_from <= o->skipped_to)
+                o->skipped += o->skipped_to - o->skipped_from + 1;
+        snprintf(sql, sizeof sql,
+                 "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), ('skipped', %llu); "
+                 "COMMIT;",
+                 (unsigned long long)o->skipped);
+        rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+                (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
+                return sqlite_rc_to_errno(rc);
         }
-        rc = sqlite3_open_v2(o->path, &o->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-        if (rc != SQLITE_OK)
+        return 0;
+}
+
+/* Opens, checks and migrates the store (common/sqlite.h) and reads its state. A negative errno:
+ * -EBADMSG for a file that is not a database or is corrupt, -EPROTONOSUPPORT for a store made by
+ * a newer homecare-gw; *reterr_error gets the reason. */
+static int open_db(Outbox *o, char **reterr_error)
+{
+        char *error = NULL;
+        sqlite3_stmt *st = NULL;
+        uint64_t page_size = 0;
+        int r, rc;
+
+        r = sqlite_open_store(o->path, &store_options, &o->db, &error);
+        if (r < 0)
                 goto fail;
-        sqlite3_extended_result_codes(o->db, 1);
-        sqlite3_busy_timeout(o->db, 5000);
-        unclean = last_run_unclean(o);
-        rc = sqlite3_exec(o->db, schema, NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-                goto fail;
-        /* A truncated or damaged file often opens fine and fails only where it is damaged: look at
-         * every page now rather than fail later, forever, in the middle of a commit. */
-        rc = sqlite3_prepare_v2(o->db, "PRAGMA quick_check", -1, &st, NULL);
-        if (rc == SQLITE_OK) {
-                rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW)
-                        rc = strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0 ? SQLITE_OK : SQLITE_CORRUPT;
-                sqlite3_finalize(st);
-                if (rc == SQLITE_CORRUPT && ret_error)
-                        (void)!asprintf(ret_error, "%s: quick_check failed", o->path);
-        }
-        if (rc != SQLITE_OK)
-                goto fail;
-        if ((rc = sqlite3_prepare_v3(o->db, "INSERT INTO outbox(seq, lane, body) VALUES(?1, ?2, ?3)", -1,
-                                     SQLITE_PREPARE_PERSISTENT, &o->st_insert, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "DELETE FROM outbox WHERE seq=?1 RETURNING lane", -1,
-                                     SQLITE_PREPARE_PERSISTENT, &o->st_delete, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "SELECT seq, body FROM outbox WHERE lane=?1 AND seq>?2 ORDER BY seq",
-                                     -1, SQLITE_PREPARE_PERSISTENT, &o->st_fetch, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", -1,
-                                     SQLITE_PREPARE_PERSISTENT, &o->st_set_meta, NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "PRAGMA page_count", -1, SQLITE_PREPARE_PERSISTENT, &o->st_page_count,
-                                     NULL)) != SQLITE_OK ||
-            (rc = sqlite3_prepare_v3(o->db, "PRAGMA freelist_count", -1, SQLITE_PREPARE_PERSISTENT, &o->st_freelist,
-                                     NULL)) != SQLITE_OK)
-                goto fail;
+        if ((r = prepare_statements(o)) < 0)
+                goto fail_db;
         if ((rc = get_meta(o, "epoch", &o->epoch)) != SQLITE_OK || (rc = get_meta(o, "dropped", &o->dropped)) != SQLITE_OK ||
             (rc = get_meta(o, "seq_reserved", &o->seq_reserved)) != SQLITE_OK ||
-            (rc = get_meta(o, "skipped", &o->skipped)) != SQLITE_OK || (rc = load_counters(o)) != SQLITE_OK)
-                goto fail;
-        rc = sqlite3_prepare_v2(o->db, "PRAGMA page_size", -1, &st, NULL);
-        if (rc == SQLITE_OK) {
+            (rc = get_meta(o, "skipped", &o->skipped)) != SQLITE_OK || (rc = load_counters(o)) != SQLITE_OK) {
+                r = sqlite_rc_to_errno(rc);
+                goto fail_db;
+        }
+        if (sqlite3_prepare_v2(o->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
                 if (sqlite3_step(st) == SQLITE_ROW)
                         page_size = (uint64_t)sqlite3_column_int64(st, 0);
                 sqlite3_finalize(st);
         }
         o->page_size = page_size ? page_size : 4096;
         o->dropped_saved = o->dropped;
-        o->skipped_from = o->last_seq + 1;
-        o->skipped_to = o->seq_reserved;
-        if (unclean && strcmp(o->path, ":memory:") != 0)
-                o->skipped_to = o->seq_reserved + SEQ_FAIL_WINDOW;
-        o->next_seq = (o->last_seq > o->skipped_to ? o->last_seq : o->skipped_to) + 1;
-        o->seq_floor = o->next_seq;
-        if (o->skipped_from <= o->skipped_to)
-                o->skipped += o->skipped_to - o->skipped_from + 1;
-        /* 'running' is cleared by a clean stop. If it cannot be written, nothing can: the caller
-         * then runs on a store in memory. The skipped count is kept with it, for status. */
-        {
-                char sql[160];
-                snprintf(sql, sizeof sql,
-                         "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), "
-                         "('skipped', %llu); COMMIT;",
-                         (unsigned long long)o->skipped);
-                rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
-                if (rc != SQLITE_OK) {
-                        (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
-                        goto fail;
-                }
-        }
+        if ((r = start_seqs(o)) < 0)
+                goto fail_db;
         /* Our own WAL hook replaces SQLite's autocheckpoint: commit() checkpoints by the quota. */
         sqlite3_wal_hook(o->db, on_wal, o);
         apply_wal_limits(o);
-        return SQLITE_OK;
+        return 0;
+fail_db:
+        error = strdup(sqlite3_errmsg(o->db));
 fail:
-        if (ret_error && !*ret_error)
-                (void)!asprintf(ret_error, "%s: %s", o->path, o->db ? sqlite3_errmsg(o->db) : sqlite3_errstr(rc));
-        return rc ? rc : SQLITE_ERROR;
+        if (reterr_error)
+                (void)!asprintf(reterr_error, "%s: %s", o->path, error ?: strerror(-r));
+        free(error);
+        return r;
 }
 
 /* Whether path is an empty file with no WAL content beside it: what a lost file looks like. A store
@@ -522,11 +406,11 @@ static bool file_was_emptied(const char *path)
         return empty;
 }
 
-int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **ret_error)
+int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **reterr_error)
 {
         char *error = NULL, *d;
         Outbox *o;
-        int rc, r;
+        int r;
 
         o = calloc(1, sizeof *o);
         if (!o)
@@ -552,12 +436,16 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
 
         /* An empty file where a store was (a file system that lost its data): SQLite would take it for
          * a new database, and nobody would hear that the backlog is gone. */
-        rc = file_was_emptied(o->path) ? SQLITE_NOTADB : open_db(o, &error);
-        if (rc != SQLITE_OK && sqlite_rc_is_corrupt(rc)) {
+        if (file_was_emptied(o->path)) {
+                r = -EBADMSG;
+                (void)!asprintf(&error, "%s: the file is empty", o->path);
+        } else
+                r = open_db(o, &error);
+        if (r == -EBADMSG) {
                 /* Not a database, or a damaged one: without a store the home has no alarm path, and
                  * starting again does not mend the file. Keep it for analysis and start afresh. */
                 close_db(o);
-                r = sqlite_move_aside(path, &o->replaced);
+                r = sqlite_move_corrupt(path, &o->replaced);
                 if (r < 0) {
                         free(error);
                         error = NULL;
@@ -566,14 +454,15 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 }
                 free(error);
                 error = NULL;
-                rc = open_db(o, &error);
+                r = open_db(o, &error);
         }
-        if (rc != SQLITE_OK && sqlite_rc_is_no_room(rc, o->dir)) {
-                /* A full, failing or read-only disk: a gateway that does not start has no alarm path at
-                 * all. Run on a store in memory: alerts, events and readings still flow; what is not
-                 * acknowledged by the next stop is lost, and the Manager says so loudly. */
+        if (r == -EPROTONOSUPPORT || (r < 0 && sqlite_error_is_no_room(r, o->dir))) {
+                /* A full, failing or read-only disk, or a store made by a newer homecare-gw (left
+                 * untouched for it): a gateway that does not start has no alarm path at all. Run on a
+                 * store in memory: alerts, events and readings still flow; what is not acknowledged by
+                 * the next stop is lost, and the Manager says so loudly. */
                 close_db(o);
-                o->memory_reason = error ?: strdup(sqlite3_errstr(rc));
+                o->memory_reason = error ?: strdup(strerror(-r));
                 error = NULL;
                 free(o->path);
                 o->path = strdup(":memory:");
@@ -581,17 +470,15 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                         r = -ENOMEM;
                         goto fail;
                 }
-                rc = open_db(o, &error);
+                r = open_db(o, &error);
         }
-        if (rc != SQLITE_OK) {
-                r = sqlite_to_errno(rc);
+        if (r < 0)
                 goto fail;
-        }
         *ret = o;
         return 0;
 fail:
-        if (ret_error)
-                *ret_error = error;
+        if (reterr_error)
+                *reterr_error = error;
         else
                 free(error);
         outbox_free(o);
@@ -830,7 +717,7 @@ static int thin(Outbox *o, Lane lane, uint64_t live)
                                 -1, &st, NULL);
         if (rc != SQLITE_OK) {
                 set_error(o, "Failed to prepare thinning");
-                return sqlite_to_errno(rc);
+                return sqlite_rc_to_errno(rc);
         }
         sqlite3_bind_int(st, 1, lane);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
@@ -840,7 +727,7 @@ static int thin(Outbox *o, Lane lane, uint64_t live)
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE) {
                 set_error(o, "Failed to thin");
-                return sqlite_to_errno(rc);
+                return sqlite_rc_to_errno(rc);
         }
         return n;
 }
@@ -945,7 +832,7 @@ static void commit_failed(Outbox *o, int r)
         o->failed_commits++;
         if (o->failing_since == 0) {
                 /* Once per episode; the recovery is said once too. */
-                o->failing_since = now_realtime();
+                o->failing_since = (uint64_t)now_realtime();
                 logf_(o, LOG_ERR, "Failed to commit the outbox (%s): %s. %zu items held in memory, retrying%s",
                       strerror(-r), o->last_error ?: "unknown error", o->n_pending,
                       o->n_pending_alerts ? "; alerts are sent from memory meanwhile" : "");
@@ -991,7 +878,7 @@ int outbox_commit(Outbox *o)
                 sqlite3_reset(o->st_delete);
                 if (rc != SQLITE_DONE) {
                         set_error(o, "Failed to delete acknowledged item");
-                        r = sqlite_to_errno(rc);
+                        r = sqlite_rc_to_errno(rc);
                         goto rollback;
                 }
         }
@@ -1009,7 +896,7 @@ int outbox_commit(Outbox *o)
                 sqlite3_reset(o->st_insert);
                 if (rc != SQLITE_DONE) {
                         set_error(o, "Failed to store item");
-                        r = sqlite_to_errno(rc);
+                        r = sqlite_rc_to_errno(rc);
                         goto rollback;
                 }
                 last_seq = p->seq > last_seq ? p->seq : last_seq;
@@ -1060,7 +947,7 @@ int outbox_commit(Outbox *o)
                 (void)sd_event_source_set_enabled(o->retry_timer, SD_EVENT_OFF);
         if (o->failing_since) {
                 logf_(o, LOG_NOTICE, "The outbox commits again, after %.1f s of failures",
-                      (double)(now_realtime() - o->failing_since) / 1e6);
+                      (double)((uint64_t)now_realtime() - o->failing_since) / 1e6);
                 o->failing_since = 0;
                 free(o->last_error);
                 o->last_error = NULL;

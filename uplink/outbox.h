@@ -56,7 +56,7 @@ typedef void (*outbox_log_fn)(void *userdata, int priority, const char *message)
  * quick_check) is moved aside with its -wal and -shm (see outbox_replaced()) and a new store with a
  * new epoch is made; any other failure (permissions, a missing directory) is an error.
  * On failure *ret_error (if non-NULL) gets a malloc'd message. */
-int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **ret_error);
+int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **reterr_error);
 /* Commits what is pending, closes the database. Takes NULL. Returns NULL. Items that cannot be
  * stored even then are counted in dropped (written if the disk takes it) and logged. */
 Outbox *outbox_free(Outbox *o);
@@ -110,18 +110,8 @@ uint64_t outbox_failing_since(const Outbox *o);      /* CLOCK_REALTIME µs of th
 uint64_t outbox_failed_commits(const Outbox *o);     /* failed commits since the process started */
 const char *outbox_refusing(const Outbox *o);        /* "telemetry", "events" (and telemetry) or NULL */
 const char *outbox_replaced(const Outbox *o);        /* where a corrupt store was moved at open, or NULL */
-/* Why the file could not be opened (a full, failing or read-only disk), or NULL: then outbox_open()
+/* Why the file could not be opened (a full, failing or read-only disk, or a store made by a newer
+ * homecare-gw, which is left untouched), or NULL: then outbox_open()
  * made the store in memory, so that the gateway runs; it lasts until the process ends. */
 const char *outbox_memory_reason(const Outbox *o);
 
-/* Moves a database file that SQLite refuses as corrupt to <path>.corrupt-<unix time>, with its
- * -wal and -shm, for analysis. Used for every store of the gateway. Returns 0 and the new name in
- * *ret_moved (malloc'd), or a negative errno. */
-int sqlite_move_aside(const char *path, char **ret_moved);
-/* Whether path exists and is not an SQLite database (its first bytes are not SQLite's header).
- * Checked before opening: SQLite would delete a -wal beside such a file. */
-bool sqlite_file_is_foreign(const char *path);
-/* Whether a SQLite result code means the file itself is bad (not a database, corrupt). */
-bool sqlite_rc_is_corrupt(int rc);
-/* Whether a SQLite result code opening a store in dir means a full, failing or read-only disk. */
-bool sqlite_rc_is_no_room(int rc, const char *dir);

@@ -256,7 +256,8 @@ static void test_store_without_version_adopted(void)
 }
 
 /* A store from a newer gateway (a later schema version) is refused with a message saying so, and
- * left exactly as it was: not moved aside as corrupt, not switched to WAL, not migrated.
+ * left exactly as it was: not moved aside as corrupt, not switched to WAL, not migrated. The
+ * counters live in memory meanwhile: a downgraded gateway still runs (it is the alarm path).
  * fails on 2939c3e: it was opened (and switched to WAL) as if it were its own. */
 static void test_newer_store_refused_untouched(void)
 {
@@ -275,12 +276,12 @@ static void test_newer_store_refused_untouched(void)
         CHECK(before != NULL);
 
         sd_event_new(&e);
-        CHECK(devices_new(e, path, &d, &err) == -EPROTONOSUPPORT);
-        CHECK(d == NULL);
-        CHECK(err && strstr(err, path) && strstr(err, "schema version 2") && strstr(err, "up to 1") &&
-              strstr(err, "nothing was changed"));
+        CHECK(devices_new(e, path, &d, &err) == 0);
+        CHECK(d != NULL);
+        err = d ? (char *)devices_memory_reason(d) : NULL;
+        CHECK(err && strstr(err, "schema version 2") && strstr(err, "up to 1") && strstr(err, "nothing was changed"));
         fprintf(stderr, "(expected) %s\n", err ?: "");
-        free(err);
+        devices_free(d);
         sd_event_unref(e);
 
         after = test_read_file(path, &len_after);
