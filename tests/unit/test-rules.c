@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "gateway/alert-kind.h"
 #include "gateway/alerts.h"
 #include "gateway/base.h"
 #include "gateway/rules.h"
@@ -562,6 +563,34 @@ static void setup(void)
         tzset();
 }
 
+/* The alert kinds' wire names are a contract with the service: this list is the names as they went
+ * out before the enum existed, written out here so that a rename in the table fails. Every kind has
+ * a name, names are distinct, and the table reads both ways. */
+static void test_alert_kind_names_are_the_wire_contract(void)
+{
+        static const char *const wire[_ALERT_KIND_MAX] = {
+                "news2_single_parameter", "news2_aggregate", "threshold",     "baseline_deviation",
+                "weight_gain",            "inactivity",      "night_exit",    "bed_exit_no_return",
+                "missed_dose",            "dispenser_fault", "alarm_button",  "sensor_silent",
+                "battery_low",            "input_failed",    "test_alarm",    "store_replaced",
+                "store_unavailable",
+        };
+        AlertKind k = _ALERT_KIND_MAX;
+
+        for (AlertKind i = 0; i < _ALERT_KIND_MAX; i++) {
+                CHECK_STREQ(alert_kind_to_string(i), wire[i]);
+                CHECK(alert_kind_from_string(wire[i], &k) == 0 && k == i);
+                for (AlertKind j = 0; j < i; j++)
+                        CHECK(!streq(alert_kind_to_string(i) ?: "", alert_kind_to_string(j) ?: ""));
+        }
+        CHECK(alert_kind_to_string(_ALERT_KIND_MAX) == NULL);
+        CHECK(alert_kind_to_string((AlertKind)-1) == NULL);
+        k = ALERT_KIND_THRESHOLD;
+        CHECK(alert_kind_from_string("Threshold", &k) == -EINVAL && k == ALERT_KIND_THRESHOLD);
+        CHECK(alert_kind_from_string("", &k) == -EINVAL);
+        CHECK(alert_kind_from_string(NULL, &k) == -EINVAL);
+}
+
 TEST_MAIN(TEST(test_spo2_wobble_raises_once_and_clears_with_hysteresis), TEST(test_threshold_replaces_news2_for_its_metric),
           TEST(test_dose_grace_edges), TEST(test_night_exit_and_bed_exit_edges),
           TEST(test_alarm_button_at_once_one_alert_then_clears), TEST(test_weight_gain),
@@ -569,4 +598,5 @@ TEST_MAIN(TEST(test_spo2_wobble_raises_once_and_clears_with_hysteresis), TEST(te
           TEST(test_reconfigure_clears_alerts_of_removed_sensors), TEST(test_export_import_resumes_after_a_restart),
           TEST(test_more_open_alerts_than_the_old_table), TEST(test_huge_evidence_stays_valid_json),
           TEST(test_alert_json_is_valid_whatever_the_evidence), TEST(test_only_the_alarm_button_raises_the_alarm),
-          TEST(test_input_failed_raised_and_cleared), TEST(test_alert_ids_unique_across_sources_and_restarts))
+          TEST(test_input_failed_raised_and_cleared), TEST(test_alert_ids_unique_across_sources_and_restarts),
+          TEST(test_alert_kind_names_are_the_wire_contract))
