@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gateway/alert-kind.h"
 #include "gateway/base.h"
 #include "gateway/json-writer.h"
 #include "gateway/news2.h"
@@ -43,15 +44,8 @@ typedef struct SensorState {
         bool added;        /* by rules_add_sensor(), not from the configuration: kept over a reload */
 } SensorState;
 
-/* Every kind of alert the rules raise; an import maps names back to these. */
-static const char *const kinds[] = {
-        "news2_single_parameter", "news2_aggregate", "threshold",     "baseline_deviation", "weight_gain",
-        "inactivity",             "night_exit",      "bed_exit_no_return", "missed_dose",   "dispenser_fault",
-        "alarm_button",           "sensor_silent",   "battery_low",   "input_failed",
-};
-
 typedef struct Open {
-        const char *kind; /* one of kinds[] */
+        AlertKind kind;
         char key[SENSOR_ID_MAX];
         char id[sizeof(((Alert *)NULL)->id)];
         AlertSeverity severity;
@@ -232,10 +226,10 @@ static void changed(Rules *r, RulesChange what)
         r->gen[what]++;
 }
 
-static Open *find_open(Rules *r, const char *kind, const char *key)
+static Open *find_open(Rules *r, AlertKind kind, const char *key)
 {
         for (size_t i = 0; i < r->n_open; i++)
-                if (streq(r->open[i].kind, kind) && streq(r->open[i].key, key))
+                if (r->open[i].kind == kind && streq(r->open[i].key, key))
                         return &r->open[i];
         return NULL;
 }
@@ -243,7 +237,7 @@ static Open *find_open(Rules *r, const char *kind, const char *key)
 static void emit(Rules *r, const Open *o, AlertState state, const char *message, const char *evidence, char *ret_id,
                  size_t id_size)
 {
-        Alert a = {.kind = o->kind,
+        Alert a = {.kind = alert_kind_to_string(o->kind),
                    .severity = o->severity,
                    .state = state,
                    .patient = r->patient[0] ? r->patient : NULL,
@@ -274,7 +268,7 @@ static int open_append(Rules *r, const Open *o)
         return 0;
 }
 
-static bool raise_alert(Rules *r, const char *kind, const char *key, AlertSeverity sev, const char *message,
+static bool raise_alert(Rules *r, AlertKind kind, const char *key, AlertSeverity sev, const char *message,
                         const char *evidence)
 {
         Open o = {.kind = kind, .severity = sev, .raised = r->now};
@@ -307,7 +301,7 @@ static bool clear_open(Rules *r, Open *o, const char *message, const char *evide
         return true;
 }
 
-static bool clear_alert(Rules *r, const char *kind, const char *key, const char *message, const char *evidence)
+static bool clear_alert(Rules *r, AlertKind kind, const char *key, const char *message, const char *evidence)
 {
         Open *o = find_open(r, kind, key);
         if (!o)
@@ -591,10 +585,10 @@ int rules_reconfigure(Rules *r, const Config *c)
         for (size_t i = 0; i < r->n_open;) {
                 Open *o = &r->open[i];
                 Metric m;
-                if ((streq(o->kind, "sensor_silent") || streq(o->kind, "battery_low") || streq(o->kind, "input_failed")) &&
+                if ((o->kind == ALERT_KIND_SENSOR_SILENT || o->kind == ALERT_KIND_BATTERY_LOW || o->kind == ALERT_KIND_INPUT_FAILED) &&
                     !sensor(r, o->key))
                         clear_open(r, o, "no longer configured", "[]");
-                else if (streq(o->kind, "threshold") && metric_from_name(o->key, &m) >= 0 && !r->threshold[m].set)
+                else if (o->kind == ALERT_KIND_THRESHOLD && metric_from_name(o->key, &m) >= 0 && !r->threshold[m].set)
                         clear_open(r, o, "the personal limit was removed", "[]");
                 else
                         i++;
@@ -678,7 +672,7 @@ static int64_t quiet_since(Rules *r, int64_t t)
 static int64_t inactivity_deadline(Rules *r)
 {
         int64_t t = r->now, prev = r->now;
-        if (r->away || find_open(r, "inactivity", ""))
+        if (r->away || find_open(r, ALERT_KIND_INACTIVITY, ""))
                 return INT64_MAX;
         /* Step through the next day and a half in 5-minute steps: the limit changes by the hour. */
         for (int i = 0; i < 36 * 12; i++) {
@@ -735,9 +729,9 @@ static void activity(Rules *r, bool indoor, const char *evidence)
                 r->door_at = 0;
                 if (r->night_exit_pending)
                         r->night_exit_pending = false;
-                clear_alert(r, "night_exit", "", "movement indoors again", evidence);
+                clear_alert(r, ALERT_KIND_NIGHT_EXIT, "", "movement indoors again", evidence);
         }
-        clear_alert(r, "inactivity", "", "activity again", evidence);
+        clear_alert(r, ALERT_KIND_INACTIVITY, "", "activity again", evidence);
 }
 
 /* ---- medication ---- */
@@ -748,7 +742,7 @@ static void register_due(Rules *r, int64_t at, const char *why)
         /* Dues older than two days are settled either way. */
         while (r->n_dues > 0 && r->dues[0].at < at - 2 * DAY && (r->dues[0].taken || r->dues[0].reported)) {
                 if (!r->dues[0].taken)
-                        clear_alert(r, "missed_dose", r->dues[0].key, "superseded", "[]");
+                        clear_alert(r, ALERT_KIND_MISSED_DOSE, r->dues[0].key, "superseded", "[]");
                 memmove(r->dues, r->dues + 1, (r->n_dues - 1) * sizeof *r->dues);
                 r->n_dues--;
         }
@@ -775,7 +769,7 @@ static void dose_taken(Rules *r, const char *evidence)
         if (best) {
                 best->taken = true;
                 if (best->reported)
-                        clear_alert(r, "missed_dose", best->key, "dose taken late", evidence);
+                        clear_alert(r, ALERT_KIND_MISSED_DOSE, best->key, "dose taken late", evidence);
                 return;
         }
         /* Taken before the dose is due (within the hour before): it counts for that dose. */
@@ -804,17 +798,17 @@ int64_t rules_next_deadline(Rules *r)
                 MIN_OF(r->door_at + r->night_exit);
         if (r->bed_exit_at)
                 MIN_OF(r->bed_exit_at + r->bed_exit);
-        if (find_open(r, "bed_exit_no_return", ""))
+        if (find_open(r, ALERT_KIND_BED_EXIT_NO_RETURN, ""))
                 MIN_OF(next_night_end(r, r->now));
         for (size_t i = 0; i < r->n_dues; i++)
                 if (!r->dues[i].taken && !r->dues[i].reported)
                         MIN_OF(r->dues[i].at + r->grace);
         MIN_OF(r->next_schedule);
         for (size_t i = 0; i < r->n_sensors; i++)
-                if (r->sensors[i].expected && !find_open(r, "sensor_silent", r->sensors[i].id))
+                if (r->sensors[i].expected && !find_open(r, ALERT_KIND_SENSOR_SILENT, r->sensors[i].id))
                         MIN_OF(r->sensors[i].last_seen + r->sensors[i].expected);
         for (size_t i = 0; i < r->n_open; i++)
-                if (streq(r->open[i].kind, "alarm_button"))
+                if (r->open[i].kind == ALERT_KIND_ALARM_BUTTON)
                         MIN_OF(r->open[i].raised + r->alarm_clear);
 #undef MIN_OF
         return d;
@@ -826,11 +820,11 @@ static void fire_due(Rules *r)
         char msg[160];
         Ev e;
 
-        if (!r->away && !find_open(r, "inactivity", "") && inactivity_deadline(r) <= t) {
+        if (!r->away && !find_open(r, ALERT_KIND_INACTIVITY, "") && inactivity_deadline(r) <= t) {
                 int64_t s = quiet_since(r, t);
                 snprintf(msg, sizeof msg, "no activity for %lld minutes (limit %u at this hour)", (long long)((t - s) / MIN),
                          rules_inactivity_limit_min(r, minute_of_day(r, t) / 60));
-                raise_alert(r, "inactivity", "", SEVERITY_CRITICAL, msg, ev_since(r, NULL, "quiet_since", s));
+                raise_alert(r, ALERT_KIND_INACTIVITY, "", SEVERITY_CRITICAL, msg, ev_since(r, NULL, "quiet_since", s));
         }
         if (r->door_at && !r->away && r->door_at + AWAY_QUIET <= t && !r->night_exit_pending)
                 r->away = true; /* the door, then quiet: gone out */
@@ -842,7 +836,7 @@ static void fire_due(Rules *r)
                 ev_begin(&e);
                 ev_item(&e, r, NULL, "event", "door", 1, true, NULL, r->door_at);
                 ev_end_item(&e);
-                raise_alert(r, "night_exit", "", SEVERITY_CRITICAL, msg, ev_done(&e, r));
+                raise_alert(r, ALERT_KIND_NIGHT_EXIT, "", SEVERITY_CRITICAL, msg, ev_done(&e, r));
         }
         if (r->bed_exit_at && r->bed_exit_at + r->bed_exit <= t) {
                 int64_t at = r->bed_exit_at;
@@ -852,11 +846,11 @@ static void fire_due(Rules *r)
                         ev_begin(&e);
                         ev_item(&e, r, NULL, "event", "bed", 0, true, NULL, at);
                         ev_end_item(&e);
-                        raise_alert(r, "bed_exit_no_return", "", SEVERITY_WARNING, msg, ev_done(&e, r));
+                        raise_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", SEVERITY_WARNING, msg, ev_done(&e, r));
                 }
         }
-        if (find_open(r, "bed_exit_no_return", "") && !in_night(r, t))
-                clear_alert(r, "bed_exit_no_return", "", "the night is over", "[]");
+        if (find_open(r, ALERT_KIND_BED_EXIT_NO_RETURN, "") && !in_night(r, t))
+                clear_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", "the night is over", "[]");
         while (r->next_schedule <= t) {
                 register_due(r, r->next_schedule, "schedule");
                 r->next_schedule = next_scheduled(r, r->next_schedule);
@@ -869,23 +863,23 @@ static void fire_due(Rules *r)
                 /* Each due is its own alert; an older open one is closed by the newer. */
                 for (size_t j = 0; j < i; j++)
                         if (r->dues[j].reported && !r->dues[j].taken)
-                                clear_alert(r, "missed_dose", r->dues[j].key, "superseded by the next dose", "[]");
+                                clear_alert(r, ALERT_KIND_MISSED_DOSE, r->dues[j].key, "superseded by the next dose", "[]");
                 snprintf(msg, sizeof msg, "dose due at %02d:%02d not taken within %lld minutes",
                          minute_of_day(r, d->at) / 60, minute_of_day(r, d->at) % 60, (long long)(r->grace / MIN));
                 ev_begin(&e);
                 ev_item(&e, r, NULL, "event", "dose_due", 1, true, NULL, d->at);
                 ev_end_item(&e);
-                raise_alert(r, "missed_dose", d->key, SEVERITY_WARNING, msg, ev_done(&e, r));
+                raise_alert(r, ALERT_KIND_MISSED_DOSE, d->key, SEVERITY_WARNING, msg, ev_done(&e, r));
         }
         for (size_t i = 0; i < r->n_sensors; i++) {
                 SensorState *s = &r->sensors[i];
                 if (!s->expected || s->last_seen + s->expected > t)
                         continue;
                 snprintf(msg, sizeof msg, "%s silent for %lld minutes", s->id, (long long)((t - s->last_seen) / MIN));
-                raise_alert(r, "sensor_silent", s->id, SEVERITY_WARNING, msg, ev_since(r, s->id, "last_seen", s->last_seen));
+                raise_alert(r, ALERT_KIND_SENSOR_SILENT, s->id, SEVERITY_WARNING, msg, ev_since(r, s->id, "last_seen", s->last_seen));
         }
         for (size_t i = 0; i < r->n_open;)
-                if (streq(r->open[i].kind, "alarm_button") && r->open[i].raised + r->alarm_clear <= t)
+                if (r->open[i].kind == ALERT_KIND_ALARM_BUTTON && r->open[i].raised + r->alarm_clear <= t)
                         clear_open(r, &r->open[i], "cleared after the alarm period", "[]");
                 else
                         i++;
@@ -985,17 +979,17 @@ static void news2_aggregate(Rules *r)
         ev_done(&e, r);
 
         s = news2_risk(total);
-        o = find_open(r, "news2_aggregate", "");
+        o = find_open(r, ALERT_KIND_NEWS2_AGGREGATE, "");
         snprintf(msg, sizeof msg, "NEWS2 %d (%s risk)", total,
                  s == NEWS2_RISK_HIGH ? "high" : s == NEWS2_RISK_MEDIUM ? "medium" : "low");
         if (o && total <= 3)
-                clear_alert(r, "news2_aggregate", "", msg, r->evidence);
+                clear_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", msg, r->evidence);
         else if (o && s == NEWS2_RISK_HIGH && o->severity != SEVERITY_CRITICAL) {
                 /* Escalation from medium to high is news for the nurse: a new, critical alert. */
-                clear_alert(r, "news2_aggregate", "", "escalated", r->evidence);
-                raise_alert(r, "news2_aggregate", "", SEVERITY_CRITICAL, msg, r->evidence);
+                clear_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", "escalated", r->evidence);
+                raise_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", SEVERITY_CRITICAL, msg, r->evidence);
         } else if (!o && s >= NEWS2_RISK_MEDIUM)
-                raise_alert(r, "news2_aggregate", "", s == NEWS2_RISK_HIGH ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg,
+                raise_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", s == NEWS2_RISK_HIGH ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg,
                             r->evidence);
 }
 
@@ -1013,9 +1007,9 @@ static void news2_update(Rules *r, News2Param p, double value, int score, const 
                         jw_key(&e.w, "score");
                         jw_int(&e.w, score);
                         ev_end_item(&e);
-                        raise_alert(r, "news2_single_parameter", news2_param_name(p), SEVERITY_WARNING, msg, ev_done(&e, r));
+                        raise_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), SEVERITY_WARNING, msg, ev_done(&e, r));
                 } else if (score <= 1) /* hysteresis: a 2 keeps it open */
-                        clear_alert(r, "news2_single_parameter", news2_param_name(p), "back in range", rd ? ev_reading(r, rd) : "[]");
+                        clear_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), "back in range", rd ? ev_reading(r, rd) : "[]");
         }
         news2_aggregate(r);
 }
@@ -1037,9 +1031,9 @@ static void threshold_check(Rules *r, Metric m, double v, const Reading *rd)
         if (low || high) {
                 snprintf(msg, sizeof msg, "%s %g is %s the personal limit %g", metric_name(m), v, low ? "below" : "above",
                          low ? r->threshold[m].low : r->threshold[m].high);
-                raise_alert(r, "threshold", metric_name(m), SEVERITY_WARNING, msg, ev_reading(r, rd));
+                raise_alert(r, ALERT_KIND_THRESHOLD, metric_name(m), SEVERITY_WARNING, msg, ev_reading(r, rd));
         } else if (back)
-                clear_alert(r, "threshold", metric_name(m), "back within the personal limits", ev_reading(r, rd));
+                clear_alert(r, ALERT_KIND_THRESHOLD, metric_name(m), "back within the personal limits", ev_reading(r, rd));
 }
 
 static void baseline_update(Rules *r, Metric m, double x, const Reading *rd)
@@ -1080,12 +1074,12 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd)
                         jw_key(&e.w, "cusum");
                         jw_double(&e.w, round(b->cusum * 100) / 100);
                         ev_end_item(&e);
-                        raise_alert(r, "baseline_deviation", metric_name(m), SEVERITY_WARNING, msg, ev_done(&e, r));
+                        raise_alert(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg, ev_done(&e, r));
                 } else if (b->cusum == 0)
-                        clear_alert(r, "baseline_deviation", metric_name(m), "back to the personal baseline", ev_reading(r, rd));
+                        clear_alert(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), "back to the personal baseline", ev_reading(r, rd));
         }
         /* Learn from ordinary readings only: an outlier or an open deviation does not move the baseline. */
-        if (fabs(z) < 2.5 && !find_open(r, "baseline_deviation", metric_name(m))) {
+        if (fabs(z) < 2.5 && !find_open(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m))) {
                 double d = x - b->mean;
                 b->mean += BASELINE_ALPHA * d;
                 b->var = (1 - BASELINE_ALPHA) * (b->var + BASELINE_ALPHA * d * d);
@@ -1121,9 +1115,9 @@ static void weight_update(Rules *r, double kg, const Reading *rd)
         if (kg - min_prev > r->weight_gain_kg) {
                 snprintf(msg, sizeof msg, "weight up %.1f kg in %u days (%.1f to %.1f kg)", kg - min_prev,
                          r->weight_gain_days, min_prev, kg);
-                raise_alert(r, "weight_gain", "", SEVERITY_WARNING, msg, ev_reading(r, rd));
+                raise_alert(r, ALERT_KIND_WEIGHT_GAIN, "", SEVERITY_WARNING, msg, ev_reading(r, rd));
         } else if (kg - min_prev < r->weight_gain_kg - 0.5)
-                clear_alert(r, "weight_gain", "", "weight gain below the limit", ev_reading(r, rd));
+                clear_alert(r, ALERT_KIND_WEIGHT_GAIN, "", "weight gain below the limit", ev_reading(r, rd));
 }
 
 static void vital(Rules *r, Metric m, double v, const char *unit, const Reading *rd)
@@ -1173,7 +1167,7 @@ static SensorState *seen(Rules *r, const char *id, const char *evidence)
         if (!s)
                 return NULL;
         s->last_seen = r->now;
-        clear_alert(r, "sensor_silent", id, "heard from again", evidence);
+        clear_alert(r, ALERT_KIND_SENSOR_SILENT, id, "heard from again", evidence);
         return s;
 }
 
@@ -1188,9 +1182,9 @@ void rules_reading(Rules *r, const Reading *rd)
         if (rd->metric == METRIC_BATTERY) {
                 if (rd->value < r->battery_low) {
                         snprintf(msg, sizeof msg, "%s battery at %g %%", rd->sensor, rd->value);
-                        raise_alert(r, "battery_low", rd->sensor, SEVERITY_WARNING, msg, ev_reading(r, rd));
+                        raise_alert(r, ALERT_KIND_BATTERY_LOW, rd->sensor, SEVERITY_WARNING, msg, ev_reading(r, rd));
                 } else if (rd->value >= r->battery_low + 10)
-                        clear_alert(r, "battery_low", rd->sensor, "battery replaced", ev_reading(r, rd));
+                        clear_alert(r, ALERT_KIND_BATTERY_LOW, rd->sensor, "battery replaced", ev_reading(r, rd));
                 return;
         }
         /* A doubtful measurement (invalid, from a demonstration) is kept and sent, not judged. */
@@ -1234,9 +1228,9 @@ int rules_nurse_consciousness(Rules *r, char acvpu)
                 ev_begin(&e);
                 ev_item(&e, r, "nurse", "observation", "consciousness", score, true, NULL, r->now);
                 ev_end_item(&e);
-                raise_alert(r, "news2_single_parameter", "consciousness", SEVERITY_WARNING, msg, ev_done(&e, r));
+                raise_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", SEVERITY_WARNING, msg, ev_done(&e, r));
         } else
-                clear_alert(r, "news2_single_parameter", "consciousness", "alert", "[]");
+                clear_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", "alert", "[]");
         news2_aggregate(r);
         return 0;
 }
@@ -1253,9 +1247,9 @@ static void input_failed(Rules *r, const Event *e, const char *evidence)
                 bool alarm = !s || s->role == ROLE_ALARM_BUTTON; /* unknown: assume the worst */
                 snprintf(msg, sizeof msg, "input %s does not work%s", e->sensor,
                          alarm ? ": the alarm button cannot raise an alarm" : "");
-                raise_alert(r, "input_failed", e->sensor, alarm ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg, evidence);
+                raise_alert(r, ALERT_KIND_INPUT_FAILED, e->sensor, alarm ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg, evidence);
         } else
-                clear_alert(r, "input_failed", e->sensor, "the input works again", evidence);
+                clear_alert(r, ALERT_KIND_INPUT_FAILED, e->sensor, "the input works again", evidence);
 }
 
 void rules_event(Rules *r, const Event *e)
@@ -1292,7 +1286,7 @@ void rules_event(Rules *r, const Event *e)
                                 /* Someone at the exit door: inside now, perhaps gone in a minute. */
                                 r->away = false;
                                 r->door_at = r->now;
-                                clear_alert(r, "night_exit", "", "the door again", evbuf);
+                                clear_alert(r, ALERT_KIND_NIGHT_EXIT, "", "the door again", evbuf);
                                 if (e->value && in_night(r, r->now) && !r->night_exit_pending)
                                         r->night_exit_pending = true;
                         }
@@ -1305,7 +1299,7 @@ void rules_event(Rules *r, const Event *e)
                         r->in_bed = true;
                         r->bed_since = r->now;
                         r->bed_exit_at = 0;
-                        clear_alert(r, "bed_exit_no_return", "", "back in bed", evbuf);
+                        clear_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", "back in bed", evbuf);
                 } else {
                         r->in_bed = false;
                         if (in_night(r, r->now))
@@ -1319,7 +1313,7 @@ void rules_event(Rules *r, const Event *e)
                  * or a light switch is somebody at home doing something. */
                 if (role == ROLE_ALARM_BUTTON) {
                         snprintf(msg, sizeof msg, "alarm button pressed (%s)", e->sensor);
-                        raise_alert(r, "alarm_button", "", SEVERITY_CRITICAL, msg, evbuf);
+                        raise_alert(r, ALERT_KIND_ALARM_BUTTON, "", SEVERITY_CRITICAL, msg, evbuf);
                 }
                 activity(r, true, evbuf);
                 break;
@@ -1339,27 +1333,27 @@ void rules_event(Rules *r, const Event *e)
         case EVENT_DOSE_MISSED: {
                 char key[32];
                 snprintf(key, sizeof key, "dispenser-%lld", (long long)(r->now / 1000000));
-                raise_alert(r, "missed_dose", key, SEVERITY_WARNING, "the dispenser reports a missed dose", evbuf);
+                raise_alert(r, ALERT_KIND_MISSED_DOSE, key, SEVERITY_WARNING, "the dispenser reports a missed dose", evbuf);
                 break;
         }
         case EVENT_DISPENSER_EMPTY:
-                raise_alert(r, "dispenser_fault", "empty", SEVERITY_WARNING, "the dispenser is empty", evbuf);
+                raise_alert(r, ALERT_KIND_DISPENSER_FAULT, "empty", SEVERITY_WARNING, "the dispenser is empty", evbuf);
                 break;
         case EVENT_DISPENSER_REFILL:
-                clear_alert(r, "dispenser_fault", "empty", "refilled", evbuf);
+                clear_alert(r, ALERT_KIND_DISPENSER_FAULT, "empty", "refilled", evbuf);
                 break;
         case EVENT_DISPENSER_FAULT:
                 if (e->value)
-                        raise_alert(r, "dispenser_fault", "fault", SEVERITY_WARNING, "the dispenser reports a fault", evbuf);
+                        raise_alert(r, ALERT_KIND_DISPENSER_FAULT, "fault", SEVERITY_WARNING, "the dispenser reports a fault", evbuf);
                 else
-                        clear_alert(r, "dispenser_fault", "fault", "fault gone", evbuf);
+                        clear_alert(r, ALERT_KIND_DISPENSER_FAULT, "fault", "fault gone", evbuf);
                 break;
         case EVENT_BATTERY_LOW:
                 if (e->value) {
                         snprintf(msg, sizeof msg, "%s reports a low battery", e->sensor);
-                        raise_alert(r, "battery_low", e->sensor, SEVERITY_WARNING, msg, evbuf);
+                        raise_alert(r, ALERT_KIND_BATTERY_LOW, e->sensor, SEVERITY_WARNING, msg, evbuf);
                 } else
-                        clear_alert(r, "battery_low", e->sensor, "battery replaced", evbuf);
+                        clear_alert(r, ALERT_KIND_BATTERY_LOW, e->sensor, "battery replaced", evbuf);
                 break;
         case EVENT_TAMPER:
         case EVENT_VIBRATION:
@@ -1411,12 +1405,33 @@ uint64_t rules_state_generation(Rules *r, RulesChange what)
         return r->gen[what];
 }
 
-static const char *kind_intern(const char *name)
+/* The kinds the rules raise, and so the only ones an import takes up: another kind in the file is
+ * not the rules' to clear. */
+static bool kind_of_rules(AlertKind k)
 {
-        for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
-                if (streq(kinds[i], name))
-                        return kinds[i];
-        return NULL;
+        switch (k) {
+        case ALERT_KIND_NEWS2_SINGLE_PARAMETER:
+        case ALERT_KIND_NEWS2_AGGREGATE:
+        case ALERT_KIND_THRESHOLD:
+        case ALERT_KIND_BASELINE_DEVIATION:
+        case ALERT_KIND_WEIGHT_GAIN:
+        case ALERT_KIND_INACTIVITY:
+        case ALERT_KIND_NIGHT_EXIT:
+        case ALERT_KIND_BED_EXIT_NO_RETURN:
+        case ALERT_KIND_MISSED_DOSE:
+        case ALERT_KIND_DISPENSER_FAULT:
+        case ALERT_KIND_ALARM_BUTTON:
+        case ALERT_KIND_SENSOR_SILENT:
+        case ALERT_KIND_BATTERY_LOW:
+        case ALERT_KIND_INPUT_FAILED:
+                return true;
+        case ALERT_KIND_TEST_ALARM:
+        case ALERT_KIND_STORE_REPLACED:
+        case ALERT_KIND_STORE_UNAVAILABLE:
+        case _ALERT_KIND_MAX:
+                break;
+        }
+        return false;
 }
 
 static int severity_from_name(const char *name, AlertSeverity *ret)
@@ -1452,7 +1467,7 @@ json_t *rules_export(Rules *r)
         SET(root, "open", a = json_array());
         for (size_t i = 0; i < r->n_open; i++) {
                 const Open *op = &r->open[i];
-                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", op->kind, "key", op->key, "id", op->id,
+                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", alert_kind_to_string(op->kind), "key", op->key, "id", op->id,
                                         "severity", alert_severity_name(op->severity), "raised",
                                         (json_int_t)op->raised));
         }
@@ -1546,13 +1561,13 @@ int rules_import(Rules *r, const json_t *j)
 
         a = json_object_get(j, "open");
         json_array_foreach(a, i, o) {
-                const char *kind = kind_intern(json_string_value(json_object_get(o, "kind")) ?: "");
                 const char *key = json_string_value(json_object_get(o, "key"));
                 const char *id = json_string_value(json_object_get(o, "id"));
-                Open op = {.kind = kind, .raised = get_time(o, "raised", r->now)};
-                if (!kind || !key || !id || !id[0] || strlen(key) >= sizeof op.key || strlen(id) >= sizeof op.id ||
+                Open op = {.raised = get_time(o, "raised", r->now)};
+                if (alert_kind_from_string(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
+                    !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key || strlen(id) >= sizeof op.id ||
                     severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
-                    find_open(r, kind, key))
+                    find_open(r, op.kind, key))
                         continue;
                 snprintf(op.key, sizeof op.key, "%s", key);
                 snprintf(op.id, sizeof op.id, "%s", id);
@@ -1673,7 +1688,7 @@ void rules_clock_step(Rules *r, int64_t delta)
          * renamed to the corrected instant, so that a dose the new clock schedules never shares it. */
         for (size_t i = 0; i < r->n_dues; i++) {
                 Due *d = &r->dues[i];
-                Open *o = find_open(r, "missed_dose", d->key);
+                Open *o = find_open(r, ALERT_KIND_MISSED_DOSE, d->key);
                 d->at += delta;
                 snprintf(d->key, sizeof d->key, "%lld", (long long)(d->at / 1000000));
                 if (o)
