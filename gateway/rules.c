@@ -8,8 +8,8 @@
 
 #include "gateway/alert-kind.h"
 #include "gateway/base.h"
-#include "gateway/json-writer.h"
 #include "gateway/news2.h"
+#include "gateway/rules-evidence.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
 
@@ -140,7 +140,6 @@ struct Rules {
 
         /* cached local day for time arithmetic */
         int64_t cache_day_start, cache_day_end;
-        char *evidence; /* the evidence built last (owned): valid until the next is built */
 };
 
 /* ---- local time ---- */
@@ -234,16 +233,17 @@ static Open *find_open(Rules *r, AlertKind kind, const char *key)
         return NULL;
 }
 
-static void emit(Rules *r, const Open *o, AlertState state, const char *message, const char *evidence, char *ret_id,
-                 size_t id_size)
+static void emit(Rules *r, const Open *o, AlertState state, const char *message, const json_t *evidence,
+                 char *ret_id, size_t id_size)
 {
+        _cleanup_free_ char *text = evidence_format(evidence);
         Alert a = {.kind = alert_kind_to_string(o->kind),
                    .severity = o->severity,
                    .state = state,
                    .patient = r->patient[0] ? r->patient : NULL,
                    .time_usec = r->now,
                    .message = message,
-                   .evidence = evidence};
+                   .evidence = text ?: "[]"};
         if (state == ALERT_CLEARED)
                 snprintf(a.id, sizeof a.id, "%s", o->id);
         if (r->fn)
@@ -269,7 +269,7 @@ static int open_append(Rules *r, const Open *o)
 }
 
 static bool raise_alert(Rules *r, AlertKind kind, const char *key, AlertSeverity sev, const char *message,
-                        const char *evidence)
+                        const json_t *evidence)
 {
         Open o = {.kind = kind, .severity = sev, .raised = r->now};
 
@@ -293,7 +293,7 @@ static void drop_open(Rules *r, Open *o)
         changed(r, RULES_CHANGED_ALERTS);
 }
 
-static bool clear_open(Rules *r, Open *o, const char *message, const char *evidence)
+static bool clear_open(Rules *r, Open *o, const char *message, const json_t *evidence)
 {
         Open copy = *o;
         drop_open(r, o);
@@ -301,7 +301,7 @@ static bool clear_open(Rules *r, Open *o, const char *message, const char *evide
         return true;
 }
 
-static bool clear_alert(Rules *r, AlertKind kind, const char *key, const char *message, const char *evidence)
+static bool clear_alert(Rules *r, AlertKind kind, const char *key, const char *message, const json_t *evidence)
 {
         Open *o = find_open(r, kind, key);
         if (!o)
@@ -312,96 +312,12 @@ static bool clear_alert(Rules *r, AlertKind kind, const char *key, const char *m
 void rules_clear_all(Rules *r, const char *why)
 {
         while (r->n_open > 0)
-                clear_open(r, &r->open[0], why, "[]");
+                clear_open(r, &r->open[0], why, NULL);
 }
 
 size_t rules_open_count(const Rules *r)
 {
         return r->n_open;
-}
-
-/* Evidence: a JSON array of the readings and events behind an alert. */
-typedef struct Ev {
-        JsonWriter w;
-} Ev;
-
-static void ev_begin(Ev *e)
-{
-        json_writer_init(&e->w);
-        jw_array_begin(&e->w);
-}
-
-static void ev_item(Ev *e, Rules *r, const char *sensor, const char *what, const char *name, double value, bool has_value,
-                    const char *unit, int64_t t)
-{
-        char buf[RFC3339_MAX];
-        jw_object_begin(&e->w);
-        if (sensor && sensor[0]) {
-                jw_key(&e->w, "sensor");
-                jw_string(&e->w, sensor);
-        }
-        jw_key(&e->w, what);
-        jw_string(&e->w, name);
-        if (has_value) {
-                jw_key(&e->w, "value");
-                jw_double(&e->w, value);
-        }
-        if (unit) {
-                jw_key(&e->w, "unit");
-                jw_string(&e->w, unit);
-        }
-        jw_key(&e->w, "time");
-        jw_string(&e->w, format_rfc3339(buf, t));
-}
-
-static void ev_end_item(Ev *e)
-{
-        jw_object_end(&e->w);
-}
-
-/* The evidence is as long as it needs to be: a bounded buffer would cut it into invalid JSON. */
-static const char *ev_done(Ev *e, Rules *r)
-{
-        jw_array_end(&e->w);
-        free(r->evidence);
-        r->evidence = json_writer_steal(&e->w, NULL);
-        return r->evidence ?: "[]";
-}
-
-static const char *ev_since(Rules *r, const char *sensor, const char *key, int64_t since)
-{
-        Ev e;
-        char buf[RFC3339_MAX];
-        ev_begin(&e);
-        jw_object_begin(&e.w);
-        if (sensor) {
-                jw_key(&e.w, "sensor");
-                jw_string(&e.w, sensor);
-        }
-        jw_key(&e.w, key);
-        jw_string(&e.w, format_rfc3339(buf, since));
-        jw_key(&e.w, "minutes");
-        jw_int(&e.w, (r->now - since) / MIN);
-        jw_object_end(&e.w);
-        return ev_done(&e, r);
-}
-
-static const char *ev_reading(Rules *r, const Reading *rd)
-{
-        Ev e;
-        ev_begin(&e);
-        ev_item(&e, r, rd->sensor, "metric", metric_name(rd->metric), rd->value, !rd->absent, rd->unit, rd->time_usec);
-        ev_end_item(&e);
-        return ev_done(&e, r);
-}
-
-static const char *ev_event(Rules *r, const Event *ev)
-{
-        Ev e;
-        ev_begin(&e);
-        ev_item(&e, r, ev->sensor, "event", event_kind_name(ev->kind), ev->value, true, NULL, ev->time_usec);
-        ev_end_item(&e);
-        return ev_done(&e, r);
 }
 
 /* ---- set-up ---- */
@@ -587,9 +503,9 @@ int rules_reconfigure(Rules *r, const Config *c)
                 Metric m;
                 if ((o->kind == ALERT_KIND_SENSOR_SILENT || o->kind == ALERT_KIND_BATTERY_LOW || o->kind == ALERT_KIND_INPUT_FAILED) &&
                     !sensor(r, o->key))
-                        clear_open(r, o, "no longer configured", "[]");
+                        clear_open(r, o, "no longer configured", NULL);
                 else if (o->kind == ALERT_KIND_THRESHOLD && metric_from_name(o->key, &m) >= 0 && !r->threshold[m].set)
-                        clear_open(r, o, "the personal limit was removed", "[]");
+                        clear_open(r, o, "the personal limit was removed", NULL);
                 else
                         i++;
         }
@@ -623,7 +539,6 @@ Rules *rules_free(Rules *r)
                 return NULL;
         free(r->sensors);
         free(r->open);
-        free(r->evidence);
         free(r);
         return NULL;
 }
@@ -718,7 +633,7 @@ static void learn_spell(Rules *r, int64_t from, int64_t to)
 }
 
 /* The person did something: a quiet spell ends. indoor: evidence that they are inside. */
-static void activity(Rules *r, bool indoor, const char *evidence)
+static void activity(Rules *r, bool indoor, const json_t *evidence)
 {
         int64_t s = quiet_since(r, r->now);
         if (!r->away && !(asleep_maybe(r) && in_night(r, r->now)) && r->now > s)
@@ -742,7 +657,7 @@ static void register_due(Rules *r, int64_t at, const char *why)
         /* Dues older than two days are settled either way. */
         while (r->n_dues > 0 && r->dues[0].at < at - 2 * DAY && (r->dues[0].taken || r->dues[0].reported)) {
                 if (!r->dues[0].taken)
-                        clear_alert(r, ALERT_KIND_MISSED_DOSE, r->dues[0].key, "superseded", "[]");
+                        clear_alert(r, ALERT_KIND_MISSED_DOSE, r->dues[0].key, "superseded", NULL);
                 memmove(r->dues, r->dues + 1, (r->n_dues - 1) * sizeof *r->dues);
                 r->n_dues--;
         }
@@ -756,7 +671,7 @@ static void register_due(Rules *r, int64_t at, const char *why)
         (void)why;
 }
 
-static void dose_taken(Rules *r, const char *evidence)
+static void dose_taken(Rules *r, const json_t *evidence)
 {
         Due *best = NULL;
         /* The latest due that has come (or comes within the hour) and is not taken is the one taken:
@@ -817,14 +732,15 @@ int64_t rules_next_deadline(Rules *r)
 static void fire_due(Rules *r)
 {
         int64_t t = r->now;
+        const double one = 1, zero = 0;
         char msg[160];
-        Ev e;
 
         if (!r->away && !find_open(r, ALERT_KIND_INACTIVITY, "") && inactivity_deadline(r) <= t) {
                 int64_t s = quiet_since(r, t);
                 snprintf(msg, sizeof msg, "no activity for %lld minutes (limit %u at this hour)", (long long)((t - s) / MIN),
                          rules_inactivity_limit_min(r, minute_of_day(r, t) / 60));
-                raise_alert(r, ALERT_KIND_INACTIVITY, "", SEVERITY_CRITICAL, msg, ev_since(r, NULL, "quiet_since", s));
+                json_auto_t *ev = evidence_since(NULL, "quiet_since", s, r->now);
+                raise_alert(r, ALERT_KIND_INACTIVITY, "", SEVERITY_CRITICAL, msg, ev);
         }
         if (r->door_at && !r->away && r->door_at + AWAY_QUIET <= t && !r->night_exit_pending)
                 r->away = true; /* the door, then quiet: gone out */
@@ -833,24 +749,20 @@ static void fire_due(Rules *r)
                 r->away = true;
                 snprintf(msg, sizeof msg, "exit door opened at night, no movement indoors for %lld minutes",
                          (long long)(r->night_exit / MIN));
-                ev_begin(&e);
-                ev_item(&e, r, NULL, "event", "door", 1, true, NULL, r->door_at);
-                ev_end_item(&e);
-                raise_alert(r, ALERT_KIND_NIGHT_EXIT, "", SEVERITY_CRITICAL, msg, ev_done(&e, r));
+                json_auto_t *ev = evidence_of(evidence_item(NULL, "event", "door", &one, NULL, r->door_at));
+                raise_alert(r, ALERT_KIND_NIGHT_EXIT, "", SEVERITY_CRITICAL, msg, ev);
         }
         if (r->bed_exit_at && r->bed_exit_at + r->bed_exit <= t) {
                 int64_t at = r->bed_exit_at;
                 r->bed_exit_at = 0;
                 if (in_night(r, at + r->bed_exit)) {
                         snprintf(msg, sizeof msg, "out of bed at night for %lld minutes", (long long)(r->bed_exit / MIN));
-                        ev_begin(&e);
-                        ev_item(&e, r, NULL, "event", "bed", 0, true, NULL, at);
-                        ev_end_item(&e);
-                        raise_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", SEVERITY_WARNING, msg, ev_done(&e, r));
+                        json_auto_t *ev = evidence_of(evidence_item(NULL, "event", "bed", &zero, NULL, at));
+                        raise_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", SEVERITY_WARNING, msg, ev);
                 }
         }
         if (find_open(r, ALERT_KIND_BED_EXIT_NO_RETURN, "") && !in_night(r, t))
-                clear_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", "the night is over", "[]");
+                clear_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", "the night is over", NULL);
         while (r->next_schedule <= t) {
                 register_due(r, r->next_schedule, "schedule");
                 r->next_schedule = next_scheduled(r, r->next_schedule);
@@ -863,24 +775,23 @@ static void fire_due(Rules *r)
                 /* Each due is its own alert; an older open one is closed by the newer. */
                 for (size_t j = 0; j < i; j++)
                         if (r->dues[j].reported && !r->dues[j].taken)
-                                clear_alert(r, ALERT_KIND_MISSED_DOSE, r->dues[j].key, "superseded by the next dose", "[]");
+                                clear_alert(r, ALERT_KIND_MISSED_DOSE, r->dues[j].key, "superseded by the next dose", NULL);
                 snprintf(msg, sizeof msg, "dose due at %02d:%02d not taken within %lld minutes",
                          minute_of_day(r, d->at) / 60, minute_of_day(r, d->at) % 60, (long long)(r->grace / MIN));
-                ev_begin(&e);
-                ev_item(&e, r, NULL, "event", "dose_due", 1, true, NULL, d->at);
-                ev_end_item(&e);
-                raise_alert(r, ALERT_KIND_MISSED_DOSE, d->key, SEVERITY_WARNING, msg, ev_done(&e, r));
+                json_auto_t *ev = evidence_of(evidence_item(NULL, "event", "dose_due", &one, NULL, d->at));
+                raise_alert(r, ALERT_KIND_MISSED_DOSE, d->key, SEVERITY_WARNING, msg, ev);
         }
         for (size_t i = 0; i < r->n_sensors; i++) {
                 SensorState *s = &r->sensors[i];
                 if (!s->expected || s->last_seen + s->expected > t)
                         continue;
                 snprintf(msg, sizeof msg, "%s silent for %lld minutes", s->id, (long long)((t - s->last_seen) / MIN));
-                raise_alert(r, ALERT_KIND_SENSOR_SILENT, s->id, SEVERITY_WARNING, msg, ev_since(r, s->id, "last_seen", s->last_seen));
+                json_auto_t *ev = evidence_since(s->id, "last_seen", s->last_seen, r->now);
+                raise_alert(r, ALERT_KIND_SENSOR_SILENT, s->id, SEVERITY_WARNING, msg, ev);
         }
         for (size_t i = 0; i < r->n_open;)
                 if (r->open[i].kind == ALERT_KIND_ALARM_BUTTON && r->open[i].raised + r->alarm_clear <= t)
-                        clear_open(r, &r->open[i], "cleared after the alarm period", "[]");
+                        clear_open(r, &r->open[i], "cleared after the alarm period", NULL);
                 else
                         i++;
 }
@@ -951,10 +862,27 @@ static double chart_value(Metric m, double v, const char *unit)
         return v;
 }
 
+/* Every sub-score of a complete set, and the total. */
+static json_t *news2_evidence(Rules *r, int total)
+{
+        json_t *ev = json_array();
+
+        for (News2Param p = 0; p < _NEWS2_MAX; p++) {
+                json_t *item = evidence_item(NULL, "parameter", news2_param_name(p), &r->param[p].value, NULL,
+                                             r->param[p].time);
+                if (evidence_add(item, "score", json_integer(r->param[p].score)) < 0 ||
+                    json_array_append_new(ev, item) < 0)
+                        return json_decref(ev), NULL;
+        }
+        if (json_array_append_new(ev, json_pack("{s:i}", "news2_total", total)) < 0)
+                return json_decref(ev), NULL;
+        return ev;
+}
+
 static void news2_aggregate(Rules *r)
 {
         int total = 0, s;
-        Ev e;
+        json_auto_t *ev = NULL;
         char msg[128];
         Open *o;
 
@@ -965,56 +893,42 @@ static void news2_aggregate(Rules *r)
                         return; /* no complete set within the window */
                 total += r->param[p].score;
         }
-        ev_begin(&e);
-        for (News2Param p = 0; p < _NEWS2_MAX; p++) {
-                ev_item(&e, r, NULL, "parameter", news2_param_name(p), r->param[p].value, true, NULL, r->param[p].time);
-                jw_key(&e.w, "score");
-                jw_int(&e.w, r->param[p].score);
-                ev_end_item(&e);
-        }
-        jw_object_begin(&e.w);
-        jw_key(&e.w, "news2_total");
-        jw_int(&e.w, total);
-        jw_object_end(&e.w);
-        ev_done(&e, r);
+        ev = news2_evidence(r, total);
 
         s = news2_risk(total);
         o = find_open(r, ALERT_KIND_NEWS2_AGGREGATE, "");
         snprintf(msg, sizeof msg, "NEWS2 %d (%s risk)", total,
                  s == NEWS2_RISK_HIGH ? "high" : s == NEWS2_RISK_MEDIUM ? "medium" : "low");
         if (o && total <= 3)
-                clear_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", msg, r->evidence);
+                clear_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", msg, ev);
         else if (o && s == NEWS2_RISK_HIGH && o->severity != SEVERITY_CRITICAL) {
                 /* Escalation from medium to high is news for the nurse: a new, critical alert. */
-                clear_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", "escalated", r->evidence);
-                raise_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", SEVERITY_CRITICAL, msg, r->evidence);
+                clear_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", "escalated", ev);
+                raise_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", SEVERITY_CRITICAL, msg, ev);
         } else if (!o && s >= NEWS2_RISK_MEDIUM)
                 raise_alert(r, ALERT_KIND_NEWS2_AGGREGATE, "", s == NEWS2_RISK_HIGH ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg,
-                            r->evidence);
+                            ev);
 }
 
-static void news2_update(Rules *r, News2Param p, double value, int score, const Reading *rd, Metric m)
+static void news2_update(Rules *r, News2Param p, double value, int score, const Reading *rd, Metric m,
+                         const json_t *evidence)
 {
         char msg[128];
         r->param[p] = (Param){.have = true, .value = value, .score = score, .time = r->now};
         if (!r->threshold[m].set) {
                 if (score == 3) {
                         snprintf(msg, sizeof msg, "%s %g scores 3 on NEWS2", news2_param_name(p), value);
-                        Ev e;
-                        ev_begin(&e);
-                        ev_item(&e, r, rd ? rd->sensor : "nurse", "metric", metric_name(m), value, true,
-                                rd ? rd->unit : NULL, r->now);
-                        jw_key(&e.w, "score");
-                        jw_int(&e.w, score);
-                        ev_end_item(&e);
-                        raise_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), SEVERITY_WARNING, msg, ev_done(&e, r));
+                        json_t *item = evidence_item(rd ? rd->sensor : "nurse", "metric", metric_name(m), &value,
+                                                     rd ? rd->unit : NULL, r->now);
+                        json_auto_t *ev = evidence_add(item, "score", json_integer(score)) < 0 ? NULL : evidence_of(item);
+                        raise_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), SEVERITY_WARNING, msg, ev);
                 } else if (score <= 1) /* hysteresis: a 2 keeps it open */
-                        clear_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), "back in range", rd ? ev_reading(r, rd) : "[]");
+                        clear_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), "back in range", evidence);
         }
         news2_aggregate(r);
 }
 
-static void threshold_check(Rules *r, Metric m, double v, const Reading *rd)
+static void threshold_check(Rules *r, Metric m, double v, const json_t *evidence)
 {
         char msg[128];
         bool low, high, back;
@@ -1031,12 +945,24 @@ static void threshold_check(Rules *r, Metric m, double v, const Reading *rd)
         if (low || high) {
                 snprintf(msg, sizeof msg, "%s %g is %s the personal limit %g", metric_name(m), v, low ? "below" : "above",
                          low ? r->threshold[m].low : r->threshold[m].high);
-                raise_alert(r, ALERT_KIND_THRESHOLD, metric_name(m), SEVERITY_WARNING, msg, ev_reading(r, rd));
+                raise_alert(r, ALERT_KIND_THRESHOLD, metric_name(m), SEVERITY_WARNING, msg, evidence);
         } else if (back)
-                clear_alert(r, ALERT_KIND_THRESHOLD, metric_name(m), "back within the personal limits", ev_reading(r, rd));
+                clear_alert(r, ALERT_KIND_THRESHOLD, metric_name(m), "back within the personal limits", evidence);
 }
 
-static void baseline_update(Rules *r, Metric m, double x, const Reading *rd)
+/* The measurement and the baseline it left, rounded to what a nurse reads. */
+static json_t *baseline_evidence(Rules *r, Metric m, double x, const Reading *rd, const Baseline *b, double sd)
+{
+        json_t *item = evidence_item(rd->sensor, "metric", metric_name(m), &x, rd->unit, r->now);
+
+        if (evidence_add(item, "baseline_mean", evidence_number(round(b->mean * 100) / 100)) < 0 ||
+            evidence_add(item, "baseline_sd", evidence_number(round(sd * 100) / 100)) < 0 ||
+            evidence_add(item, "cusum", evidence_number(round(b->cusum * 100) / 100)) < 0)
+                return json_decref(item), NULL;
+        return evidence_of(item);
+}
+
+static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, const json_t *evidence)
 {
         Baseline *b = &r->baseline[m];
         double sd, z;
@@ -1064,19 +990,10 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd)
                 if (b->cusum > CUSUM_H) {
                         snprintf(msg, sizeof msg, "%s %g is %s the personal baseline %.1f (sd %.1f) for a while", metric_name(m),
                                  x, b->dir > 0 ? "above" : "below", b->mean, sd);
-                        Ev e;
-                        ev_begin(&e);
-                        ev_item(&e, r, rd->sensor, "metric", metric_name(m), x, true, rd->unit, r->now);
-                        jw_key(&e.w, "baseline_mean");
-                        jw_double(&e.w, round(b->mean * 100) / 100);
-                        jw_key(&e.w, "baseline_sd");
-                        jw_double(&e.w, round(sd * 100) / 100);
-                        jw_key(&e.w, "cusum");
-                        jw_double(&e.w, round(b->cusum * 100) / 100);
-                        ev_end_item(&e);
-                        raise_alert(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg, ev_done(&e, r));
+                        json_auto_t *ev = baseline_evidence(r, m, x, rd, b, sd);
+                        raise_alert(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg, ev);
                 } else if (b->cusum == 0)
-                        clear_alert(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), "back to the personal baseline", ev_reading(r, rd));
+                        clear_alert(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), "back to the personal baseline", evidence);
         }
         /* Learn from ordinary readings only: an outlier or an open deviation does not move the baseline. */
         if (fabs(z) < 2.5 && !find_open(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m))) {
@@ -1087,7 +1004,7 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd)
         }
 }
 
-static void weight_update(Rules *r, double kg, const Reading *rd)
+static void weight_update(Rules *r, double kg, const json_t *evidence)
 {
         int64_t day = local_day_start(r, r->now);
         int m = minute_of_day(r, r->now);
@@ -1115,12 +1032,13 @@ static void weight_update(Rules *r, double kg, const Reading *rd)
         if (kg - min_prev > r->weight_gain_kg) {
                 snprintf(msg, sizeof msg, "weight up %.1f kg in %u days (%.1f to %.1f kg)", kg - min_prev,
                          r->weight_gain_days, min_prev, kg);
-                raise_alert(r, ALERT_KIND_WEIGHT_GAIN, "", SEVERITY_WARNING, msg, ev_reading(r, rd));
+                raise_alert(r, ALERT_KIND_WEIGHT_GAIN, "", SEVERITY_WARNING, msg, evidence);
         } else if (kg - min_prev < r->weight_gain_kg - 0.5)
-                clear_alert(r, ALERT_KIND_WEIGHT_GAIN, "", "weight gain below the limit", ev_reading(r, rd));
+                clear_alert(r, ALERT_KIND_WEIGHT_GAIN, "", "weight gain below the limit", evidence);
 }
 
-static void vital(Rules *r, Metric m, double v, const char *unit, const Reading *rd)
+/* rd and evidence (the reading's): NULL for a nurse's observation. */
+static void vital(Rules *r, Metric m, double v, const char *unit, const Reading *rd, const json_t *evidence)
 {
         News2Param p;
         double x = chart_value(m, v, unit);
@@ -1149,19 +1067,19 @@ static void vital(Rules *r, Metric m, double v, const char *unit, const Reading 
                         break;
                 }
                 if (score >= 0)
-                        news2_update(r, p, x, score, rd, m);
+                        news2_update(r, p, x, score, rd, m, evidence);
         }
         if (rd) {
-                threshold_check(r, m, v, rd);
-                baseline_update(r, m, x, rd);
+                threshold_check(r, m, v, evidence);
+                baseline_update(r, m, x, rd, evidence);
                 if (m == METRIC_BODY_WEIGHT)
-                        weight_update(r, unit && streq(unit, "[lb_av]") ? v * 0.45359237 : v, rd);
+                        weight_update(r, unit && streq(unit, "[lb_av]") ? v * 0.45359237 : v, evidence);
         }
 }
 
 /* ---- input ---- */
 
-static SensorState *seen(Rules *r, const char *id, const char *evidence)
+static SensorState *seen(Rules *r, const char *id, const json_t *evidence)
 {
         SensorState *s = sensor(r, id);
         if (!s)
@@ -1173,7 +1091,8 @@ static SensorState *seen(Rules *r, const char *id, const char *evidence)
 
 void rules_reading(Rules *r, const Reading *rd)
 {
-        SensorState *s = seen(r, rd->sensor, ev_reading(r, rd));
+        json_auto_t *evidence = evidence_reading(rd);
+        SensorState *s = seen(r, rd->sensor, evidence);
         char msg[128];
 
         changed(r, RULES_CHANGED_LEARNED);
@@ -1182,9 +1101,9 @@ void rules_reading(Rules *r, const Reading *rd)
         if (rd->metric == METRIC_BATTERY) {
                 if (rd->value < r->battery_low) {
                         snprintf(msg, sizeof msg, "%s battery at %g %%", rd->sensor, rd->value);
-                        raise_alert(r, ALERT_KIND_BATTERY_LOW, rd->sensor, SEVERITY_WARNING, msg, ev_reading(r, rd));
+                        raise_alert(r, ALERT_KIND_BATTERY_LOW, rd->sensor, SEVERITY_WARNING, msg, evidence);
                 } else if (rd->value >= r->battery_low + 10)
-                        clear_alert(r, ALERT_KIND_BATTERY_LOW, rd->sensor, "battery replaced", ev_reading(r, rd));
+                        clear_alert(r, ALERT_KIND_BATTERY_LOW, rd->sensor, "battery replaced", evidence);
                 return;
         }
         /* A doubtful measurement (invalid, from a demonstration) is kept and sent, not judged. */
@@ -1204,14 +1123,14 @@ void rules_reading(Rules *r, const Reading *rd)
         }
         /* Measuring oneself is activity, and proof of being at home. */
         if (!s || s->role != ROLE_EXIT_DOOR)
-                activity(r, true, ev_reading(r, rd));
-        vital(r, rd->metric, rd->value, rd->unit, rd);
+                activity(r, true, evidence);
+        vital(r, rd->metric, rd->value, rd->unit, rd, evidence);
 }
 
 void rules_nurse_reading(Rules *r, Metric m, double value, const char *unit)
 {
         changed(r, RULES_CHANGED_LEARNED);
-        vital(r, m, value, unit, NULL);
+        vital(r, m, value, unit, NULL, NULL);
 }
 
 int rules_nurse_consciousness(Rules *r, char acvpu)
@@ -1223,14 +1142,12 @@ int rules_nurse_consciousness(Rules *r, char acvpu)
         changed(r, RULES_CHANGED_LEARNED);
         r->param[NEWS2_CONSCIOUSNESS] = (Param){.have = true, .value = score, .score = score, .time = r->now};
         if (score == 3) {
-                Ev e;
+                const double value = score;
+                json_auto_t *ev = evidence_of(evidence_item("nurse", "observation", "consciousness", &value, NULL, r->now));
                 snprintf(msg, sizeof msg, "consciousness %c scores 3 on NEWS2", acvpu);
-                ev_begin(&e);
-                ev_item(&e, r, "nurse", "observation", "consciousness", score, true, NULL, r->now);
-                ev_end_item(&e);
-                raise_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", SEVERITY_WARNING, msg, ev_done(&e, r));
+                raise_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", SEVERITY_WARNING, msg, ev);
         } else
-                clear_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", "alert", "[]");
+                clear_alert(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", "alert", NULL);
         news2_aggregate(r);
         return 0;
 }
@@ -1238,7 +1155,7 @@ int rules_nurse_consciousness(Rules *r, char acvpu)
 /* A wired input that stopped working (its line gone, held by another program): for a dead alarm
  * line the home may have no way to call for help, so that is critical; other inputs watch less
  * urgent things (a door, the bed), which then go unwatched: a warning. */
-static void input_failed(Rules *r, const Event *e, const char *evidence)
+static void input_failed(Rules *r, const Event *e, const json_t *evidence)
 {
         SensorState *s = sensor(r, e->sensor);
         char msg[160];
@@ -1254,19 +1171,17 @@ static void input_failed(Rules *r, const Event *e, const char *evidence)
 
 void rules_event(Rules *r, const Event *e)
 {
-        _cleanup_free_ char *evbuf = NULL;
+        json_auto_t *evidence = evidence_event(e);
         SensorState *s;
         Role role;
         char msg[128];
 
         changed(r, RULES_CHANGED_LEARNED);
-        /* Its own copy: the rules below build other evidence as they go. */
-        evbuf = strdup(ev_event(r, e));
         if (e->kind == EVENT_INPUT_FAILED) {
-                input_failed(r, e, evbuf);
+                input_failed(r, e, evidence);
                 return; /* the input's health, not something it sensed */
         }
-        s = seen(r, e->sensor, evbuf);
+        s = seen(r, e->sensor, evidence);
         role = s ? s->role : ROLE_ROOM;
         switch (e->kind) {
         case EVENT_MOTION:
@@ -1274,32 +1189,32 @@ void rules_event(Rules *r, const Event *e)
         case EVENT_PRESENCE:
         case EVENT_MOVING:
                 if (e->value)
-                        activity(r, role != ROLE_EXIT_DOOR, evbuf);
+                        activity(r, role != ROLE_EXIT_DOOR, evidence);
                 break;
         case EVENT_DOOR:
         case EVENT_OPENING:
         case EVENT_WINDOW:
                 if (role == ROLE_EXIT_DOOR || e->kind == EVENT_DOOR) {
                         bool exit = role == ROLE_EXIT_DOOR;
-                        activity(r, !exit, evbuf);
+                        activity(r, !exit, evidence);
                         if (exit) {
                                 /* Someone at the exit door: inside now, perhaps gone in a minute. */
                                 r->away = false;
                                 r->door_at = r->now;
-                                clear_alert(r, ALERT_KIND_NIGHT_EXIT, "", "the door again", evbuf);
+                                clear_alert(r, ALERT_KIND_NIGHT_EXIT, "", "the door again", evidence);
                                 if (e->value && in_night(r, r->now) && !r->night_exit_pending)
                                         r->night_exit_pending = true;
                         }
                 }
                 break;
         case EVENT_BED:
-                activity(r, true, evbuf);
+                activity(r, true, evidence);
                 r->bed_known = true;
                 if (e->value) {
                         r->in_bed = true;
                         r->bed_since = r->now;
                         r->bed_exit_at = 0;
-                        clear_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", "back in bed", evbuf);
+                        clear_alert(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", "back in bed", evidence);
                 } else {
                         r->in_bed = false;
                         if (in_night(r, r->now))
@@ -1313,9 +1228,9 @@ void rules_event(Rules *r, const Event *e)
                  * or a light switch is somebody at home doing something. */
                 if (role == ROLE_ALARM_BUTTON) {
                         snprintf(msg, sizeof msg, "alarm button pressed (%s)", e->sensor);
-                        raise_alert(r, ALERT_KIND_ALARM_BUTTON, "", SEVERITY_CRITICAL, msg, evbuf);
+                        raise_alert(r, ALERT_KIND_ALARM_BUTTON, "", SEVERITY_CRITICAL, msg, evidence);
                 }
-                activity(r, true, evbuf);
+                activity(r, true, evidence);
                 break;
         case EVENT_DOSE_DUE:
                 /* With a schedule, the dispenser's own signal near a scheduled time adds nothing. */
@@ -1327,33 +1242,33 @@ void rules_event(Rules *r, const Event *e)
                 register_due(r, r->now, "dispenser");
                 break;
         case EVENT_DOSE_TAKEN:
-                activity(r, true, evbuf);
-                dose_taken(r, evbuf);
+                activity(r, true, evidence);
+                dose_taken(r, evidence);
                 break;
         case EVENT_DOSE_MISSED: {
                 char key[32];
                 snprintf(key, sizeof key, "dispenser-%lld", (long long)(r->now / 1000000));
-                raise_alert(r, ALERT_KIND_MISSED_DOSE, key, SEVERITY_WARNING, "the dispenser reports a missed dose", evbuf);
+                raise_alert(r, ALERT_KIND_MISSED_DOSE, key, SEVERITY_WARNING, "the dispenser reports a missed dose", evidence);
                 break;
         }
         case EVENT_DISPENSER_EMPTY:
-                raise_alert(r, ALERT_KIND_DISPENSER_FAULT, "empty", SEVERITY_WARNING, "the dispenser is empty", evbuf);
+                raise_alert(r, ALERT_KIND_DISPENSER_FAULT, "empty", SEVERITY_WARNING, "the dispenser is empty", evidence);
                 break;
         case EVENT_DISPENSER_REFILL:
-                clear_alert(r, ALERT_KIND_DISPENSER_FAULT, "empty", "refilled", evbuf);
+                clear_alert(r, ALERT_KIND_DISPENSER_FAULT, "empty", "refilled", evidence);
                 break;
         case EVENT_DISPENSER_FAULT:
                 if (e->value)
-                        raise_alert(r, ALERT_KIND_DISPENSER_FAULT, "fault", SEVERITY_WARNING, "the dispenser reports a fault", evbuf);
+                        raise_alert(r, ALERT_KIND_DISPENSER_FAULT, "fault", SEVERITY_WARNING, "the dispenser reports a fault", evidence);
                 else
-                        clear_alert(r, ALERT_KIND_DISPENSER_FAULT, "fault", "fault gone", evbuf);
+                        clear_alert(r, ALERT_KIND_DISPENSER_FAULT, "fault", "fault gone", evidence);
                 break;
         case EVENT_BATTERY_LOW:
                 if (e->value) {
                         snprintf(msg, sizeof msg, "%s reports a low battery", e->sensor);
-                        raise_alert(r, ALERT_KIND_BATTERY_LOW, e->sensor, SEVERITY_WARNING, msg, evbuf);
+                        raise_alert(r, ALERT_KIND_BATTERY_LOW, e->sensor, SEVERITY_WARNING, msg, evidence);
                 } else
-                        clear_alert(r, ALERT_KIND_BATTERY_LOW, e->sensor, "battery replaced", evbuf);
+                        clear_alert(r, ALERT_KIND_BATTERY_LOW, e->sensor, "battery replaced", evidence);
                 break;
         case EVENT_TAMPER:
         case EVENT_VIBRATION:
