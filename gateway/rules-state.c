@@ -187,26 +187,19 @@ static double get_num(const json_t *o, const char *key, double def)
         return json_is_number(v) ? json_number_value(v) : def;
 }
 
-int rules_import(Rules *r, const json_t *j)
+/* Open alerts the rules raised, each cleared later with its own id. -ENOMEM. */
+static int import_open(Rules *r, const json_t *a)
 {
-        const json_t *a, *o, *v;
-        const char *name;
+        const json_t *o;
         size_t i;
 
-        if (!json_is_object(j) || get_i64(j, "version", 0) != STATE_VERSION)
-                return -EINVAL;
-        /* The clock never goes backwards: a snapshot from a later time (the real clock was set back
-         * meanwhile) keeps its time. */
-        if (get_time(j, "now", 0) > r->now)
-                r->now = get_time(j, "now", 0);
-
-        a = json_object_get(j, "open");
         json_array_foreach(a, i, o) {
                 const char *key = json_string_value(json_object_get(o, "key"));
                 const char *id = json_string_value(json_object_get(o, "id"));
                 Open op = {.raised = get_time(o, "raised", r->now)};
                 if (alert_kind_from_string(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
-                    !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key || strlen(id) >= sizeof op.id ||
+                    !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key ||
+                    strlen(id) >= sizeof op.id ||
                     severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
                     rules_find_open(r, op.kind, key))
                         continue;
@@ -215,10 +208,17 @@ int rules_import(Rules *r, const json_t *j)
                 if (rules_open_append(r, &op) < 0)
                         return -ENOMEM;
         }
+        return 0;
+}
+
+/* Doses due and the next scheduled time. */
+static void import_medication(Rules *r, const json_t *dues, const json_t *next_schedule)
+{
+        const json_t *o;
+        size_t i;
 
         r->n_dues = 0;
-        a = json_object_get(j, "dues");
-        json_array_foreach(a, i, o) {
+        json_array_foreach(dues, i, o) {
                 const char *key = json_string_value(json_object_get(o, "key"));
                 Due *d;
                 if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key || get_time(o, "at", -1) < 0)
@@ -227,37 +227,48 @@ int rules_import(Rules *r, const json_t *j)
                 *d = (Due){.at = get_time(o, "at", 0), .taken = get_bool(o, "taken"), .reported = get_bool(o, "reported")};
                 snprintf(d->key, sizeof d->key, "%s", key);
         }
-        v = json_object_get(j, "next_schedule");
-        if (json_is_integer(v) && json_integer_value(v) >= 0 && r->n_schedule > 0) {
+        if (json_is_integer(next_schedule) && json_integer_value(next_schedule) >= 0 && r->n_schedule > 0) {
                 /* Doses scheduled while the gateway was down are due now, late; but not a month of them. */
-                int64_t t = json_integer_value(v), oldest = r->now - 2 * DAY;
+                int64_t t = json_integer_value(next_schedule), oldest = r->now - 2 * DAY;
                 r->next_schedule = t >= oldest ? t : medication_next_scheduled(r, oldest);
                 if (r->next_schedule > medication_next_scheduled(r, r->now))
                         r->next_schedule = medication_next_scheduled(r, r->now);
         }
+}
 
-        o = json_object_get(j, "activity");
-        if (json_is_object(o)) {
-                r->last_activity = get_time(o, "last", r->last_activity);
-                r->in_bed = get_bool(o, "in_bed");
-                r->bed_known = get_bool(o, "bed_known");
-                r->bed_since = get_time(o, "bed_since", 0);
-                r->away = get_bool(o, "away");
-                r->door_at = get_time(o, "door_at", 0);
-                r->night_exit_pending = get_bool(o, "night_exit_pending") && r->door_at;
-                r->bed_exit_at = get_time(o, "bed_exit_at", 0);
-                r->learn_day = get_time(o, "learn_day", r->learn_day);
-                r->learned_days = (unsigned)MIN_MAX(get_i64(o, "learned_days", 0), 0, 100000);
-                a = json_object_get(o, "maxspell");
-                for (int d = 0; d < LEARN_DAYS; d++)
-                        for (int h = 0; h < 24; h++) {
-                                v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
-                                r->maxspell[d][h] = (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
-                        }
-        }
+/* Where the person is, what is pending (door, bed), and the quiet spells learned. */
+static void import_activity(Rules *r, const json_t *o)
+{
+        const json_t *a, *v;
 
-        o = json_object_get(j, "news2");
-        json_object_foreach((json_t *)o, name, v)
+        if (!json_is_object(o))
+                return;
+        r->last_activity = get_time(o, "last", r->last_activity);
+        r->in_bed = get_bool(o, "in_bed");
+        r->bed_known = get_bool(o, "bed_known");
+        r->bed_since = get_time(o, "bed_since", 0);
+        r->away = get_bool(o, "away");
+        r->door_at = get_time(o, "door_at", 0);
+        r->night_exit_pending = get_bool(o, "night_exit_pending") && r->door_at;
+        r->bed_exit_at = get_time(o, "bed_exit_at", 0);
+        r->learn_day = get_time(o, "learn_day", r->learn_day);
+        r->learned_days = (unsigned)MIN_MAX(get_i64(o, "learned_days", 0), 0, 100000);
+        a = json_object_get(o, "maxspell");
+        for (int d = 0; d < LEARN_DAYS; d++)
+                for (int h = 0; h < 24; h++) {
+                        v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
+                        r->maxspell[d][h] = (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
+                }
+}
+
+/* The last NEWS2 parameters, the personal baselines and the morning weights. */
+static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines, const json_t *weights)
+{
+        const json_t *o, *v;
+        const char *name;
+        size_t i;
+
+        json_object_foreach((json_t *)news2, name, v)
                 for (News2Param p = 0; p < _NEWS2_MAX; p++)
                         if (streq(news2_param_name(p), name))
                                 r->param[p] = (Param){.have = true,
@@ -265,8 +276,7 @@ int rules_import(Rules *r, const json_t *j)
                                                       .score = (int)MIN_MAX(get_i64(v, "score", 0), 0, 3),
                                                       .time = get_time(v, "time", 0)};
 
-        o = json_object_get(j, "baselines");
-        json_object_foreach((json_t *)o, name, v) {
+        json_object_foreach((json_t *)baselines, name, v) {
                 Metric m;
                 Baseline *b;
                 if (metric_from_name(name, &m) < 0 || !r->baseline[m].dir)
@@ -282,13 +292,27 @@ int rules_import(Rules *r, const json_t *j)
         }
 
         r->n_weights = 0;
-        a = json_object_get(j, "weights");
-        json_array_foreach(a, i, o)
+        json_array_foreach(weights, i, o)
                 if (r->n_weights < MAX_WEIGHTS && json_is_number(json_object_get(o, "kg"))) {
                         r->weights[r->n_weights].day = get_time(o, "day", 0);
                         r->weights[r->n_weights].kg = get_num(o, "kg", 0);
                         r->n_weights++;
                 }
+}
+
+int rules_import(Rules *r, const json_t *j)
+{
+        if (!json_is_object(j) || get_i64(j, "version", 0) != STATE_VERSION)
+                return -EINVAL;
+        /* The clock never goes backwards: a snapshot from a later time (the real clock was set back
+         * meanwhile) keeps its time. */
+        if (get_time(j, "now", 0) > r->now)
+                r->now = get_time(j, "now", 0);
+        if (import_open(r, json_object_get(j, "open")) < 0)
+                return -ENOMEM;
+        import_medication(r, json_object_get(j, "dues"), json_object_get(j, "next_schedule"));
+        import_activity(r, json_object_get(j, "activity"));
+        import_vitals(r, json_object_get(j, "news2"), json_object_get(j, "baselines"), json_object_get(j, "weights"));
         rules_note_pending(r);
         return 0;
 }
