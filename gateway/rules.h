@@ -7,7 +7,10 @@
  *
  * What the engine must not forget (open alerts, pending deadlines, what it learned) survives a
  * reload (rules_reconfigure() swaps only the settings) and, through rules_export()/rules_import(),
- * a restart: the owner writes the export whenever rules_state_generation() says it changed. */
+ * a restart: the owner writes the export whenever rules_state_generation() says it changed.
+ *
+ * The code: the engine in rules.c, the rules in rules-*.c beside it; rules-internal.h says which
+ * file holds what. */
 #pragma once
 
 #include <stdint.h>
@@ -20,10 +23,14 @@
 
 typedef struct Rules Rules;
 /* Called for every raise and clear. On a raise a->id is empty and the callee must mint one into it
- * (gateway/alerts.c): the engine keeps it and clears the alert later with that same id. */
+ * (gateway/alerts.c): the engine keeps it and clears the alert later with that same id. a and the
+ * strings it points to (kind, message, evidence, patient) are the engine's, valid for the call only:
+ * copy what must outlive it. a->kind is one of alert-kind.h's names. */
 typedef void (*rules_alert_fn)(void *userdata, Alert *a);
 
-/* Copies what it needs from c. start_usec: the engine's clock. */
+/* Copies what it needs from c (borrowed for the call). start_usec: the engine's clock. The caller
+ * owns *ret and frees it with rules_free(). fn is called from inside rules_advance(), rules_reading(),
+ * rules_event(), rules_nurse_*(), rules_reconfigure() and rules_clear_all(), never later. */
 int rules_new(const Config *c, int64_t start_usec, rules_alert_fn fn, void *userdata, Rules **ret);
 Rules *rules_free(Rules *r);
 
@@ -36,7 +43,8 @@ int rules_reconfigure(Rules *r, const Config *c);
 void rules_clear_all(Rules *r, const char *why);
 
 /* Adds a sensor the configuration does not list (the simulated home's). expected_min: silence limit,
- * 0 = not watched. -EEXIST if known. Such sensors are kept over rules_reconfigure(). */
+ * 0 = not watched. -EEXIST if known. Such sensors are kept over rules_reconfigure(). id and role are
+ * copied. */
 int rules_add_sensor(Rules *r, const char *id, const char *role, unsigned expected_min, bool is_input);
 
 /* Fires every deadline up to now, in order, then sets the clock to now (never backwards). */
@@ -47,7 +55,8 @@ void rules_advance_before(Rules *r, int64_t now);
 /* The next time something may fire without new input; INT64_MAX if nothing is pending. */
 int64_t rules_next_deadline(Rules *r);
 
-/* Input at the engine's clock (call rules_advance() first). The sensor id names the source. */
+/* Input at the engine's clock (call rules_advance() first). The sensor id names the source. rd, e
+ * and unit are borrowed for the call. */
 void rules_reading(Rules *r, const Reading *rd);
 void rules_event(Rules *r, const Event *e);
 /* A nurse's observation (respiration rate, or anything else measured by hand). */
@@ -72,12 +81,13 @@ typedef enum RulesChange {
 /* Grows whenever that part of the state changes; the owner compares it with what it last wrote. */
 uint64_t rules_state_generation(Rules *r, RulesChange what);
 
-/* The state as a JSON object (versioned). The caller owns the reference. NULL on ENOMEM. */
+/* The state as a JSON object (versioned). The caller owns the reference (json_decref()). NULL on
+ * ENOMEM. */
 json_t *rules_export(Rules *r);
 /* Takes over open alerts, pending deadlines and what was learned from an export, into an engine
  * just made by rules_new() with the current configuration. Deadlines that passed meanwhile fire at
  * the next rules_advance(), at its time (late, but raised). Entries that name unknown kinds are
- * skipped. -EINVAL if j is not an export of a version this code reads. */
+ * skipped. -EINVAL if j is not an export of a version this code reads. j is borrowed for the call. */
 int rules_import(Rules *r, const json_t *j);
 
 /* The wall clock was stepped by delta_usec (new minus old; NTP setting a clock that booted in the

@@ -1,5 +1,6 @@
 /* The rules engine at exact times: lifecycle (no second raise while open, hysteresis), and the edges
  * of the time-driven rules. TZ is CET-1 (set in main) so local times are UTC+1. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,10 @@
 
 #include <jansson.h>
 
+#include "gateway/alert-kind.h"
 #include "gateway/alerts.h"
 #include "gateway/base.h"
+#include "gateway/rules-evidence.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
 #include "test.h"
@@ -562,6 +565,79 @@ static void setup(void)
         tzset();
 }
 
+/* The alert kinds' wire names are a contract with the service: this list is the names as they went
+ * out before the enum existed, written out here so that a rename in the table fails. Every kind has
+ * a name, names are distinct, and the table reads both ways. */
+static void test_alert_kind_names_are_the_wire_contract(void)
+{
+        static const char *const wire[_ALERT_KIND_MAX] = {
+                "news2_single_parameter", "news2_aggregate", "threshold",     "baseline_deviation",
+                "weight_gain",            "inactivity",      "night_exit",    "bed_exit_no_return",
+                "missed_dose",            "dispenser_fault", "alarm_button",  "sensor_silent",
+                "battery_low",            "input_failed",    "test_alarm",    "store_replaced",
+                "store_unavailable",
+        };
+        AlertKind k = _ALERT_KIND_MAX;
+
+        for (AlertKind i = 0; i < _ALERT_KIND_MAX; i++) {
+                CHECK_STREQ(alert_kind_to_string(i), wire[i]);
+                CHECK(alert_kind_from_string(wire[i], &k) == 0 && k == i);
+                for (AlertKind j = 0; j < i; j++)
+                        CHECK(!streq(alert_kind_to_string(i) ?: "", alert_kind_to_string(j) ?: ""));
+        }
+        CHECK(alert_kind_to_string(_ALERT_KIND_MAX) == NULL);
+        CHECK(alert_kind_to_string((AlertKind)-1) == NULL);
+        k = ALERT_KIND_THRESHOLD;
+        CHECK(alert_kind_from_string("Threshold", &k) == -EINVAL && k == ALERT_KIND_THRESHOLD);
+        CHECK(alert_kind_from_string("", &k) == -EINVAL);
+        CHECK(alert_kind_from_string(NULL, &k) == -EINVAL);
+}
+
+/* Evidence is built with jansson and written as text only when an alert goes out: a whole number
+ * reads as an integer (72, not 72.0), a measured value with the digits it needs (36.6, not
+ * 36.600000000000001, as the hand-written builder wrote them), NaN as null, no "sensor" key without
+ * a sensor; and where one value needs 17 digits, the others still read back as the same doubles. */
+static void test_evidence_text(void)
+{
+        const double whole = 72, temp = 36.6, nan_ = NAN, odd = 0.1 + 0.2;
+        json_t *items[] = {
+                evidence_item("oximeter", "metric", "pulse_rate", &whole, "/min", 0),
+                evidence_item(NULL, "metric", "body_temperature", &temp, "Cel", 0),
+                evidence_item("", "event", "door", &nan_, NULL, 0),
+                evidence_item("x", "event", "door", NULL, NULL, 0),
+        };
+        const char *want[] = {
+                "[{\"sensor\":\"oximeter\",\"metric\":\"pulse_rate\",\"value\":72,\"unit\":\"/min\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+                "[{\"metric\":\"body_temperature\",\"value\":36.6,\"unit\":\"Cel\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+                "[{\"event\":\"door\",\"value\":null,\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+                "[{\"sensor\":\"x\",\"event\":\"door\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+        };
+        json_t *mixed = json_array(), *back;
+        char *text;
+
+        for (size_t i = 0; i < ELEMENTSOF(items); i++) {
+                json_t *ev = evidence_of(json_incref(items[i]));
+                text = evidence_format(ev);
+                CHECK_STREQ(text, want[i]);
+                free(text);
+                json_decref(ev);
+        }
+        json_array_append_new(mixed, evidence_item(NULL, "metric", "a", &temp, NULL, 0));
+        json_array_append_new(mixed, evidence_item(NULL, "metric", "b", &odd, NULL, 0));
+        text = evidence_format(mixed);
+        back = json_loads(text ?: "", 0, NULL);
+        CHECK(json_real_value(json_object_get(json_array_get(back, 0), "value")) == temp);
+        CHECK(json_real_value(json_object_get(json_array_get(back, 1), "value")) == odd);
+        free(text);
+        json_decref(back);
+        json_decref(mixed);
+        text = evidence_format(NULL);
+        CHECK_STREQ(text, "[]");
+        free(text);
+        for (size_t i = 0; i < ELEMENTSOF(items); i++)
+                json_decref(items[i]);
+}
+
 TEST_MAIN(TEST(test_spo2_wobble_raises_once_and_clears_with_hysteresis), TEST(test_threshold_replaces_news2_for_its_metric),
           TEST(test_dose_grace_edges), TEST(test_night_exit_and_bed_exit_edges),
           TEST(test_alarm_button_at_once_one_alert_then_clears), TEST(test_weight_gain),
@@ -569,4 +645,5 @@ TEST_MAIN(TEST(test_spo2_wobble_raises_once_and_clears_with_hysteresis), TEST(te
           TEST(test_reconfigure_clears_alerts_of_removed_sensors), TEST(test_export_import_resumes_after_a_restart),
           TEST(test_more_open_alerts_than_the_old_table), TEST(test_huge_evidence_stays_valid_json),
           TEST(test_alert_json_is_valid_whatever_the_evidence), TEST(test_only_the_alarm_button_raises_the_alarm),
-          TEST(test_input_failed_raised_and_cleared), TEST(test_alert_ids_unique_across_sources_and_restarts))
+          TEST(test_input_failed_raised_and_cleared), TEST(test_alert_ids_unique_across_sources_and_restarts),
+          TEST(test_alert_kind_names_are_the_wire_contract), TEST(test_evidence_text))

@@ -1,0 +1,318 @@
+/* What the engine must not forget over a restart: open alerts, pending deadlines and what was
+ * learned, as a versioned JSON object; and the generations that tell the owner when to write it.
+ * See docs/rules.md, "Nothing is forgotten". */
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway/base.h"
+#include "gateway/rules-internal.h"
+
+#define STATE_VERSION 1
+#define MIN_MAX(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
+
+void rules_note_pending(Rules *r)
+{
+        Pending p;
+        memset(&p, 0, sizeof p); /* padding too: compared with memcmp */
+        p.door_at = r->door_at;
+        p.bed_exit_at = r->bed_exit_at;
+        p.bed_since = r->bed_since;
+        p.next_schedule = r->next_schedule;
+        p.away = r->away;
+        p.night_exit_pending = r->night_exit_pending;
+        p.in_bed = r->in_bed;
+        p.bed_known = r->bed_known;
+        p.n_dues = r->n_dues;
+        for (size_t i = 0; i < r->n_dues; i++) {
+                p.dues[i].at = r->dues[i].at;
+                p.dues[i].taken = r->dues[i].taken;
+                p.dues[i].reported = r->dues[i].reported;
+                memcpy(p.dues[i].key, r->dues[i].key, sizeof p.dues[i].key);
+        }
+        if (memcmp(&p, &r->pending, sizeof p) != 0) {
+                r->pending = p;
+                rules_changed(r, RULES_CHANGED_DEADLINES);
+        }
+}
+
+uint64_t rules_state_generation(Rules *r, RulesChange what)
+{
+        assert(what < _RULES_CHANGED_MAX);
+        if (what == RULES_CHANGED_DEADLINES)
+                rules_note_pending(r);
+        return r->gen[what];
+}
+
+/* The kinds the rules raise, and so the only ones an import takes up: another kind in the file is
+ * not the rules' to clear. */
+static bool kind_of_rules(AlertKind k)
+{
+        switch (k) {
+        case ALERT_KIND_NEWS2_SINGLE_PARAMETER:
+        case ALERT_KIND_NEWS2_AGGREGATE:
+        case ALERT_KIND_THRESHOLD:
+        case ALERT_KIND_BASELINE_DEVIATION:
+        case ALERT_KIND_WEIGHT_GAIN:
+        case ALERT_KIND_INACTIVITY:
+        case ALERT_KIND_NIGHT_EXIT:
+        case ALERT_KIND_BED_EXIT_NO_RETURN:
+        case ALERT_KIND_MISSED_DOSE:
+        case ALERT_KIND_DISPENSER_FAULT:
+        case ALERT_KIND_ALARM_BUTTON:
+        case ALERT_KIND_SENSOR_SILENT:
+        case ALERT_KIND_BATTERY_LOW:
+        case ALERT_KIND_INPUT_FAILED:
+                return true;
+        case ALERT_KIND_TEST_ALARM:
+        case ALERT_KIND_STORE_REPLACED:
+        case ALERT_KIND_STORE_UNAVAILABLE:
+        case _ALERT_KIND_MAX:
+                break;
+        }
+        return false;
+}
+
+static int severity_from_name(const char *name, AlertSeverity *ret)
+{
+        for (AlertSeverity s = 0; s < _SEVERITY_MAX; s++)
+                if (streq(alert_severity_name(s), name)) {
+                        *ret = s;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+#define SET(obj, key, value)                                                                               \
+        do {                                                                                               \
+                if (json_object_set_new(obj, key, value) < 0)                                              \
+                        goto oom;                                                                          \
+        } while (0)
+#define APPEND(arr, value)                                                                                 \
+        do {                                                                                               \
+                if (json_array_append_new(arr, value) < 0)                                                 \
+                        goto oom;                                                                          \
+        } while (0)
+
+json_t *rules_export(Rules *r)
+{
+        json_t *root = json_object(), *a, *o;
+
+        if (!root)
+                return NULL;
+        SET(root, "version", json_integer(STATE_VERSION));
+        SET(root, "now", json_integer(r->now));
+
+        SET(root, "open", a = json_array());
+        for (size_t i = 0; i < r->n_open; i++) {
+                const Open *op = &r->open[i];
+                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", alert_kind_to_string(op->kind), "key", op->key, "id", op->id,
+                                        "severity", alert_severity_name(op->severity), "raised",
+                                        (json_int_t)op->raised));
+        }
+
+        SET(root, "dues", a = json_array());
+        for (size_t i = 0; i < r->n_dues; i++) {
+                const Due *d = &r->dues[i];
+                APPEND(a, json_pack("{s:I, s:b, s:b, s:s}", "at", (json_int_t)d->at, "taken", d->taken, "reported",
+                                    d->reported, "key", d->key));
+        }
+        SET(root, "next_schedule", json_integer(r->next_schedule));
+
+        SET(root, "activity",
+            o = json_pack("{s:I, s:b, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:i}", "last", (json_int_t)r->last_activity,
+                          "in_bed", r->in_bed, "bed_known", r->bed_known, "bed_since", (json_int_t)r->bed_since, "away",
+                          r->away, "door_at", (json_int_t)r->door_at, "night_exit_pending", r->night_exit_pending,
+                          "bed_exit_at", (json_int_t)r->bed_exit_at, "learn_day", (json_int_t)r->learn_day,
+                          "learned_days", (int)r->learned_days));
+        if (!o)
+                goto oom;
+        SET(o, "maxspell", a = json_array());
+        for (int d = 0; d < LEARN_DAYS; d++) {
+                json_t *day = json_array();
+                APPEND(a, day);
+                for (int h = 0; h < 24; h++)
+                        APPEND(day, json_integer(r->maxspell[d][h]));
+        }
+
+        SET(root, "news2", a = json_object());
+        for (News2Param p = 0; p < _NEWS2_MAX; p++)
+                if (r->param[p].have)
+                        SET(a, news2_param_name(p),
+                            json_pack("{s:f, s:i, s:I}", "value", r->param[p].value, "score", r->param[p].score, "time",
+                                      (json_int_t)r->param[p].time));
+
+        SET(root, "baselines", a = json_object());
+        for (Metric m = 0; m < _METRIC_MAX; m++) {
+                const Baseline *b = &r->baseline[m];
+                if (b->dir && b->n > 0)
+                        SET(a, metric_name(m),
+                            json_pack("{s:i, s:f, s:f, s:f, s:I}", "n", (int)b->n, "mean", b->mean, "var", b->var, "cusum",
+                                      b->cusum, "first", (json_int_t)b->first));
+        }
+
+        SET(root, "weights", a = json_array());
+        for (size_t i = 0; i < r->n_weights; i++)
+                APPEND(a, json_pack("{s:I, s:f}", "day", (json_int_t)r->weights[i].day, "kg", r->weights[i].kg));
+        return root;
+oom:
+        json_decref(root);
+        return NULL;
+}
+
+static int64_t get_i64(const json_t *o, const char *key, int64_t def)
+{
+        json_t *v = json_object_get(o, key);
+        return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+/* A time from the file: between 1970 and 2200, or def. The file is ours, but a damaged one must not
+ * make the deadline arithmetic overflow. */
+static int64_t get_time(const json_t *o, const char *key, int64_t def)
+{
+        int64_t t = get_i64(o, key, def);
+        return t >= 0 && t < 7258118400LL * 1000000 ? t : def;
+}
+
+static bool get_bool(const json_t *o, const char *key)
+{
+        return json_is_true(json_object_get(o, key));
+}
+
+static double get_num(const json_t *o, const char *key, double def)
+{
+        json_t *v = json_object_get(o, key);
+        return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* Open alerts the rules raised, each cleared later with its own id. -ENOMEM. */
+static int import_open(Rules *r, const json_t *a)
+{
+        const json_t *o;
+        size_t i;
+
+        json_array_foreach(a, i, o) {
+                const char *key = json_string_value(json_object_get(o, "key"));
+                const char *id = json_string_value(json_object_get(o, "id"));
+                Open op = {.raised = get_time(o, "raised", r->now)};
+                if (alert_kind_from_string(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
+                    !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key ||
+                    strlen(id) >= sizeof op.id ||
+                    severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
+                    rules_find_open(r, op.kind, key))
+                        continue;
+                snprintf(op.key, sizeof op.key, "%s", key);
+                snprintf(op.id, sizeof op.id, "%s", id);
+                if (rules_open_append(r, &op) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* Doses due and the next scheduled time. */
+static void import_medication(Rules *r, const json_t *dues, const json_t *next_schedule)
+{
+        const json_t *o;
+        size_t i;
+
+        r->n_dues = 0;
+        json_array_foreach(dues, i, o) {
+                const char *key = json_string_value(json_object_get(o, "key"));
+                Due *d;
+                if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key || get_time(o, "at", -1) < 0)
+                        continue;
+                d = &r->dues[r->n_dues++];
+                *d = (Due){.at = get_time(o, "at", 0), .taken = get_bool(o, "taken"), .reported = get_bool(o, "reported")};
+                snprintf(d->key, sizeof d->key, "%s", key);
+        }
+        if (json_is_integer(next_schedule) && json_integer_value(next_schedule) >= 0 && r->n_schedule > 0) {
+                /* Doses scheduled while the gateway was down are due now, late; but not a month of them. */
+                int64_t t = json_integer_value(next_schedule), oldest = r->now - 2 * DAY;
+                r->next_schedule = t >= oldest ? t : medication_next_scheduled(r, oldest);
+                if (r->next_schedule > medication_next_scheduled(r, r->now))
+                        r->next_schedule = medication_next_scheduled(r, r->now);
+        }
+}
+
+/* Where the person is, what is pending (door, bed), and the quiet spells learned. */
+static void import_activity(Rules *r, const json_t *o)
+{
+        const json_t *a, *v;
+
+        if (!json_is_object(o))
+                return;
+        r->last_activity = get_time(o, "last", r->last_activity);
+        r->in_bed = get_bool(o, "in_bed");
+        r->bed_known = get_bool(o, "bed_known");
+        r->bed_since = get_time(o, "bed_since", 0);
+        r->away = get_bool(o, "away");
+        r->door_at = get_time(o, "door_at", 0);
+        r->night_exit_pending = get_bool(o, "night_exit_pending") && r->door_at;
+        r->bed_exit_at = get_time(o, "bed_exit_at", 0);
+        r->learn_day = get_time(o, "learn_day", r->learn_day);
+        r->learned_days = (unsigned)MIN_MAX(get_i64(o, "learned_days", 0), 0, 100000);
+        a = json_object_get(o, "maxspell");
+        for (int d = 0; d < LEARN_DAYS; d++)
+                for (int h = 0; h < 24; h++) {
+                        v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
+                        r->maxspell[d][h] = (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
+                }
+}
+
+/* The last NEWS2 parameters, the personal baselines and the morning weights. */
+static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines, const json_t *weights)
+{
+        const json_t *o, *v;
+        const char *name;
+        size_t i;
+
+        json_object_foreach((json_t *)news2, name, v)
+                for (News2Param p = 0; p < _NEWS2_MAX; p++)
+                        if (streq(news2_param_name(p), name))
+                                r->param[p] = (Param){.have = true,
+                                                      .value = get_num(v, "value", 0),
+                                                      .score = (int)MIN_MAX(get_i64(v, "score", 0), 0, 3),
+                                                      .time = get_time(v, "time", 0)};
+
+        json_object_foreach((json_t *)baselines, name, v) {
+                Metric m;
+                Baseline *b;
+                if (metric_from_name(name, &m) < 0 || !r->baseline[m].dir)
+                        continue;
+                b = &r->baseline[m];
+                b->n = (unsigned)MIN_MAX(get_i64(v, "n", 0), 0, 1000000000);
+                b->mean = get_num(v, "mean", 0);
+                b->var = get_num(v, "var", b->sd_min * b->sd_min);
+                b->cusum = get_num(v, "cusum", 0);
+                b->first = get_time(v, "first", r->now);
+                if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) || b->cusum < 0)
+                        b->n = 0; /* learn it again */
+        }
+
+        r->n_weights = 0;
+        json_array_foreach(weights, i, o)
+                if (r->n_weights < MAX_WEIGHTS && json_is_number(json_object_get(o, "kg"))) {
+                        r->weights[r->n_weights].day = get_time(o, "day", 0);
+                        r->weights[r->n_weights].kg = get_num(o, "kg", 0);
+                        r->n_weights++;
+                }
+}
+
+int rules_import(Rules *r, const json_t *j)
+{
+        if (!json_is_object(j) || get_i64(j, "version", 0) != STATE_VERSION)
+                return -EINVAL;
+        /* The clock never goes backwards: a snapshot from a later time (the real clock was set back
+         * meanwhile) keeps its time. */
+        if (get_time(j, "now", 0) > r->now)
+                r->now = get_time(j, "now", 0);
+        if (import_open(r, json_object_get(j, "open")) < 0)
+                return -ENOMEM;
+        import_medication(r, json_object_get(j, "dues"), json_object_get(j, "next_schedule"));
+        import_activity(r, json_object_get(j, "activity"));
+        import_vitals(r, json_object_get(j, "news2"), json_object_get(j, "baselines"), json_object_get(j, "weights"));
+        rules_note_pending(r);
+        return 0;
+}
