@@ -6,6 +6,8 @@
 
 #include "sensors/bluez-internal.h"
 
+#define AGENT_PATH "/org/homecare/agent"
+
 static int agent_reject(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
         return sd_bus_error_set(ret_error, "org.bluez.Error.Rejected", "no input or output on this gateway");

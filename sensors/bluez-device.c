@@ -16,6 +16,15 @@
 
 #include "sensors/bluez-internal.h"
 
+#define CTS_UUID16 0x2A2B
+/* After a link drops, wait this long before asking to connect again. A Connect at once races
+ * bluetoothd's own shutdown (SIGTERM powers the adapters off, dropping the links, and a Connect it
+ * still accepts leaves a half-made connection): on Debian bookworm's 6.1 kernel that ends in a
+ * kernel BUG in hci_chan_del when bluetoothd exits. See docs/bluetooth.md. */
+#define RECONNECT_GRACE_USEC (1000 * 1000)
+#define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
+#define NO_CHARS_USEC (10ULL * 1000 * 1000)
+
 static int64_t now_mono(void)
 {
         struct timespec ts;

@@ -34,18 +34,6 @@
 #define ADAPTER_IFACE "org.bluez.Adapter1"
 #define DEVICE_IFACE "org.bluez.Device1"
 #define CHAR_IFACE "org.bluez.GattCharacteristic1"
-#define AGENT_PATH "/org/homecare/agent"
-#define CTS_UUID16 0x2A2B
-#define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
-#define RETRY_BASE_USEC (1000 * 1000)
-#define RETRY_CAP_USEC (60ULL * 1000 * 1000)
-/* After a link drops, wait this long before asking to connect again. A Connect at once races
- * bluetoothd's own shutdown (SIGTERM powers the adapters off, dropping the links, and a Connect it
- * still accepts leaves a half-made connection): on Debian bookworm's 6.1 kernel that ends in a
- * kernel BUG in hci_chan_del when bluetoothd exits. See docs/bluetooth.md. */
-#define RECONNECT_GRACE_USEC (1000 * 1000)
-#define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
-#define NO_CHARS_USEC (10ULL * 1000 * 1000)
 
 /* The mirror keeps each kind of object in a singly linked list, in the order bluetoothd announced
  * them (the first adapter is the fallback choice; the first device of a sensor is the one status

@@ -10,6 +10,8 @@
 
 #include "sensors/bluez-internal.h"
 
+#define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
+
 static bool parse_address(const char *s, uint8_t out[6])
 {
         unsigned v[6];

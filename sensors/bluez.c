@@ -10,6 +10,9 @@
 
 #include "sensors/bluez-internal.h"
 
+#define RETRY_BASE_USEC (1000 * 1000)
+#define RETRY_CAP_USEC (60ULL * 1000 * 1000)
+
 /* ---- helpers for the bluez files ---- */
 
 void bluez_log(Bluez *b, int prio, const char *fmt, ...)
