@@ -2,6 +2,7 @@
  * its own and kept in a list, and the reading of their properties (GetManagedObjects,
  * InterfacesAdded, PropertiesChanged). What a property change sets off (discovery, a connection, a
  * subscription, a frame) is decided in the other files. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,8 @@ BluezDevice *bluez_device_unref(BluezDevice *d)
 {
         if (!d || --d->n_ref > 0)
                 return NULL;
-        /* Detached before its last reference goes (bluez_mirror_remove/forget): no timers left. */
+        /* The mirror's reference goes last through device_detach(), which stops what the device owns. */
+        assert(!d->bluez && !d->retry && !d->no_chars);
         free(d->path);
         free(d);
         return NULL;
@@ -106,6 +108,7 @@ BluezChar *bluez_char_unref(BluezChar *c)
 {
         if (!c || --c->n_ref > 0)
                 return NULL;
+        assert(!c->bluez && !c->io);
         free(c->path);
         free(c);
         return NULL;

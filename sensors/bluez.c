@@ -1,6 +1,7 @@
 /* The BlueZ client: its life (bluez_new, bluez_start, bluez_free), the org.bluez signals that feed the
  * mirror, what status reads, and the small helpers the other bluez files share. The rest is in
  * bluez-mirror.c, bluez-discovery.c, bluez-device.c and bluez-agent.c (see bluez-internal.h). */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,11 +43,13 @@ uint64_t bluez_retry_delay(unsigned attempt)
 
 const char *bluez_device_id(const Bluez *b, const BluezDevice *d)
 {
+        assert(d->provisioned >= 0);
         return b->cfg[d->provisioned].id;
 }
 
 void bluez_device_seen(Bluez *b, const BluezDevice *d)
 {
+        assert(d->provisioned >= 0);
         b->last_seen[d->provisioned] = now_realtime();
 }
 
