@@ -9,7 +9,6 @@
 
 #include "gateway/base.h"
 #include "gateway/command.h"
-#include "gateway/replay.h"
 #include "sensors/reading.h"
 
 static const char *const names[_COMMAND_KIND_MAX] = {

@@ -29,7 +29,5 @@ typedef struct ReplayLine {
 
 /* Parses one log line. 0, or -EINVAL with a reason in err. Pure; fuzzed. */
 int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *err, size_t err_size);
-/* The unit a metric has when a log line gives none. */
-const char *metric_default_unit(Metric m);
 
 int replay_tool(int argc, char *argv[]);

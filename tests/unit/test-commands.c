@@ -5,8 +5,8 @@
 #include "gateway/base.h"
 #include "gateway/command-memo.h"
 #include "gateway/command.h"
-#include "gateway/replay.h"
 #include "gateway/ratelimit.h"
+#include "sensors/reading.h"
 #include "test.h"
 
 static void test_memo_answers_a_repeated_request(void)
