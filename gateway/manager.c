@@ -22,7 +22,6 @@
 #include "gateway/json-writer.h"
 #include "gateway/manager.h"
 #include "gateway/ratelimit.h"
-#include "gateway/replay.h"
 #include "gateway/rules.h"
 #include "gateway/timefmt.h"
 #include "sensors/bluez.h"
