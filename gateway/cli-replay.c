@@ -18,11 +18,6 @@ static void print_alert(void *userdata, const Alert *a, const char *json, size_t
         puts(json);
 }
 
-static void on_rules_alert(void *userdata, Alert *a)
-{
-        (void)alerts_emit(userdata, a);
-}
-
 int cli_replay(int argc, char *argv[])
 {
         static const struct option options[] = {
@@ -102,7 +97,7 @@ int cli_replay(int argc, char *argv[])
                         fprintf(stderr, "homecare-gw replay: out of memory\n");
                         break;
                 }
-                if (!rules && rules_new(c, l.time_usec, on_rules_alert, alerts, &rules) < 0) {
+                if (!rules && rules_new(c, l.time_usec, alerts_rules_sink, alerts, &rules) < 0) {
                         fprintf(stderr, "homecare-gw replay: out of memory\n");
                         break;
                 }

@@ -589,62 +589,10 @@ static void on_alert(void *userdata, const Alert *a, const char *json, size_t le
         queue_item(m, LANE_ALERTS, strndup(json, len), len);
 }
 
-static int raise_alert(Manager *m, Alert *a)
-{
-        return alerts_emit(m->alerts, a);
-}
-
-/* A store was corrupt and has been replaced by an empty one: what it held is not sent, and (for
- * sensors.db) replay protection starts again. The service must know. */
-static void raise_store_replaced(Manager *m, const char *store, const char *moved)
-{
-        _cleanup_free_ char *msg = NULL;
-        Alert a = {.kind = "store_replaced",
-                   .severity = SEVERITY_CRITICAL,
-                   .state = ALERT_RAISED,
-                   .patient = m->config->patient_id,
-                   .time_usec = now_realtime()};
-
-        log_error("The store %s was corrupt; moved to %s and replaced by an empty one.", store, moved);
-        if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s", store,
-                     moved) >= 0)
-                a.message = msg;
-        (void)raise_alert(m, &a);
-}
-
-/* The outbox could not be opened on the disk (full, failing, read-only) and runs in memory: the
- * home keeps its alarm path, but what is not acknowledged at the next stop is lost, so the service
- * must know at once. */
-static void raise_store_unavailable(Manager *m, const char *store, const char *why)
-{
-        _cleanup_free_ char *msg = NULL;
-        Alert a = {.kind = "store_unavailable",
-                   .severity = SEVERITY_CRITICAL,
-                   .state = ALERT_RAISED,
-                   .patient = m->config->patient_id,
-                   .time_usec = now_realtime()};
-
-        log_error("The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
-                  "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
-                  "(or replace it) and restart.",
-                  store, why);
-        if (asprintf(&msg, "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
-                           "with room on its disk",
-                     store, why) >= 0)
-                a.message = msg;
-        (void)raise_alert(m, &a);
-}
-
 /* ---- rules ---- */
 
 #define RULES_SAVE_MIN_GAP_USEC (1000ULL * 1000)          /* deadlines: at most one write a second */
 #define RULES_SAVE_LEARNED_USEC (10ULL * 60 * 1000 * 1000) /* what was learned: within ten minutes */
-
-static void on_rules_alert(void *userdata, Alert *a)
-{
-        Manager *m = userdata;
-        (void)alerts_emit(m->alerts, a);
-}
 
 static uint64_t now_monotonic(Manager *m)
 {
@@ -776,7 +724,7 @@ static int rules_setup(Manager *m, bool resume)
         m->rules_on_data_clock = m->config->sim_enabled;
         r = rules_new(m->config,
                       m->rules_on_data_clock && m->config->sim_start_usec ? m->config->sim_start_usec : now_realtime(),
-                      on_rules_alert, m, &m->rules);
+                      alerts_rules_sink, m->alerts, &m->rules);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the rules: %m");
         if (state && !m->rules_on_data_clock &&
@@ -1034,14 +982,10 @@ static void on_mqtt_command(void *userdata, const char *name, const void *payloa
                         reply_full(m, false, name, false, c.request_id, why ?: "test alarms are rate-limited", NULL);
                         break;
                 }
-                Alert a = {.kind = "test_alarm",
-                           .severity = SEVERITY_CRITICAL,
-                           .state = ALERT_RAISED,
-                           .time_usec = now_realtime(),
-                           .message = c.message[0] ? c.message : "Test alarm requested"};
+                char alert_id[ALERT_ID_MAX];
                 log_notice("Test alarm requested (request %s)", c.request_id[0] ? c.request_id : "-");
-                r = raise_alert(m, &a);
-                reply(m, name, r >= 0, c.request_id, r < 0 ? "could not store the alert" : NULL, a.id);
+                r = alerts_raise_test_alarm(m->alerts, c.message, now_realtime(), alert_id);
+                reply(m, name, r >= 0, c.request_id, r < 0 ? "could not store the alert" : NULL, alert_id);
                 break;
         }
         case COMMAND_STATUS:
@@ -1530,9 +1474,10 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the uplink: %m");
         if (outbox_replaced(m->outbox))
-                raise_store_replaced(m, path, outbox_replaced(m->outbox));
+                (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path, outbox_replaced(m->outbox), now_realtime());
         if (outbox_memory_reason(m->outbox))
-                raise_store_unavailable(m, path, outbox_memory_reason(m->outbox));
+                (void)alerts_raise_store_unavailable(m->alerts, c->patient_id, path, outbox_memory_reason(m->outbox),
+                                                     now_realtime());
         r = mqtt_start(m->mqtt);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the uplink: %m");
@@ -1552,7 +1497,7 @@ int manager_start(Manager *m)
         if (r < 0)
                 return log_error_errno(r, "Failed to open the sensor store %s: %s", path, error ?: strerror(-r));
         if (devices_replaced(m->devices))
-                raise_store_replaced(m, path, devices_replaced(m->devices));
+                (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path, devices_replaced(m->devices), now_realtime());
         if (devices_memory_reason(m->devices))
                 log_error("The sensor store %s cannot be opened (%s): BTHome replay counters are kept in memory "
                           "until the next restart.",
