@@ -23,6 +23,7 @@
 #include "gateway/manager.h"
 #include "gateway/ratelimit.h"
 #include "gateway/rules.h"
+#include "gateway/status.h"
 #include "gateway/timefmt.h"
 #include "sensors/bluez.h"
 #include "sensors/gpio.h"
@@ -83,200 +84,22 @@ static int64_t now_realtime(void)
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* full: with the store's figures. The LWT is fixed at connect time, so it carries none. */
+/* The status as it is now (see gateway/status.h). Returns a malloc'd string, or NULL on ENOMEM. */
 static char *status_json(Manager *m, const char *state, const char *reason, bool full)
 {
-        JsonWriter w;
-        char buf[RFC3339_MAX];
         uint64_t now = 0;
 
-        json_writer_init(&w);
-        jw_object_begin(&w);
-        jw_key(&w, "state");
-        jw_string(&w, state);
-        jw_key(&w, "gateway");
-        jw_string(&w, m->config->gateway_id);
-        jw_key(&w, "version");
-        jw_string(&w, HCGW_VERSION);
-        if (reason) {
-                jw_key(&w, "reason");
-                jw_string(&w, reason);
-        }
-        if (full && m->outbox) {
-                jw_key(&w, "time");
-                jw_string(&w, format_rfc3339(buf, now_realtime()));
-                jw_key(&w, "backlog");
-                jw_int(&w, (int64_t)(outbox_backlog_total(m->outbox) + outbox_pending(m->outbox)));
-                jw_key(&w, "backlog_by_lane");
-                jw_object_begin(&w);
-                for (Lane l = 0; l < _LANE_MAX; l++) {
-                        jw_key(&w, lane_name(l));
-                        jw_int(&w, (int64_t)outbox_backlog(m->outbox, l));
-                }
-                jw_object_end(&w);
-                jw_key(&w, "dropped");
-                jw_int(&w, (int64_t)outbox_dropped(m->outbox));
-                if (m->mqtt) {
-                        /* Refused by the broker and sent again; too large for it, sent as a notice. */
-                        jw_key(&w, "refused");
-                        jw_int(&w, (int64_t)mqtt_refused(m->mqtt));
-                        jw_key(&w, "too_large");
-                        jw_int(&w, (int64_t)mqtt_too_large(m->mqtt));
-                }
-                jw_key(&w, "last_seq");
-                jw_int(&w, (int64_t)outbox_last_seq(m->outbox));
-                jw_key(&w, "epoch");
-                jw_int(&w, (int64_t)outbox_epoch(m->outbox));
-                /* The store's health: a failing commit, what waits in memory, a replaced file. */
-                jw_key(&w, "store");
-                jw_object_begin(&w);
-                jw_key(&w, "ok");
-                jw_bool(&w, outbox_failing_since(m->outbox) == 0 && !outbox_memory_reason(m->outbox));
-                if (outbox_memory_reason(m->outbox)) {
-                        /* The disk could not hold the store at start: everything lives in memory. */
-                        jw_key(&w, "memory_only");
-                        jw_string(&w, outbox_memory_reason(m->outbox));
-                }
-                if (m->devices && devices_memory_reason(m->devices)) {
-                        jw_key(&w, "counters_memory_only");
-                        jw_string(&w, devices_memory_reason(m->devices));
-                }
-                if (outbox_failing_since(m->outbox)) {
-                        jw_key(&w, "error");
-                        jw_string(&w, outbox_last_error(m->outbox) ?: "unknown error");
-                        jw_key(&w, "failing_since");
-                        jw_string(&w, format_rfc3339(buf, (int64_t)outbox_failing_since(m->outbox)));
-                }
-                jw_key(&w, "failed_commits");
-                jw_int(&w, (int64_t)outbox_failed_commits(m->outbox));
-                jw_key(&w, "in_memory");
-                jw_int(&w, (int64_t)outbox_pending(m->outbox));
-                jw_key(&w, "alerts_in_memory");
-                jw_int(&w, (int64_t)outbox_pending_alerts(m->outbox));
-                if (outbox_refusing(m->outbox)) {
-                        jw_key(&w, "refusing");
-                        jw_string(&w, outbox_refusing(m->outbox));
-                }
-                if (outbox_replaced(m->outbox) || (m->devices && devices_replaced(m->devices))) {
-                        jw_key(&w, "replaced");
-                        jw_array_begin(&w);
-                        if (outbox_replaced(m->outbox))
-                                jw_string(&w, outbox_replaced(m->outbox));
-                        if (m->devices && devices_replaced(m->devices))
-                                jw_string(&w, devices_replaced(m->devices));
-                        jw_array_end(&w);
-                }
-                jw_object_end(&w);
-                if (m->bluez || m->bluez_error) {
-                        jw_key(&w, "bluetooth");
-                        jw_object_begin(&w);
-                        if (m->bluez_error) {
-                                jw_key(&w, "error");
-                                jw_string(&w, m->bluez_error);
-                        } else {
-                                jw_key(&w, "adapter");
-                                if (bluez_adapter(m->bluez))
-                                        jw_string(&w, bluez_adapter(m->bluez));
-                                else
-                                        jw_raw(&w, "null", 4);
-                                jw_key(&w, "discovering");
-                                jw_bool(&w, bluez_discovering(m->bluez));
-                                jw_key(&w, "unknown_devices");
-                                jw_int(&w, (int64_t)bluez_unknown_devices(m->bluez));
-                        }
-                        jw_object_end(&w);
-                }
-                if (m->bluez) {
-                        const BluezUnknown *u;
-                        size_t n = bluez_unknown_list(m->bluez, &u);
-                        /* Per provisioned radio sensor: when it was last heard, how well, what it said. */
-                        jw_key(&w, "sensors");
-                        jw_object_begin(&w);
-                        for (size_t i = 0; i < m->config->n_sensors; i++) {
-                                const SensorConfig *sc = &m->config->sensors[i];
-                                Device *dev = devices_find(m->devices, sc->id);
-                                jw_key(&w, sc->id);
-                                jw_object_begin(&w);
-                                jw_key(&w, "last_seen");
-                                if (dev && dev->last_seen_usec)
-                                        jw_string(&w, format_rfc3339(buf, dev->last_seen_usec));
-                                else
-                                        jw_raw(&w, "null", 4);
-                                if (bluez_rssi(m->bluez, i)) {
-                                        jw_key(&w, "rssi");
-                                        jw_int(&w, bluez_rssi(m->bluez, i));
-                                }
-                                jw_key(&w, "connected");
-                                jw_bool(&w, bluez_connected(m->bluez, i));
-                                if (dev && dev->has_battery) {
-                                        jw_key(&w, "battery");
-                                        jw_double(&w, dev->battery);
-                                }
-                                if (dev && dev->last_metric[0]) {
-                                        jw_key(&w, "last_value");
-                                        jw_object_begin(&w);
-                                        jw_key(&w, dev->last_is_event ? "event" : "metric");
-                                        jw_string(&w, dev->last_metric);
-                                        jw_key(&w, "value");
-                                        jw_double(&w, dev->last_value);
-                                        jw_object_end(&w);
-                                }
-                                jw_key(&w, "frames");
-                                jw_int(&w, dev ? (int64_t)dev->frames : 0);
-                                jw_key(&w, "rejected");
-                                jw_int(&w, dev ? (int64_t)dev->rejected : 0);
-                                jw_object_end(&w);
-                        }
-                        jw_object_end(&w);
-                        /* Devices around that are not provisioned: for the technician. */
-                        jw_key(&w, "unprovisioned");
-                        jw_array_begin(&w);
-                        for (size_t i = 0; i < n; i++) {
-                                jw_object_begin(&w);
-                                jw_key(&w, "address");
-                                jw_string(&w, u[i].address);
-                                if (u[i].name[0]) {
-                                        jw_key(&w, "name");
-                                        jw_string(&w, u[i].name);
-                                }
-                                if (u[i].rssi) {
-                                        jw_key(&w, "rssi");
-                                        jw_int(&w, u[i].rssi);
-                                }
-                                jw_key(&w, "bthome");
-                                jw_bool(&w, u[i].bthome);
-                                if (u[i].uuids[0]) {
-                                        jw_key(&w, "services");
-                                        jw_string(&w, u[i].uuids);
-                                }
-                                jw_object_end(&w);
-                        }
-                        jw_array_end(&w);
-                }
-                if (m->gpio && gpio_inputs_count(m->gpio) > 0) {
-                        /* Each wired input: its state, or why it does not work. */
-                        jw_key(&w, "inputs");
-                        jw_object_begin(&w);
-                        for (size_t i = 0; i < gpio_inputs_count(m->gpio); i++) {
-                                jw_key(&w, gpio_input_id(m->gpio, i));
-                                jw_object_begin(&w);
-                                if (gpio_input_error(m->gpio, i)) {
-                                        jw_key(&w, "error");
-                                        jw_string(&w, gpio_input_error(m->gpio, i));
-                                } else {
-                                        jw_key(&w, "state");
-                                        jw_int(&w, gpio_input_state(m->gpio, i));
-                                }
-                                jw_object_end(&w);
-                        }
-                        jw_object_end(&w);
-                }
-                (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-                jw_key(&w, "uptime_s");
-                jw_int(&w, (int64_t)((now - m->start_usec) / 1000000));
-        }
-        jw_object_end(&w);
-        return json_writer_steal(&w, NULL);
+        (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        return status_format(&(StatusSources){.config = m->config,
+                                              .outbox = m->outbox,
+                                              .mqtt = m->mqtt,
+                                              .devices = m->devices,
+                                              .bluez = m->bluez,
+                                              .bluez_error = m->bluez_error,
+                                              .gpio = m->gpio,
+                                              .now_usec = now_realtime(),
+                                              .uptime_usec = now - m->start_usec},
+                             state, reason, full);
 }
 
 /* ---- sensors -> outbox ---- */
