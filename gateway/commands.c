@@ -34,7 +34,8 @@ typedef struct Outcome {
         const char *error;           /* static, or error_buf; NULL when ok */
         char error_buf[128];
         char alert_id[ALERT_ID_MAX]; /* empty: none */
-        bool remember;               /* carried out (or under way): answer a repeat alike */
+        bool remember;               /* carried out (or under way): answer a repeat alike; true unless refused
+                                      * without effect */
 } Outcome;
 
 static void refuse(Outcome *o, bool remember, const char *error)
@@ -158,7 +159,7 @@ static bool request_id_of(const void *payload, size_t len, char *buf, size_t siz
 int commands_dispatch(Commands *cmds, const char *name, const void *payload, size_t len, char **ret_reply)
 {
         const char *error = NULL, *answer;
-        Outcome o = {};
+        Outcome o = {.remember = true};
         Command c;
         char *s;
         int r;
