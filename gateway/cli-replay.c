@@ -21,10 +21,10 @@ static void print_alert(void *userdata, const Alert *a, const char *json, size_t
 int cli_replay(int argc, char *argv[])
 {
         static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"until", required_argument, NULL, 'u'},
-                {"help", no_argument, NULL, 'h'},
-                {},
+            {"config", required_argument, NULL, 'c'},
+            {"until", required_argument, NULL, 'u'},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         const char *config_path = NULL, *until_arg = NULL, *log_path;
         _cleanup_free_ char *error = NULL, *line = NULL;
@@ -86,14 +86,15 @@ int cli_replay(int argc, char *argv[])
                         continue;
                 }
                 if (l.sensor[0] && !config_find_sensor(c, l.sensor) && !config_find_input(c, l.sensor)) {
-                        fprintf(stderr, "%s:%u: unknown sensor '%s' (not in %s); skipped\n", log_path, lineno, l.sensor,
-                                config_path);
+                        fprintf(stderr, "%s:%u: unknown sensor '%s' (not in %s); skipped\n", log_path,
+                                lineno, l.sensor, config_path);
                         skipped++;
                         continue;
                 }
                 /* Its own id source, in memory: ids of the same kind as the daemon's. */
-                if (!alerts && alerts_new(&(AlertsOptions){.id_prefix = c->patient_id ?: "replay", .sink = print_alert},
-                                          &alerts) < 0) {
+                if (!alerts &&
+                    alerts_new(&(AlertsOptions){.id_prefix = c->patient_id ?: "replay", .sink = print_alert},
+                               &alerts) < 0) {
                         fprintf(stderr, "homecare-gw replay: out of memory\n");
                         break;
                 }
@@ -106,7 +107,10 @@ int cli_replay(int argc, char *argv[])
                 rules_advance_before(rules, l.time_usec);
                 switch (l.kind) {
                 case REPLAY_READING: {
-                        Reading rd = {.metric = l.metric, .value = l.value, .unit = l.unit, .time_usec = l.time_usec,
+                        Reading rd = {.metric = l.metric,
+                                      .value = l.value,
+                                      .unit = l.unit,
+                                      .time_usec = l.time_usec,
                                       .time_quality = TIME_SYNCED};
                         memcpy(rd.sensor, l.sensor, sizeof rd.sensor);
                         rules_reading(rules, &rd);

@@ -31,11 +31,11 @@ struct Commands {
 /* What a handler decided; made into the reply by reply_text(). */
 typedef struct Outcome {
         bool ok;
-        const char *error;           /* static, or error_buf; NULL when ok */
+        const char *error; /* static, or error_buf; NULL when ok */
         char error_buf[128];
         char alert_id[ALERT_ID_MAX]; /* empty: none */
-        bool remember;               /* carried out (or under way): answer a repeat alike; true unless refused
-                                      * without effect */
+        bool remember; /* carried out (or under way): answer a repeat alike; true unless refused
+                        * without effect */
 } Outcome;
 
 static void refuse(Outcome *o, bool remember, const char *error)
@@ -57,7 +57,8 @@ static void handle_test_alarm(Commands *cmds, const Command *c, Outcome *ret)
         if (!ratelimit_take(&cmds->test_alarms, now_mono, &wait_usec)) {
                 unsigned long long s = (unsigned long long)(wait_usec / 1000000 + 1);
                 log_warning("Test alarm refused (request %s): rate-limited, next in %llu s.", rid, s);
-                snprintf(ret->error_buf, sizeof ret->error_buf, "test alarms are rate-limited: try again in %llu s", s);
+                snprintf(ret->error_buf, sizeof ret->error_buf,
+                         "test alarms are rate-limited: try again in %llu s", s);
                 return refuse(ret, false, ret->error_buf);
         }
         log_notice("Test alarm requested (request %s)", rid);
@@ -101,20 +102,23 @@ static void handle_observation(Commands *cmds, const Command *c, Outcome *ret)
         if (r == -ENOSPC) /* refused, not kept: the nurse may send it again later */
                 return refuse(ret, false, "refused: the gateway's disk is full, send it again later");
         if (r > 0)
-                return refuse(ret, true,
-                              "kept in memory only (the gateway's disk cannot be used): it is sent, but lost if the "
-                              "gateway stops first; do not send it again");
+                return refuse(
+                    ret, true,
+                    "kept in memory only (the gateway's disk cannot be used): it is sent, but lost if the "
+                    "gateway stops first; do not send it again");
         if (r < 0)
-                return refuse(ret, true, "not stored yet (the gateway's disk): kept in memory and retried, do not send again");
+                return refuse(
+                    ret, true,
+                    "not stored yet (the gateway's disk): kept in memory and retried, do not send again");
         ret->ok = true;
 }
 
 /* The one table: every command command_parse() knows, and who carries it out. */
 typedef void (*command_handler_fn)(Commands *cmds, const Command *c, Outcome *ret);
 static const command_handler_fn handlers[_COMMAND_KIND_MAX] = {
-        [COMMAND_TEST_ALARM] = handle_test_alarm,
-        [COMMAND_STATUS] = handle_status,
-        [COMMAND_OBSERVATION] = handle_observation,
+    [COMMAND_TEST_ALARM] = handle_test_alarm,
+    [COMMAND_STATUS] = handle_status,
+    [COMMAND_OBSERVATION] = handle_observation,
 };
 
 /* ---- answers ---- */
@@ -147,7 +151,8 @@ static char *reply_text(const Outcome *o, const char *request_id)
  * buf (size bytes, the caller's). */
 static bool request_id_of(const void *payload, size_t len, char *buf, size_t size)
 {
-        json_t *j = len <= COMMAND_PAYLOAD_MAX ? json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        json_t *j =
+            len <= COMMAND_PAYLOAD_MAX ? json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
         const char *id = json_string_value(json_object_get(j, "request_id"));
         bool ok = id && strlen(id) < size;
         if (ok)
@@ -181,7 +186,8 @@ int commands_dispatch(Commands *cmds, const char *name, const void *payload, siz
         }
         answer = command_memo_get(cmds->memo, name, c.request_id);
         if (answer) {
-                log_info("Command '%s' with request id %s arrived again, answered as before.", name, c.request_id);
+                log_info("Command '%s' with request id %s arrived again, answered as before.", name,
+                         c.request_id);
                 s = strdup(answer);
                 if (!s)
                         return log_oom();
@@ -213,7 +219,8 @@ int commands_new(const CommandsOptions *o, Commands **ret)
         cmds->ingest = o->ingest;
         cmds->publish_status = o->publish_status;
         cmds->userdata = o->userdata;
-        cmds->test_alarms = (RateLimit){.interval_usec = TEST_ALARM_INTERVAL_USEC, .burst = TEST_ALARM_BURST};
+        cmds->test_alarms =
+            (RateLimit){.interval_usec = TEST_ALARM_INTERVAL_USEC, .burst = TEST_ALARM_BURST};
         r = command_memo_new(&cmds->memo);
         if (r < 0) {
                 commands_free(cmds);

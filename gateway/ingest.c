@@ -16,9 +16,9 @@
 #include "gateway/timefmt.h"
 #include "sensors/sim.h"
 
-#define SIM_HIGH_WATER 20000 /* Speed=max pauses the simulation above this backlog ... */
-#define SIM_LOW_WATER 5000   /* ... and resumes below this */
-#define RULES_SAVE_MIN_GAP_USEC (1000ULL * 1000)          /* deadlines: at most one write a second */
+#define SIM_HIGH_WATER 20000                     /* Speed=max pauses the simulation above this backlog ... */
+#define SIM_LOW_WATER 5000                       /* ... and resumes below this */
+#define RULES_SAVE_MIN_GAP_USEC (1000ULL * 1000) /* deadlines: at most one write a second */
 #define RULES_SAVE_LEARNED_USEC (10ULL * 60 * 1000 * 1000) /* what was learned: within ten minutes */
 
 struct Ingest {
@@ -33,25 +33,25 @@ struct Ingest {
         sd_event_source *rules_timer;      /* CLOCK_REALTIME, at the engine's next deadline */
         sd_event_source *rules_save_timer; /* CLOCK_MONOTONIC: a state change waiting to be written */
         uint64_t rules_saved_gen[_RULES_CHANGED_MAX]; /* the generations in the last write */
-        uint64_t rules_saved_usec;    /* CLOCK_MONOTONIC of the last write */
-        bool rules_on_data_clock;     /* simulation: the engine runs on the simulated clock */
+        uint64_t rules_saved_usec;                    /* CLOCK_MONOTONIC of the last write */
+        bool rules_on_data_clock; /* simulation: the engine runs on the simulated clock */
 
         /* Clock steps. */
-        ClockWatch clock;             /* the wall clock against CLOCK_BOOTTIME: steps */
-        int clock_change_fd;          /* timerfd cancelled when the clock is set, or -EBADF */
+        ClockWatch clock;    /* the wall clock against CLOCK_BOOTTIME: steps */
+        int clock_change_fd; /* timerfd cancelled when the clock is set, or -EBADF */
         sd_event_source *clock_change;
-        uint64_t clock_from_seq;      /* first seq stamped by the current clock */
+        uint64_t clock_from_seq; /* first seq stamped by the current clock */
 
         /* The sources. */
         GpioInputs *gpio;
         Bluez *bluez;
-        char *bluez_error;  /* why BLE does not run, for status */
+        char *bluez_error; /* why BLE does not run, for status */
         Sim *sim;
-        uint64_t sim_items; /* items the simulated home delivered, for [Simulation] Limit= */
-        bool sim_done;      /* ... and the limit was reached */
-        bool feeding_sim;   /* the input being handled comes from the simulated home */
+        uint64_t sim_items;     /* items the simulated home delivered, for [Simulation] Limit= */
+        bool sim_done;          /* ... and the limit was reached */
+        bool feeding_sim;       /* the input being handled comes from the simulated home */
         int32_t utc_offset_sec; /* local time minus UTC at start: device clocks show local time */
-        Decoded decoded;    /* scratch for decoding one frame */
+        Decoded decoded;        /* scratch for decoding one frame */
 };
 
 static void clock_check(Ingest *ing);
@@ -71,7 +71,8 @@ void ingest_queue(Ingest *ing, Lane lane, char *body, size_t len)
         }
         r = outbox_add(ing->outbox, lane, body, len);
         if (r < 0)
-                log_error_errno(r, "Failed to queue a %s item, it is counted as dropped: %m", lane_name(lane));
+                log_error_errno(r, "Failed to queue a %s item, it is counted as dropped: %m",
+                                lane_name(lane));
         free(body);
         if (ing->sim && !sim_paused(ing->sim) && ing->config->sim_speed == 0 &&
             outbox_backlog_total(ing->outbox) + outbox_pending(ing->outbox) > SIM_HIGH_WATER)
@@ -194,8 +195,9 @@ int ingest_nurse_reading(Ingest *ing, const Reading *rd)
         }
         rules_nurse_reading(ing->rules, rd->metric, rd->value, rd->unit);
         if (r < 0)
-                log_error_errno(r, "Failed to store a nurse's observation, it is kept in memory and retried: %s",
-                                outbox_last_error(ing->outbox) ?: strerror(-r));
+                log_error_errno(
+                    r, "Failed to store a nurse's observation, it is kept in memory and retried: %s",
+                    outbox_last_error(ing->outbox) ?: strerror(-r));
         rules_arm(ing);
         if (r < 0)
                 return r;
@@ -223,9 +225,10 @@ static void on_gpio_event(void *userdata, const Event *e)
                         if (!streq(gpio_input_id(ing->gpio, i), e->sensor))
                                 continue;
                         if (e->value)
-                                log_error("Input %s does not work: %s. The rest of the gateway runs; the line is "
-                                          "requested again with back-off, and status reports it.",
-                                          e->sensor, why ? why : "unknown");
+                                log_error(
+                                    "Input %s does not work: %s. The rest of the gateway runs; the line is "
+                                    "requested again with back-off, and status reports it.",
+                                    e->sensor, why ? why : "unknown");
                         else
                                 log_notice("Input %s works again.", e->sensor);
                 }
@@ -278,7 +281,8 @@ static bool inputs_equal(const Config *a, const Config *b)
         for (size_t i = 0; i < a->n_inputs; i++) {
                 const InputConfig *x = &a->inputs[i], *y = &b->inputs[i];
                 if (!streq(x->id, y->id) || !streq(x->chip, y->chip) || !streq(x->gpio_line, y->gpio_line) ||
-                    !streq(x->kind, y->kind) || x->active_low != y->active_low || x->debounce_ms != y->debounce_ms)
+                    !streq(x->kind, y->kind) || x->active_low != y->active_low ||
+                    x->debounce_ms != y->debounce_ms)
                         return false;
         }
         return true;
@@ -323,10 +327,13 @@ static int profile_of_type(const char *type, Profile *ret)
                 const char *type;
                 Profile p;
         } map[] = {
-                {"bthome", PROFILE_BTHOME},           {"heart-rate", PROFILE_HEART_RATE},
-                {"blood-pressure", PROFILE_BLOOD_PRESSURE}, {"temperature", PROFILE_TEMPERATURE},
-                {"plx", PROFILE_PLX_SPOT},             {"weight", PROFILE_WEIGHT},
-                {"glucose", PROFILE_GLUCOSE},
+            {"bthome", PROFILE_BTHOME},
+            {"heart-rate", PROFILE_HEART_RATE},
+            {"blood-pressure", PROFILE_BLOOD_PRESSURE},
+            {"temperature", PROFILE_TEMPERATURE},
+            {"plx", PROFILE_PLX_SPOT},
+            {"weight", PROFILE_WEIGHT},
+            {"glucose", PROFILE_GLUCOSE},
         };
         for (size_t i = 0; i < ELEMENTSOF(map); i++)
                 if (streq(map[i].type, type)) {
@@ -340,7 +347,8 @@ static int ble_setup(Ingest *ing)
 {
         const Config *c = ing->config;
         BluezDeviceConfig *cfg;
-        SensorSink sink = {.reading = on_ble_reading, .event = on_ble_event, .frame = on_ble_frame, .userdata = ing};
+        SensorSink sink = {
+            .reading = on_ble_reading, .event = on_ble_event, .frame = on_ble_frame, .userdata = ing};
         size_t n = 0;
         int r;
 
@@ -355,7 +363,8 @@ static int ble_setup(Ingest *ing)
                 Profile p;
                 if (profile_of_type(sc->type, &p) < 0 || parse_mac(sc->address, cfg[n].address) < 0 ||
                     (sc->key && parse_key(sc->key, key) < 0)) {
-                        log_error("Sensor %s is misconfigured, ignoring it.", sc->id); /* check-config prevents this */
+                        log_error("Sensor %s is misconfigured, ignoring it.",
+                                  sc->id); /* check-config prevents this */
                         continue;
                 }
                 r = devices_add(ing->devices, sc->id, p, cfg[n].address, sc->key ? key : NULL);
@@ -374,15 +383,16 @@ static int ble_setup(Ingest *ing)
                         cfg[n].measure[0] = profile_uuid16(p);
                 n++;
         }
-        r = bluez_new(ing->event, c->bt_adapter, cfg, n, &sink, &(BluezCallbacks){.log = on_ble_log, .userdata = ing},
-                      &ing->bluez);
+        r = bluez_new(ing->event, c->bt_adapter, cfg, n, &sink,
+                      &(BluezCallbacks){.log = on_ble_log, .userdata = ing}, &ing->bluez);
         free(cfg);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up Bluetooth: %m");
         r = bluez_start(ing->bluez);
         if (r < 0) {
                 /* No system bus: BLE sensors are silent (the rules will say so); the rest runs. */
-                log_error_errno(r, "Bluetooth does not work, no system bus: %m. The rest of the gateway runs.");
+                log_error_errno(r,
+                                "Bluetooth does not work, no system bus: %m. The rest of the gateway runs.");
                 free(ing->bluez_error);
                 (void)!asprintf(&ing->bluez_error, "no system bus: %s", strerror(-r));
                 ing->bluez = bluez_free(ing->bluez);
@@ -444,7 +454,8 @@ static void on_sim_frame(void *userdata, const char *sensor, uint16_t uuid16, co
 {
         Ingest *ing = userdata;
         /* Simulated time is the receive time; the simulated clock is "synchronised". */
-        DecodeContext ctx = {.now_usec = time_usec, .now_quality = TIME_SYNCED, .utc_offset_sec = ing->utc_offset_sec};
+        DecodeContext ctx = {
+            .now_usec = time_usec, .now_quality = TIME_SYNCED, .utc_offset_sec = ing->utc_offset_sec};
         ing->feeding_sim = true;
         handle_frame(ing, sensor, uuid16, buf, len, &ctx, sim_admit);
         ing->feeding_sim = false;
@@ -456,7 +467,8 @@ static int sim_setup(Ingest *ing)
                         .seed = ing->config->sim_seed,
                         .start_usec = ing->config->sim_start_usec,
                         .utc_offset_sec = ing->utc_offset_sec};
-        SensorSink sink = {.reading = on_sim_reading, .event = on_sim_event, .frame = on_sim_frame, .userdata = ing};
+        SensorSink sink = {
+            .reading = on_sim_reading, .event = on_sim_event, .frame = on_sim_frame, .userdata = ing};
         const SimDevice *devs;
         size_t n;
         int r;
@@ -492,8 +504,9 @@ static int sim_setup(Ingest *ing)
 
 static bool sim_equal(const Config *a, const Config *b)
 {
-        return a->sim_enabled == b->sim_enabled && a->sim_speed == b->sim_speed && a->sim_seed == b->sim_seed &&
-               a->sim_limit == b->sim_limit && a->sim_start_usec == b->sim_start_usec;
+        return a->sim_enabled == b->sim_enabled && a->sim_speed == b->sim_speed &&
+               a->sim_seed == b->sim_seed && a->sim_limit == b->sim_limit &&
+               a->sim_start_usec == b->sim_start_usec;
 }
 
 /* ---- running the rules ---- */
@@ -510,8 +523,8 @@ static size_t export_pending_doses(json_t *j)
 {
         size_t pending = 0, i;
         json_t *due;
-        json_array_foreach(json_object_get(j, "dues"), i, due)
-                pending += !json_is_true(json_object_get(due, "taken")) && !json_is_true(json_object_get(due, "reported"));
+        json_array_foreach(json_object_get(j, "dues"), i, due) pending +=
+            !json_is_true(json_object_get(due, "taken")) && !json_is_true(json_object_get(due, "reported"));
         return pending;
 }
 
@@ -525,7 +538,8 @@ static void rules_save(Ingest *ing)
         if (ing->rules_save_timer)
                 (void)sd_event_source_set_enabled(ing->rules_save_timer, SD_EVENT_OFF);
         j = rules_export(ing->rules);
-        if (!j || json_object_set_new(j, "clock", json_string(ing->rules_on_data_clock ? "simulated" : "real")) < 0) {
+        if (!j || json_object_set_new(j, "clock",
+                                      json_string(ing->rules_on_data_clock ? "simulated" : "real")) < 0) {
                 json_decref(j);
                 log_oom();
                 return;
@@ -549,14 +563,17 @@ static void rules_save_maybe(Ingest *ing)
         uint64_t now, at;
         int r;
 
-        if (rules_state_generation(ing->rules, RULES_CHANGED_ALERTS) != ing->rules_saved_gen[RULES_CHANGED_ALERTS])
+        if (rules_state_generation(ing->rules, RULES_CHANGED_ALERTS) !=
+            ing->rules_saved_gen[RULES_CHANGED_ALERTS])
                 return rules_save(ing);
         now = now_monotonic(ing);
-        if (rules_state_generation(ing->rules, RULES_CHANGED_DEADLINES) != ing->rules_saved_gen[RULES_CHANGED_DEADLINES]) {
+        if (rules_state_generation(ing->rules, RULES_CHANGED_DEADLINES) !=
+            ing->rules_saved_gen[RULES_CHANGED_DEADLINES]) {
                 if (now >= ing->rules_saved_usec + RULES_SAVE_MIN_GAP_USEC)
                         return rules_save(ing);
                 at = ing->rules_saved_usec + RULES_SAVE_MIN_GAP_USEC;
-        } else if (rules_state_generation(ing->rules, RULES_CHANGED_LEARNED) != ing->rules_saved_gen[RULES_CHANGED_LEARNED])
+        } else if (rules_state_generation(ing->rules, RULES_CHANGED_LEARNED) !=
+                   ing->rules_saved_gen[RULES_CHANGED_LEARNED])
                 at = ing->rules_saved_usec + RULES_SAVE_LEARNED_USEC;
         else
                 return;
@@ -571,8 +588,8 @@ static void rules_save_maybe(Ingest *ing)
                 if (r >= 0)
                         r = sd_event_source_set_enabled(ing->rules_save_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(ing->event, &ing->rules_save_timer, CLOCK_MONOTONIC, at, 0, on_rules_save_timer,
-                                      ing);
+                r = sd_event_add_time(ing->event, &ing->rules_save_timer, CLOCK_MONOTONIC, at, 0,
+                                      on_rules_save_timer, ing);
         if (r < 0) {
                 log_warning_errno(r, "Failed to arm the rules' save timer, writing now: %m");
                 rules_save(ing);
@@ -612,8 +629,8 @@ static void rules_arm(Ingest *ing)
                         r = sd_event_source_set_enabled(ing->rules_timer, SD_EVENT_ONESHOT);
         } else
                 /* A second of slack: the rules count minutes. */
-                r = sd_event_add_time(ing->event, &ing->rules_timer, CLOCK_REALTIME, (uint64_t)d, 1000000, on_rules_timer,
-                                      ing);
+                r = sd_event_add_time(ing->event, &ing->rules_timer, CLOCK_REALTIME, (uint64_t)d, 1000000,
+                                      on_rules_timer, ing);
         if (r < 0)
                 log_error_errno(r, "Failed to arm the rules timer, time-driven alerts may be late: %m");
 }
@@ -670,7 +687,8 @@ static int rules_reload(Ingest *ing, bool sim_changed)
         }
         r = rules_reconfigure(ing->rules, ing->config);
         if (r < 0)
-                log_error_errno(r, "Failed to apply the new rules settings, keeping the old sensor list: %m");
+                log_error_errno(r,
+                                "Failed to apply the new rules settings, keeping the old sensor list: %m");
         else {
                 json_t *j = rules_export(ing->rules);
                 if (j)
@@ -695,7 +713,8 @@ static uint64_t next_seq(Ingest *ing)
 static void clock_check(Ingest *ing)
 {
         char before[RFC3339_MAX], after[RFC3339_MAX];
-        int64_t old_offset = ing->clock.offset, boot = clock_boottime_usec(), real = clock_realtime_usec(), delta;
+        int64_t old_offset = ing->clock.offset, boot = clock_boottime_usec(), real = clock_realtime_usec(),
+                delta;
         uint64_t seq;
         size_t len;
         char *body;
@@ -729,8 +748,9 @@ static int on_clock_change(sd_event_source *s, int fd, uint32_t revents, void *u
                 log_warning_errno(errno, "Failed to read the clock change timer, ignoring: %m");
         r = clock_change_fd_rearm(fd);
         if (r < 0)
-                log_warning_errno(r, "Failed to re-arm the clock change timer, steps are noticed at the next "
-                                     "sensor input or deadline: %m");
+                log_warning_errno(r,
+                                  "Failed to re-arm the clock change timer, steps are noticed at the next "
+                                  "sensor input or deadline: %m");
         clock_check(ing);
         if (ing->rules && !ing->rules_on_data_clock) {
                 rules_advance(ing->rules, clock_realtime_usec());
@@ -752,7 +772,8 @@ static int clock_setup(Ingest *ing)
                 return 0;
         }
         ing->clock_change_fd = r;
-        r = sd_event_add_io(ing->event, &ing->clock_change, ing->clock_change_fd, EPOLLIN, on_clock_change, ing);
+        r = sd_event_add_io(ing->event, &ing->clock_change, ing->clock_change_fd, EPOLLIN, on_clock_change,
+                            ing);
         if (r < 0)
                 log_warning_errno(r, "Failed to watch for clock changes, ignoring: %m");
         return 0;

@@ -5,8 +5,8 @@
  * or the simulated home's), with one timer at its next deadline, and its durable state written when
  * it changed. Clock steps are noticed here, before any item is stamped by the new clock.
  *
- *   sources -> ingest_* sinks -> devices_decode() -> ingest_queue() -> outbox
- *                                                 \-> rules -> alerts_rules_sink() -> alerts -> ingest_alerts_sink()
+ *   sources -> sinks -> devices_decode() -> ingest_queue() -> outbox
+ *                                        \-> rules -> alerts_emit() -> ingest_alerts_sink() -> outbox
  *
  * Ingest does not know the Alerts' sink: the Manager wires alerts' output to ingest_alerts_sink(), so
  * these files include each other in one direction only. */

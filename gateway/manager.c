@@ -39,7 +39,7 @@ struct Manager {
         Alerts *alerts;     /* mints alert ids, logs and queues every alert; keeps the rules' state */
         Commands *commands; /* the downlink commands */
         Mqtt *mqtt;
-        Devices *devices;   /* the device registry (sensors.db) */
+        Devices *devices; /* the device registry (sensors.db) */
 
         int lock_fd; /* StateDirectory/lock, flock()ed for our lifetime, or -EBADF */
         sd_event_source *sig_term, *sig_int, *sig_hup, *status_timer;
@@ -56,16 +56,17 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
         uint64_t now = 0;
 
         (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-        return status_format(&(StatusSources){.config = m->config,
-                                              .outbox = m->outbox,
-                                              .mqtt = m->mqtt,
-                                              .devices = m->devices,
-                                              .bluez = m->ingest ? ingest_bluez(m->ingest) : NULL,
-                                              .bluez_error = m->ingest ? ingest_bluez_error(m->ingest) : NULL,
-                                              .gpio = m->ingest ? ingest_gpio(m->ingest) : NULL,
-                                              .now_usec = clock_realtime_usec(),
-                                              .uptime_usec = now - m->start_usec},
-                             state, reason, full);
+        return status_format(
+            &(StatusSources){.config = m->config,
+                             .outbox = m->outbox,
+                             .mqtt = m->mqtt,
+                             .devices = m->devices,
+                             .bluez = m->ingest ? ingest_bluez(m->ingest) : NULL,
+                             .bluez_error = m->ingest ? ingest_bluez_error(m->ingest) : NULL,
+                             .gpio = m->ingest ? ingest_gpio(m->ingest) : NULL,
+                             .now_usec = clock_realtime_usec(),
+                             .uptime_usec = now - m->start_usec},
+            state, reason, full);
 }
 
 /* ---- uplink ---- */
@@ -78,7 +79,8 @@ static void on_mqtt_log(void *userdata, int priority, const char *message)
 static void on_mqtt_state(void *userdata, bool connected)
 {
         Manager *m = userdata;
-        (void)sd_notifyf(false, "STATUS=%s, backlog %llu", connected ? "Connected to broker" : "Broker unreachable",
+        (void)sd_notifyf(false, "STATUS=%s, backlog %llu",
+                         connected ? "Connected to broker" : "Broker unreachable",
                          (unsigned long long)outbox_backlog_total(m->outbox));
 }
 
@@ -160,9 +162,9 @@ static void publish_status_if_changed(Manager *m)
 {
         uint64_t d = outbox_dropped(m->outbox);
         if (d != m->last_dropped) {
-                log_warning("The store dropped %llu items so far to stay within MaxSize=%llu or the free disk space.",
-                            (unsigned long long)d,
-                            (unsigned long long)m->config->store_max_size);
+                log_warning("The store dropped %llu items so far to stay within MaxSize=%llu or the free "
+                            "disk space.",
+                            (unsigned long long)d, (unsigned long long)m->config->store_max_size);
                 m->last_dropped = d;
         }
         (void)mqtt_publish_status(m->mqtt);
@@ -205,10 +207,12 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
         ingest_shutdown(m->ingest); /* the simulation stops; counters and the rules' state written */
         r = outbox_commit(m->outbox);
         if (r < 0 && outbox_pending(m->outbox) > 0)
-                log_error_errno(r, "Failed to commit the outbox at shutdown, %llu items in memory (%llu alerts, "
-                                "still sent until the uplink stops); what cannot be stored is counted as dropped: %s",
-                                (unsigned long long)outbox_pending(m->outbox),
-                                (unsigned long long)outbox_pending_alerts(m->outbox), outbox_last_error(m->outbox));
+                log_error_errno(
+                    r,
+                    "Failed to commit the outbox at shutdown, %llu items in memory (%llu alerts, "
+                    "still sent until the uplink stops); what cannot be stored is counted as dropped: %s",
+                    (unsigned long long)outbox_pending(m->outbox),
+                    (unsigned long long)outbox_pending_alerts(m->outbox), outbox_last_error(m->outbox));
         r = mqtt_shutdown(m->mqtt, SHUTDOWN_TIMEOUT_USEC);
         if (r < 0)
                 sd_event_exit(m->event, 0);
@@ -230,7 +234,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_error("Configuration not reloaded, keeping the running one: %s", error ?: strerror(-r));
                 goto done;
         }
-        if (!streq(n->gateway_id, m->config->gateway_id) || !streq(n->state_directory, m->config->state_directory)) {
+        if (!streq(n->gateway_id, m->config->gateway_id) ||
+            !streq(n->state_directory, m->config->state_directory)) {
                 log_warning("Id= and StateDirectory= take effect only after a restart; keeping %s in %s.",
                             m->config->gateway_id, m->config->state_directory);
                 free(n->gateway_id);
@@ -322,16 +327,18 @@ static int lock_state_directory(Manager *m)
                 return log_oom();
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
-                log_warning_errno(errno, "Failed to create %s, running without the state directory lock: %m", path);
+                log_warning_errno(errno, "Failed to create %s, running without the state directory lock: %m",
+                                  path);
                 return 0;
         }
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                 int e = errno;
                 close(fd);
                 if (e == EWOULDBLOCK)
-                        return log_error_errno(EBUSY, "StateDirectory=%s is in use by another homecare-gw; "
-                                                      "two gateways on one store would reuse sequence numbers. "
-                                                      "Stop the other one first.",
+                        return log_error_errno(EBUSY,
+                                               "StateDirectory=%s is in use by another homecare-gw; "
+                                               "two gateways on one store would reuse sequence numbers. "
+                                               "Stop the other one first.",
                                                m->config->state_directory);
                 return log_error_errno(e, "Failed to lock %s: %m", path);
         }
@@ -380,8 +387,8 @@ static int store_setup(Manager *m, const char *path)
         outbox_set_log_callback(m->outbox, on_outbox_log, m);
         m->last_dropped = outbox_dropped(m->outbox);
         log_info("Outbox %s: %llu items waiting, last seq %llu, %llu dropped so far.", path,
-                 (unsigned long long)outbox_backlog_total(m->outbox), (unsigned long long)outbox_last_seq(m->outbox),
-                 (unsigned long long)m->last_dropped);
+                 (unsigned long long)outbox_backlog_total(m->outbox),
+                 (unsigned long long)outbox_last_seq(m->outbox), (unsigned long long)m->last_dropped);
         r = ingest_new(m->event, m->config, m->outbox, &m->ingest);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the data path: %m");
@@ -449,13 +456,13 @@ static int uplink_setup(Manager *m, const char *path)
                 (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path, outbox_replaced(m->outbox),
                                                   clock_realtime_usec());
         if (outbox_memory_reason(m->outbox))
-                (void)alerts_raise_store_unavailable(m->alerts, c->patient_id, path, outbox_memory_reason(m->outbox),
-                                                     clock_realtime_usec());
+                (void)alerts_raise_store_unavailable(m->alerts, c->patient_id, path,
+                                                     outbox_memory_reason(m->outbox), clock_realtime_usec());
         r = mqtt_start(m->mqtt);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the uplink: %m");
-        r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, c->status_interval_usec, 0,
-                                       on_status_timer, m);
+        r = sd_event_add_time_relative(m->event, &m->status_timer, CLOCK_MONOTONIC, c->status_interval_usec,
+                                       0, on_status_timer, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to arm the status timer: %m");
         return 0;
@@ -472,14 +479,16 @@ static int sensors_setup(Manager *m)
                 return log_oom();
         r = devices_new(m->event, path, &m->devices, &error);
         if (r < 0)
-                return log_error_errno(r, "Failed to open the sensor store %s: %s", path, error ?: strerror(-r));
+                return log_error_errno(r, "Failed to open the sensor store %s: %s", path,
+                                       error ?: strerror(-r));
         if (devices_replaced(m->devices))
-                (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path, devices_replaced(m->devices),
-                                                  clock_realtime_usec());
+                (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path,
+                                                  devices_replaced(m->devices), clock_realtime_usec());
         if (devices_memory_reason(m->devices))
-                log_error("The sensor store %s cannot be opened (%s): BTHome replay counters are kept in memory "
-                          "until the next restart.",
-                          path, devices_memory_reason(m->devices));
+                log_error(
+                    "The sensor store %s cannot be opened (%s): BTHome replay counters are kept in memory "
+                    "until the next restart.",
+                    path, devices_memory_reason(m->devices));
         return ingest_start(m->ingest, m->devices, m->alerts);
 }
 
@@ -505,7 +514,8 @@ int manager_start(Manager *m)
                 return r;
 
         (void)sd_notify(false, "READY=1\nSTATUS=Running");
-        log_info("homecare-gw %s running as %s, broker %s.", HCGW_VERSION, m->config->gateway_id, m->config->broker);
+        log_info("homecare-gw %s running as %s, broker %s.", HCGW_VERSION, m->config->gateway_id,
+                 m->config->broker);
         return 0;
 }
 

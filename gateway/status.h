@@ -21,11 +21,11 @@
 /* What the status is made of. Every pointer is borrowed for the call only; any of the modules may be
  * NULL (not set up, or not running), and their part is then left out. */
 typedef struct StatusSources {
-        const Config *config;    /* the gateway id and the provisioned sensors; never NULL */
-        Outbox *outbox;          /* NULL: none of the "full" figures (the LWT, made before the store opens) */
-        Mqtt *mqtt;              /* refused, too_large */
-        Devices *devices;        /* per sensor: last seen, battery, last value, counts */
-        Bluez *bluez;            /* BLE running: its adapter, the sensors' links, unprovisioned devices */
+        const Config *config; /* the gateway id and the provisioned sensors; never NULL */
+        Outbox *outbox;       /* NULL: none of the "full" figures (the LWT, made before the store opens) */
+        Mqtt *mqtt;           /* refused, too_large */
+        Devices *devices;     /* per sensor: last seen, battery, last value, counts */
+        Bluez *bluez;         /* BLE running: its adapter, the sensors' links, unprovisioned devices */
         const char *bluez_error; /* or why BLE does not run */
         GpioInputs *gpio;        /* the wired inputs' states and errors */
         int64_t now_usec;        /* CLOCK_REALTIME, for "time" */

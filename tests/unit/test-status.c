@@ -86,8 +86,8 @@ static void test_full_status_has_every_field(void)
 {
         char path[300], *err = NULL, *s;
         const GpioInputConfig in[] = {
-                {"front-door", "gpiochip0", "17", GPIO_DOOR, true, 0},
-                {"button", "gpiochip0", "18", GPIO_BUTTON, true, 0},
+            {"front-door", "gpiochip0", "17", GPIO_DOOR, true, 0},
+            {"button", "gpiochip0", "18", GPIO_BUTTON, true, 0},
         };
         const BluezDeviceConfig ble[] = {{.id = "strap", .measure = {0x2A37}, .passkey = -1},
                                          {.id = "climate", .advertises = true, .passkey = -1}};
@@ -142,28 +142,36 @@ static void test_full_status_has_every_field(void)
         CHECK_STREQ(json_string_value(json_object_get(j, "time")), "2026-03-02T09:00:00.000Z");
         CHECK(json_integer_value(json_object_get(j, "backlog")) == 1);
         CHECK(json_integer_value(json_object_get(j, "uptime_s")) == 61);
-        CHECK(is_type(j, "backlog_by_lane.alerts", JSON_INTEGER) && is_type(j, "backlog_by_lane.events", JSON_INTEGER) &&
+        CHECK(is_type(j, "backlog_by_lane.alerts", JSON_INTEGER) &&
+              is_type(j, "backlog_by_lane.events", JSON_INTEGER) &&
               is_type(j, "backlog_by_lane.telemetry", JSON_INTEGER));
         CHECK(is_type(j, "dropped", JSON_INTEGER) && is_type(j, "last_seq", JSON_INTEGER) &&
               is_type(j, "epoch", JSON_INTEGER));
         CHECK(!json_object_get(j, "refused") && !json_object_get(j, "too_large")); /* no uplink given */
         CHECK(is_type(j, "store.ok", JSON_TRUE) && is_type(j, "store.failed_commits", JSON_INTEGER) &&
-              is_type(j, "store.in_memory", JSON_INTEGER) && is_type(j, "store.alerts_in_memory", JSON_INTEGER));
+              is_type(j, "store.in_memory", JSON_INTEGER) &&
+              is_type(j, "store.alerts_in_memory", JSON_INTEGER));
         CHECK(!json_object_get(json_object_get(j, "store"), "replaced"));
-        CHECK(is_type(j, "bluetooth.adapter", JSON_NULL) && is_type(j, "bluetooth.discovering", JSON_FALSE) &&
+        CHECK(is_type(j, "bluetooth.adapter", JSON_NULL) &&
+              is_type(j, "bluetooth.discovering", JSON_FALSE) &&
               is_type(j, "bluetooth.unknown_devices", JSON_INTEGER));
-        CHECK(is_type(j, "sensors.strap.last_seen", JSON_STRING) && is_type(j, "sensors.strap.connected", JSON_FALSE) &&
-              is_type(j, "sensors.strap.frames", JSON_INTEGER) && is_type(j, "sensors.strap.rejected", JSON_INTEGER));
-        CHECK(is_type(j, "sensors.climate.last_seen", JSON_NULL) && !json_object_get(json_object_get(json_object_get(j, "sensors"), "climate"), "battery"));
+        CHECK(is_type(j, "sensors.strap.last_seen", JSON_STRING) &&
+              is_type(j, "sensors.strap.connected", JSON_FALSE) &&
+              is_type(j, "sensors.strap.frames", JSON_INTEGER) &&
+              is_type(j, "sensors.strap.rejected", JSON_INTEGER));
+        CHECK(is_type(j, "sensors.climate.last_seen", JSON_NULL) &&
+              !json_object_get(json_object_get(json_object_get(j, "sensors"), "climate"), "battery"));
         CHECK(is_type(j, "unprovisioned", JSON_ARRAY));
-        CHECK(is_type(j, "inputs.front-door.state", JSON_INTEGER) && is_type(j, "inputs.button.error", JSON_STRING));
+        CHECK(is_type(j, "inputs.front-door.state", JSON_INTEGER) &&
+              is_type(j, "inputs.button.error", JSON_STRING));
         json_decref(j);
 
         s = status_format(&src, "online", NULL, true);
         CHECK(s);
         if (s) {
                 /* Numbers as in the items: whole numbers plain, the rest as short as they read back. */
-                CHECK(strstr(s, "\"battery\":93,\"last_value\":{\"metric\":\"heart_rate\",\"value\":72.5},\"frames\":4,"));
+                CHECK(strstr(s, "\"battery\":93,\"last_value\":{\"metric\":\"heart_rate\",\"value\":72.5},"
+                                "\"frames\":4,"));
                 CHECK(strstr(s, "\"backlog_by_lane\":{\"alerts\":0,\"events\":0,\"telemetry\":0}"));
                 CHECK(strstr(s, "\"button\":{\"error\":\"gone ?\"}"));
                 CHECK(strstr(s, ",\"uptime_s\":61}"));
