@@ -1,3 +1,4 @@
+#include "common/string-table.h"
 #include "gateway/alert-kind.h"
 
 static const char *const alert_kind_table[_ALERT_KIND_MAX] = {
@@ -20,4 +21,4 @@ static const char *const alert_kind_table[_ALERT_KIND_MAX] = {
         [ALERT_KIND_STORE_UNAVAILABLE] = "store_unavailable",
 };
 
-DEFINE_STRING_TABLE_LOOKUP(alert_kind, AlertKind, _ALERT_KIND_MAX)
+DEFINE_STRING_TABLE_LOOKUP(alert_kind, AlertKind, alert_kind_table, _ALERT_KIND_MAX);

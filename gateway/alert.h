@@ -1,5 +1,6 @@
-/* An alert: something a nurse must see. Raised, later cleared. Rules (issue 6) fill these in;
- * the spine raises only the technician's test alarm. */
+/* An alert: something a nurse must see. Raised, later cleared. The rules fill these in, and
+ * gateway/alerts.c for the technician's test alarm and the stores; alerts.c mints every id. The
+ * pointers are borrowed: an Alert lives for one call of alerts_emit(). */
 #pragma once
 
 #include <stdint.h>
@@ -17,8 +18,10 @@ typedef enum AlertState {
         _ALERT_STATE_MAX,
 } AlertState;
 
+#define ALERT_ID_MAX 112
+
 typedef struct Alert {
-        char id[112];           /* unique per gateway: "<gw>-<time>-<n>" */
+        char id[ALERT_ID_MAX];  /* unique per gateway: "<gw>-<time>-<n>" */
         const char *kind;       /* "test_alarm", "news2_single_parameter", ... (static) */
         AlertSeverity severity;
         AlertState state;
@@ -28,5 +31,6 @@ typedef struct Alert {
         const char *evidence;   /* JSON array text of the readings/events that caused it, or NULL */
 } Alert;
 
+/* Static strings; NULL for values out of range. */
 const char *alert_severity_name(AlertSeverity s);
 const char *alert_state_name(AlertState s);

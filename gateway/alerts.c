@@ -277,3 +277,61 @@ uint64_t alerts_minted(const Alerts *al)
 {
         return al->minted;
 }
+
+void alerts_rules_sink(void *userdata, Alert *a)
+{
+        (void)alerts_emit(userdata, a);
+}
+
+int alerts_raise_store_replaced(Alerts *al, const char *patient, const char *store, const char *moved,
+                                int64_t now_usec)
+{
+        _cleanup_free_ char *msg = NULL;
+        Alert a = {.kind = "store_replaced",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
+                   .patient = patient,
+                   .time_usec = now_usec};
+
+        log_error("The store %s was corrupt; moved to %s and replaced by an empty one.", store, moved);
+        if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s", store,
+                     moved) >= 0)
+                a.message = msg;
+        return alerts_emit(al, &a);
+}
+
+int alerts_raise_store_unavailable(Alerts *al, const char *patient, const char *store, const char *why,
+                                   int64_t now_usec)
+{
+        _cleanup_free_ char *msg = NULL;
+        Alert a = {.kind = "store_unavailable",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
+                   .patient = patient,
+                   .time_usec = now_usec};
+
+        log_error("The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
+                  "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
+                  "(or replace it) and restart.",
+                  store, why);
+        if (asprintf(&msg, "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
+                           "with room on its disk",
+                     store, why) >= 0)
+                a.message = msg;
+        return alerts_emit(al, &a);
+}
+
+int alerts_raise_test_alarm(Alerts *al, const char *message, int64_t now_usec, char *ret_id)
+{
+        Alert a = {.kind = "test_alarm",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
+                   .time_usec = now_usec,
+                   .message = message && message[0] ? message : "Test alarm requested"};
+        int r;
+
+        assert(ret_id);
+        r = alerts_emit(al, &a);
+        memcpy(ret_id, a.id, sizeof a.id);
+        return r;
+}

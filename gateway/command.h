@@ -23,8 +23,10 @@ typedef struct Command {
         char unit[16];       /* observation: the unit, or empty for the metric's usual one */
 } Command;
 
-/* Returns 0 and fills *ret, or a negative errno with a static description in *ret_error:
+/* payload: len bytes from outside, not NUL-terminated. Returns 0 and fills *ret (the caller's), or a
+ * negative errno with a static description (valid for ever) in *reterr_error:
  * -ENOENT unknown command, -EMSGSIZE too large, -EBADMSG not a JSON object or wrong field types,
  * -ERANGE an observation's value outside what a human body (or the room) can show. */
-int command_parse(const char *name, const void *payload, size_t len, Command *ret, const char **ret_error);
+int command_parse(const char *name, const void *payload, size_t len, Command *ret, const char **reterr_error);
+/* A static string; NULL for a value out of range. */
 const char *command_name(CommandKind k);

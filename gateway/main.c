@@ -6,9 +6,9 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "gateway/config.h"
-#include "gateway/decode-tool.h"
+#include "gateway/cli-decode.h"
+#include "gateway/cli-replay.h"
 #include "gateway/manager.h"
-#include "gateway/replay.h"
 
 static void help(void)
 {
@@ -108,11 +108,11 @@ int main(int argc, char *argv[])
         /* The journal with fields when systemd gave us its stream as stderr, else "<N>" lines. */
         log_open();
 
-        /* decode has options of its own. */
+        /* decode and replay have options of their own. */
         if (argc > 1 && streq(argv[1], "decode"))
-                return decode_tool(argc - 1, argv + 1);
+                return cli_decode(argc - 1, argv + 1);
         if (argc > 1 && streq(argv[1], "replay"))
-                return replay_tool(argc - 1, argv + 1);
+                return cli_replay(argc - 1, argv + 1);
         /* "+": stop at the command; its own options follow it (homecare-gw run --config FILE). */
         if ((r = parse_options(argc, argv, "+c:vh", &config)) >= 0)
                 return r;

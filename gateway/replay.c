@@ -1,70 +1,13 @@
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
-#include "gateway/alerts.h"
 #include "gateway/base.h"
-#include "gateway/config.h"
-#include "gateway/encode.h"
-#include "gateway/json-writer.h"
 #include "gateway/replay.h"
-#include "gateway/rules.h"
 #include "gateway/timefmt.h"
-
-const char *metric_default_unit(Metric m)
-{
-        switch (m) {
-        case METRIC_HEART_RATE:
-        case METRIC_PULSE_RATE:
-        case METRIC_RESPIRATORY_RATE:
-        case METRIC_PULSE_RATE_FAST:
-        case METRIC_PULSE_RATE_SLOW:
-                return "/min";
-        case METRIC_RR_INTERVAL:
-                return "s";
-        case METRIC_ENERGY_EXPENDED:
-                return "kJ";
-        case METRIC_SYSTOLIC:
-        case METRIC_DIASTOLIC:
-        case METRIC_MEAN_ARTERIAL_PRESSURE:
-                return "mm[Hg]";
-        case METRIC_BODY_TEMPERATURE:
-        case METRIC_TEMPERATURE:
-                return "Cel";
-        case METRIC_SPO2:
-        case METRIC_SPO2_FAST:
-        case METRIC_SPO2_SLOW:
-        case METRIC_PERFUSION_INDEX:
-        case METRIC_HUMIDITY:
-        case METRIC_BATTERY:
-                return "%";
-        case METRIC_BODY_WEIGHT:
-                return "kg";
-        case METRIC_BMI:
-                return "kg/m2";
-        case METRIC_BODY_HEIGHT:
-                return "m";
-        case METRIC_GLUCOSE:
-                return "mg/dL";
-        case METRIC_ILLUMINANCE:
-                return "lx";
-        case METRIC_VOLTAGE:
-                return "V";
-        case METRIC_POWER:
-                return "W";
-        case METRIC_PRESSURE:
-                return "hPa";
-        case METRIC_CO2:
-                return "[ppm]";
-        case _METRIC_MAX:
-                break;
-        }
-        return "";
-}
 
 /* Units a log may give; the value is taken as it is in that unit. */
 static const char *known_unit(const char *u)
@@ -79,12 +22,12 @@ static const char *known_unit(const char *u)
 
 #define FAIL(...)                                                                                          \
         do {                                                                                               \
-                snprintf(err, err_size, __VA_ARGS__);                                                      \
+                snprintf(reterr, reterr_size, __VA_ARGS__);                                                      \
                 json_decref(root);                                                                         \
                 return -EINVAL;                                                                            \
         } while (0)
 
-int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *err, size_t err_size)
+int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr, size_t reterr_size)
 {
         json_error_t jerr;
         json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *t, *v, *u, *s, *n, *m, *ev;
@@ -146,137 +89,5 @@ int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *err, 
         }
         json_decref(root);
         *ret = l;
-        return 0;
-}
-
-static void print_alert(void *userdata, const Alert *a, const char *json, size_t len)
-{
-        /* The same object the daemon publishes on the alerts topic (without its seq). */
-        puts(json);
-}
-
-static void on_rules_alert(void *userdata, Alert *a)
-{
-        (void)alerts_emit(userdata, a);
-}
-
-int replay_tool(int argc, char *argv[])
-{
-        static const struct option options[] = {
-                {"config", required_argument, NULL, 'c'},
-                {"until", required_argument, NULL, 'u'},
-                {"help", no_argument, NULL, 'h'},
-                {},
-        };
-        const char *config_path = NULL, *until_arg = NULL, *log_path;
-        _cleanup_free_ char *error = NULL, *line = NULL;
-        Config *c = NULL;
-        Rules *rules = NULL;
-        Alerts *alerts = NULL;
-        FILE *f;
-        size_t cap = 0;
-        unsigned lineno = 0, skipped = 0;
-        int64_t until = 0;
-        int ch;
-
-        optind = 1;
-        while ((ch = getopt_long(argc, argv, "c:h", options, NULL)) >= 0)
-                switch (ch) {
-                case 'c':
-                        config_path = optarg;
-                        break;
-                case 'u':
-                        until_arg = optarg;
-                        break;
-                case 'h':
-                        printf("Usage: homecare-gw replay --config FILE [--until TIME] LOG.jsonl\n");
-                        return 0;
-                default:
-                        return 2;
-                }
-        if (!config_path || optind != argc - 1) {
-                fprintf(stderr, "Usage: homecare-gw replay --config FILE [--until TIME] LOG.jsonl\n");
-                return 2;
-        }
-        log_path = argv[optind];
-        if (until_arg && parse_rfc3339(until_arg, &until) < 0) {
-                fprintf(stderr, "homecare-gw replay: --until '%s' is not an RFC 3339 time\n", until_arg);
-                return 2;
-        }
-        if (config_load_mode(config_path, CONFIG_RULES_ONLY, &c, &error) < 0) {
-                fprintf(stderr, "homecare-gw replay: %s\n", error ? error : "out of memory");
-                return 2;
-        }
-        f = streq(log_path, "-") ? stdin : fopen(log_path, "re");
-        if (!f) {
-                fprintf(stderr, "homecare-gw replay: %s: %s\n", log_path, strerror(errno));
-                config_free(c);
-                return 2;
-        }
-        for (ssize_t n; (n = getline(&line, &cap, f)) >= 0;) {
-                ReplayLine l;
-                char err[256];
-
-                lineno++;
-                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                        line[--n] = '\0';
-                if (n == 0)
-                        continue;
-                if (replay_parse_line(line, (size_t)n, &l, err, sizeof err) < 0) {
-                        fprintf(stderr, "%s:%u: %s; skipped\n", log_path, lineno, err);
-                        skipped++;
-                        continue;
-                }
-                if (l.sensor[0] && !config_find_sensor(c, l.sensor) && !config_find_input(c, l.sensor)) {
-                        fprintf(stderr, "%s:%u: unknown sensor '%s' (not in %s); skipped\n", log_path, lineno, l.sensor,
-                                config_path);
-                        skipped++;
-                        continue;
-                }
-                /* Its own id source, in memory: ids of the same kind as the daemon's. */
-                if (!alerts && alerts_new(&(AlertsOptions){.id_prefix = c->patient_id ?: "replay", .sink = print_alert},
-                                          &alerts) < 0) {
-                        fprintf(stderr, "homecare-gw replay: out of memory\n");
-                        break;
-                }
-                if (!rules && rules_new(c, l.time_usec, on_rules_alert, alerts, &rules) < 0) {
-                        fprintf(stderr, "homecare-gw replay: out of memory\n");
-                        break;
-                }
-                /* Input at a time comes before the timers of that time: a dose taken at the last
-                 * minute of its grace period counts. */
-                rules_advance_before(rules, l.time_usec);
-                switch (l.kind) {
-                case REPLAY_READING: {
-                        Reading rd = {.metric = l.metric, .value = l.value, .unit = l.unit, .time_usec = l.time_usec,
-                                      .time_quality = TIME_SYNCED};
-                        memcpy(rd.sensor, l.sensor, sizeof rd.sensor);
-                        rules_reading(rules, &rd);
-                        break;
-                }
-                case REPLAY_EVENT: {
-                        Event e = {.kind = l.event, .value = l.event_value, .time_usec = l.time_usec};
-                        memcpy(e.sensor, l.sensor, sizeof e.sensor);
-                        rules_event(rules, &e);
-                        break;
-                }
-                case REPLAY_NURSE_READING:
-                        rules_nurse_reading(rules, l.metric, l.value, l.unit);
-                        break;
-                case REPLAY_NURSE_ACVPU:
-                        (void)rules_nurse_consciousness(rules, l.acvpu);
-                        break;
-                }
-        }
-        if (rules && until)
-                rules_advance(rules, until);
-        if (f != stdin)
-                fclose(f);
-        if (skipped)
-                fprintf(stderr, "homecare-gw replay: %u of %u lines skipped\n", skipped, lineno);
-        rules_free(rules);
-        alerts_free(alerts);
-        config_free(c);
-        fflush(stdout);
         return 0;
 }

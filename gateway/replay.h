@@ -1,5 +1,5 @@
-/* homecare-gw replay --config FILE [--until TIME] LOG.jsonl: the rules over a recorded home log,
- * on the log's own clock, printing every alert raise and clear as one JSON object per line. */
+/* One line of a recorded home log (JSON Lines), as homecare-gw replay reads it (the tool itself is
+ * gateway/cli-replay.c). Pure parsing of outside input: fuzzed (tests/fuzz/fuzz-replay-line.c). */
 #pragma once
 
 #include <stdbool.h>
@@ -27,9 +27,7 @@ typedef struct ReplayLine {
         char acvpu;
 } ReplayLine;
 
-/* Parses one log line. 0, or -EINVAL with a reason in err. Pure; fuzzed. */
-int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *err, size_t err_size);
-/* The unit a metric has when a log line gives none. */
-const char *metric_default_unit(Metric m);
-
-int replay_tool(int argc, char *argv[]);
+/* Parses one log line (len bytes, need not be NUL-terminated). 0 and *ret filled (its unit is a
+ * static string), or -EINVAL with a reason written into reterr (the caller's buffer of reterr_size
+ * bytes). */
+int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr, size_t reterr_size);

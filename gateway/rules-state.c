@@ -108,7 +108,7 @@ json_t *rules_export(Rules *r)
         SET(root, "open", a = json_array());
         for (size_t i = 0; i < r->n_open; i++) {
                 const Open *op = &r->open[i];
-                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", alert_kind_to_string(op->kind), "key", op->key, "id", op->id,
+                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", alert_kind_name(op->kind), "key", op->key, "id", op->id,
                                         "severity", alert_severity_name(op->severity), "raised",
                                         (json_int_t)op->raised));
         }
@@ -197,7 +197,7 @@ static int import_open(Rules *r, const json_t *a)
                 const char *key = json_string_value(json_object_get(o, "key"));
                 const char *id = json_string_value(json_object_get(o, "id"));
                 Open op = {.raised = get_time(o, "raised", r->now)};
-                if (alert_kind_from_string(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
+                if (alert_kind_from_name(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
                     !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key ||
                     strlen(id) >= sizeof op.id ||
                     severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||

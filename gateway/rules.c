@@ -32,7 +32,7 @@ static void emit(Rules *r, const Open *o, AlertState state, const char *message,
                  char *ret_id, size_t id_size)
 {
         _cleanup_free_ char *text = evidence_format(evidence);
-        Alert a = {.kind = alert_kind_to_string(o->kind),
+        Alert a = {.kind = alert_kind_name(o->kind),
                    .severity = o->severity,
                    .state = state,
                    .patient = r->patient[0] ? r->patient : NULL,

@@ -90,6 +90,57 @@ const char *metric_loinc(Metric m)
         return m < _METRIC_MAX ? metrics[m].loinc : NULL;
 }
 
+const char *metric_default_unit(Metric m)
+{
+        switch (m) {
+        case METRIC_HEART_RATE:
+        case METRIC_PULSE_RATE:
+        case METRIC_RESPIRATORY_RATE:
+        case METRIC_PULSE_RATE_FAST:
+        case METRIC_PULSE_RATE_SLOW:
+                return "/min";
+        case METRIC_RR_INTERVAL:
+                return "s";
+        case METRIC_ENERGY_EXPENDED:
+                return "kJ";
+        case METRIC_SYSTOLIC:
+        case METRIC_DIASTOLIC:
+        case METRIC_MEAN_ARTERIAL_PRESSURE:
+                return "mm[Hg]";
+        case METRIC_BODY_TEMPERATURE:
+        case METRIC_TEMPERATURE:
+                return "Cel";
+        case METRIC_SPO2:
+        case METRIC_SPO2_FAST:
+        case METRIC_SPO2_SLOW:
+        case METRIC_PERFUSION_INDEX:
+        case METRIC_HUMIDITY:
+        case METRIC_BATTERY:
+                return "%";
+        case METRIC_BODY_WEIGHT:
+                return "kg";
+        case METRIC_BMI:
+                return "kg/m2";
+        case METRIC_BODY_HEIGHT:
+                return "m";
+        case METRIC_GLUCOSE:
+                return "mg/dL";
+        case METRIC_ILLUMINANCE:
+                return "lx";
+        case METRIC_VOLTAGE:
+                return "V";
+        case METRIC_POWER:
+                return "W";
+        case METRIC_PRESSURE:
+                return "hPa";
+        case METRIC_CO2:
+                return "[ppm]";
+        case _METRIC_MAX:
+                break;
+        }
+        return "";
+}
+
 int metric_from_name(const char *name, Metric *ret)
 {
         for (Metric m = 0; m < _METRIC_MAX; m++)

@@ -147,6 +147,9 @@ typedef struct SensorSink {
 
 const char *metric_name(Metric m);
 const char *metric_loinc(Metric m); /* NULL where the metric has no LOINC code */
+/* The unit a metric has when none is given (a replay log line, a nurse's observation): UCUM, a
+ * static string; "" for _METRIC_MAX. */
+const char *metric_default_unit(Metric m);
 int metric_from_name(const char *name, Metric *ret);
 const char *event_kind_name(EventKind k);
 int event_kind_from_name(const char *name, EventKind *ret);

@@ -1,6 +1,6 @@
 /* Alert ids when alerts.json is lost (a full disk that never let it be written, corruption,
- * deletion), the once-per-episode log of a failing write, and the log's escaping of control
- * characters. Real files in a temporary directory; the log is read back from our own stderr. */
+ * deletion), the once-per-episode log of a failing write, the log's escaping of control
+ * characters, and every kind of alert minted, logged and handed on in one place. Real files in a temporary directory; the log is read back from our own stderr. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +215,53 @@ static void test_log_long_message_is_one_line(void)
         CHECK(len < 2 || log[len - 2] == 'n'); /* the last escape is whole: "\n", not a lone "\" */
 }
 
+/* What the sink was handed, for the test below. */
+static char sunk[4][1024];
+static size_t n_sunk;
+
+static void sink(void *userdata, const Alert *a, const char *json, size_t len)
+{
+        CHECK(strlen(json) == len);
+        if (n_sunk < ELEMENTSOF(sunk))
+                snprintf(sunk[n_sunk++], sizeof sunk[0], "%s", json);
+}
+
+/* The stores', the technician's and the rules' alerts come out of one counter and one sink, each
+ * logged once, with the kind, patient and message their callers used to build themselves. */
+static void test_every_emitter_goes_through_one_counter(void)
+{
+        static const int64_t t = 1772442000LL * 1000000;
+        char id[ALERT_ID_MAX] = "x";
+        Alerts *al = NULL;
+        const char *log;
+        Alert r = {.kind = "news2_single_parameter", .severity = SEVERITY_WARNING, .state = ALERT_RAISED,
+                   .time_usec = t};
+
+        n_sunk = 0;
+        CHECK(alerts_new(&(AlertsOptions){.id_prefix = "gw", .id_floor = 7, .log = true, .sink = sink}, &al) == 0);
+        capture_start();
+        CHECK(alerts_raise_store_replaced(al, "p1", "/s/outbox.db", "/s/outbox.db.corrupt", t) == 0);
+        CHECK(alerts_raise_store_unavailable(al, "p1", "/s/outbox.db", "No space left on device", t) == 0);
+        CHECK(alerts_raise_test_alarm(al, "", t, id) == 0);
+        alerts_rules_sink(al, &r);
+        log = capture_end();
+        CHECK_STREQ(id, "gw-1772442000-9");
+        CHECK_STREQ(r.id, "gw-1772442000-10");
+        CHECK(n_sunk == 4);
+        CHECK(strstr(sunk[0], "\"id\":\"gw-1772442000-7\",\"kind\":\"store_replaced\",\"severity\":\"critical\"") &&
+              strstr(sunk[0], "\"patient\":\"p1\"") &&
+              strstr(sunk[0], "the old file is kept as /s/outbox.db.corrupt"));
+        CHECK(strstr(sunk[1], "\"id\":\"gw-1772442000-8\",\"kind\":\"store_unavailable\"") &&
+              strstr(sunk[1], "cannot be opened (No space left on device)"));
+        CHECK(strstr(sunk[2], "\"kind\":\"test_alarm\"") && strstr(sunk[2], "\"message\":\"Test alarm requested\"") &&
+              !strstr(sunk[2], "patient"));
+        CHECK(strstr(sunk[3], "\"kind\":\"news2_single_parameter\""));
+        CHECK(count(log, "<3>The store /s/outbox.db was corrupt") == 1);
+        CHECK(count(log, "<3>The store /s/outbox.db cannot be opened") == 1);
+        CHECK(count(log, "<5>Alert gw-") == 4);
+        alerts_free(al);
+}
+
 static void setup(void) __attribute__((constructor));
 static void setup(void)
 {
@@ -232,4 +279,5 @@ static void cleanup(void)
 
 TEST_MAIN(TEST(test_floor_above_the_file), TEST(test_corrupt_file_goes_on_from_the_floor),
           TEST(test_missing_file_is_noticed), TEST(test_write_failure_logged_once_per_episode),
-          TEST(test_log_escapes_control_characters), TEST(test_log_long_message_is_one_line))
+          TEST(test_log_escapes_control_characters), TEST(test_log_long_message_is_one_line),
+          TEST(test_every_emitter_goes_through_one_counter))

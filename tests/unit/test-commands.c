@@ -1,12 +1,20 @@
-/* The command memo (a repeated request answered alike) and the rate limit of test alarms. */
+/* The command memo (a repeated request answered alike), the rate limit of test alarms, the parser's
+ * refusals, and the dispatch table (gateway/commands.c) over real modules: an outbox and a sensor
+ * store in a temporary directory, the rules, alerts in memory. */
 #include <errno.h>
 #include <math.h>
+#include <unistd.h>
 
+#include "gateway/alerts.h"
 #include "gateway/base.h"
 #include "gateway/command-memo.h"
 #include "gateway/command.h"
-#include "gateway/replay.h"
+#include "gateway/commands.h"
+#include "gateway/config.h"
+#include "gateway/devices.h"
+#include "gateway/ingest.h"
 #include "gateway/ratelimit.h"
+#include "sensors/reading.h"
 #include "test.h"
 
 static void test_memo_answers_a_repeated_request(void)
@@ -168,6 +176,165 @@ static void test_command_parse_precise_errors(void)
         }
 }
 
+/* ---- the dispatch table ---- */
+
+static char dir[] = "/tmp/hcgw-commands-XXXXXX";
+
+typedef struct Rig {
+        sd_event *e;
+        Config *c;
+        Outbox *ob;
+        Ingest *ing;
+        Alerts *al;
+        Devices *d;
+        Commands *cmds;
+        unsigned statuses; /* publish_status calls */
+} Rig;
+
+static void on_publish_status(void *userdata)
+{
+        ((Rig *)userdata)->statuses++;
+}
+
+static bool rig_up(Rig *g)
+{
+        static const char conf[] = "[Gateway]\nId=gw\nStateDirectory=/tmp\n[Uplink]\nBroker=mqtt://127.0.0.1:1883\n";
+        char path[300], *err = NULL;
+        FILE *f = fmemopen((void *)conf, strlen(conf), "r");
+
+        *g = (Rig){};
+        CHECK(config_parse(f, "commands.conf", &g->c, &err) == 0);
+        fclose(f);
+        CHECK(sd_event_new(&g->e) >= 0);
+        snprintf(path, sizeof path, "%s/outbox.db", dir);
+        CHECK(outbox_open(g->e, path, &(OutboxOptions){.max_size = 1 << 20}, &g->ob, &err) == 0);
+        free(err);
+        err = NULL;
+        snprintf(path, sizeof path, "%s/sensors.db", dir);
+        CHECK(devices_new(g->e, path, &g->d, &err) == 0);
+        free(err);
+        if (!g->c || !g->ob || !g->d)
+                return false;
+        CHECK(ingest_new(g->e, g->c, g->ob, &g->ing) == 0);
+        CHECK(alerts_new(&(AlertsOptions){.id_prefix = "gw", .sink = ingest_alerts_sink, .userdata = g->ing}, &g->al) == 0);
+        CHECK(ingest_start(g->ing, g->d, g->al) == 0);
+        CHECK(commands_new(&(CommandsOptions){.event = g->e,
+                                              .alerts = g->al,
+                                              .ingest = g->ing,
+                                              .publish_status = on_publish_status,
+                                              .userdata = g},
+                           &g->cmds) == 0);
+        return g->cmds;
+}
+
+static void rig_down(Rig *g)
+{
+        char p[320];
+        commands_free(g->cmds);
+        ingest_free(g->ing);
+        alerts_free(g->al);
+        devices_free(g->d);
+        outbox_free(g->ob);
+        sd_event_unref(g->e);
+        config_free(g->c);
+        for (const char *const *n = (const char *const[]){"outbox.db", "outbox.db-wal", "outbox.db-shm", "sensors.db",
+                                                          "sensors.db-wal", "sensors.db-shm", NULL};
+             *n; n++) {
+                snprintf(p, sizeof p, "%s/%s", dir, *n);
+                (void)unlink(p);
+        }
+}
+
+/* The reply to one command, as MQTT sends it (static buffer, until the next call). */
+static const char *run(Rig *g, const char *name, const char *payload)
+{
+        static char buf[512];
+        char *reply = NULL;
+
+        CHECK(commands_dispatch(g->cmds, name, payload, strlen(payload), &reply) == 0);
+        snprintf(buf, sizeof buf, "%s", reply ?: "(none)");
+        free(reply);
+        return buf;
+}
+
+/* A test alarm is raised once per request id: a repeat is answered with the same bytes and raises
+ * nothing. Three at once, then the fourth is refused without being remembered. */
+static void test_dispatch_test_alarm_memo_and_rate_limit(void)
+{
+        char first[512], want[256];
+        Rig g;
+
+        if (!rig_up(&g))
+                return;
+        snprintf(first, sizeof first, "%s", run(&g, "test-alarm", "{\"request_id\":\"t1\",\"message\":\"hi\"}"));
+        CHECK(!strncmp(first, "{\"ok\":true,\"request_id\":\"t1\",\"alert_id\":\"gw-", 43));
+        CHECK(alerts_minted(g.al) == 1);
+        CHECK(outbox_backlog(g.ob, LANE_ALERTS) + outbox_pending(g.ob) == 1);
+        CHECK_STREQ(run(&g, "test-alarm", "{\"request_id\":\"t1\",\"message\":\"hi\"}"), first);
+        CHECK(alerts_minted(g.al) == 1);
+        CHECK(!strncmp(run(&g, "test-alarm", "{\"request_id\":\"t2\"}"), "{\"ok\":true,", 10));
+        CHECK(!strncmp(run(&g, "test-alarm", "{}"), "{\"ok\":true,\"alert_id\":", 22));
+        snprintf(want, sizeof want, "%s", "{\"ok\":false,\"request_id\":\"t4\",\"error\":\"test alarms are rate-limited: try again in ");
+        CHECK(!strncmp(run(&g, "test-alarm", "{\"request_id\":\"t4\"}"), want, strlen(want)));
+        /* Not remembered: sent again it is refused again (not answered from the memo as "ok"). */
+        CHECK(!strncmp(run(&g, "test-alarm", "{\"request_id\":\"t4\"}"), want, strlen(want)));
+        CHECK(alerts_minted(g.al) == 3);
+        rig_down(&g);
+}
+
+/* "status" asks for a fresh status before it answers; refusals carry the request id when the
+ * payload has one, and are not remembered. */
+static void test_dispatch_status_and_refusals(void)
+{
+        Rig g;
+
+        if (!rig_up(&g))
+                return;
+        CHECK_STREQ(run(&g, "status", ""), "{\"ok\":true}");
+        CHECK(g.statuses == 1);
+        CHECK_STREQ(run(&g, "status", "{\"request_id\":\"s1\"}"), "{\"ok\":true,\"request_id\":\"s1\"}");
+        CHECK_STREQ(run(&g, "status", "{\"request_id\":\"s1\"}"), "{\"ok\":true,\"request_id\":\"s1\"}");
+        CHECK(g.statuses == 2); /* the repeat was answered from the memo */
+        CHECK_STREQ(run(&g, "reboot", "{\"request_id\":\"x\"}"),
+                    "{\"ok\":false,\"request_id\":\"x\",\"error\":\"unknown command\"}");
+        CHECK_STREQ(run(&g, "observation", "{\"request_id\":\"r9\",\"metric\":\"spo2\",\"value\":-5}"),
+                    "{\"ok\":false,\"request_id\":\"r9\",\"error\":\"observation: spo2 must be from 50 to 100 %\"}");
+        CHECK_STREQ(run(&g, "observation", "not json"), "{\"ok\":false,\"error\":\"payload is not a JSON object\"}");
+        rig_down(&g);
+}
+
+/* A nurse's observation is committed to the outbox before "ok"; a consciousness level needs no store. */
+static void test_dispatch_observation(void)
+{
+        Rig g;
+
+        if (!rig_up(&g))
+                return;
+        CHECK_STREQ(run(&g, "observation", "{\"request_id\":\"o1\",\"metric\":\"respiratory_rate\",\"value\":22}"),
+                    "{\"ok\":true,\"request_id\":\"o1\"}");
+        CHECK(outbox_backlog(g.ob, LANE_TELEMETRY) == 1 && outbox_pending(g.ob) == 0);
+        CHECK_STREQ(run(&g, "observation", "{\"request_id\":\"o1\",\"metric\":\"respiratory_rate\",\"value\":22}"),
+                    "{\"ok\":true,\"request_id\":\"o1\"}");
+        CHECK(outbox_backlog(g.ob, LANE_TELEMETRY) == 1); /* not stored twice */
+        CHECK_STREQ(run(&g, "observation", "{\"metric\":\"consciousness\",\"value\":\"V\"}"), "{\"ok\":true}");
+        rig_down(&g);
+}
+
+static void setup(void) __attribute__((constructor));
+static void setup(void)
+{
+        if (!mkdtemp(dir))
+                abort();
+}
+
+static void cleanup(void) __attribute__((destructor));
+static void cleanup(void)
+{
+        (void)rmdir(dir);
+}
+
 TEST_MAIN(TEST(test_memo_answers_a_repeated_request), TEST(test_memo_forgets_the_oldest_first),
           TEST(test_ratelimit_burst_then_one_per_interval), TEST(test_observation_impossible_values),
-          TEST(test_observation_extreme_but_real_values), TEST(test_command_parse_precise_errors))
+          TEST(test_observation_extreme_but_real_values), TEST(test_command_parse_precise_errors),
+          TEST(test_dispatch_test_alarm_memo_and_rate_limit), TEST(test_dispatch_status_and_refusals),
+          TEST(test_dispatch_observation))

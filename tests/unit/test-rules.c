@@ -580,17 +580,17 @@ static void test_alert_kind_names_are_the_wire_contract(void)
         AlertKind k = _ALERT_KIND_MAX;
 
         for (AlertKind i = 0; i < _ALERT_KIND_MAX; i++) {
-                CHECK_STREQ(alert_kind_to_string(i), wire[i]);
-                CHECK(alert_kind_from_string(wire[i], &k) == 0 && k == i);
+                CHECK_STREQ(alert_kind_name(i), wire[i]);
+                CHECK(alert_kind_from_name(wire[i], &k) == 0 && k == i);
                 for (AlertKind j = 0; j < i; j++)
-                        CHECK(!streq(alert_kind_to_string(i) ?: "", alert_kind_to_string(j) ?: ""));
+                        CHECK(!streq(alert_kind_name(i) ?: "", alert_kind_name(j) ?: ""));
         }
-        CHECK(alert_kind_to_string(_ALERT_KIND_MAX) == NULL);
-        CHECK(alert_kind_to_string((AlertKind)-1) == NULL);
+        CHECK(alert_kind_name(_ALERT_KIND_MAX) == NULL);
+        CHECK(alert_kind_name((AlertKind)-1) == NULL);
         k = ALERT_KIND_THRESHOLD;
-        CHECK(alert_kind_from_string("Threshold", &k) == -EINVAL && k == ALERT_KIND_THRESHOLD);
-        CHECK(alert_kind_from_string("", &k) == -EINVAL);
-        CHECK(alert_kind_from_string(NULL, &k) == -EINVAL);
+        CHECK(alert_kind_from_name("Threshold", &k) == -EINVAL && k == ALERT_KIND_THRESHOLD);
+        CHECK(alert_kind_from_name("", &k) == -EINVAL);
+        CHECK(alert_kind_from_name(NULL, &k) == -EINVAL);
 }
 
 /* Evidence is built with jansson and written as text only when an alert goes out: a whole number

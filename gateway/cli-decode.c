@@ -8,7 +8,7 @@
 
 #include "gateway/base.h"
 #include "gateway/clock.h"
-#include "gateway/decode-tool.h"
+#include "gateway/cli-decode.h"
 #include "gateway/encode.h"
 #include "sensors/bthome.h"
 
@@ -58,7 +58,7 @@ static void usage(FILE *f)
                    "Prints one JSON object per reading or event. Exit status 2 for malformed or refused input.\n");
 }
 
-int decode_tool(int argc, char *argv[])
+int cli_decode(int argc, char *argv[])
 {
         static const struct option options[] = {
                 {"key", required_argument, NULL, 'k'},
