@@ -263,6 +263,9 @@ int sqlite_open_store(const char *path, const SqliteOptions *opt, sqlite3 **ret_
         sqlite3_extended_result_codes(db, 1);
         if (opt->busy_timeout_msec > 0)
                 sqlite3_busy_timeout(db, (int)opt->busy_timeout_msec);
+        /* Until the version is known to be ours, closing must not checkpoint: that would fold a newer
+         * store's -wal into its file and delete the -wal. */
+        (void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 
         /* Before any PRAGMA that writes (journal_mode=WAL changes the header of a store that is not
          * in WAL mode yet): a newer store is left exactly as it was, for the newer binary. */
@@ -273,6 +276,7 @@ int sqlite_open_store(const char *path, const SqliteOptions *opt, sqlite3 **ret_
                 r = refuse_newer(version, opt->n_migrations, &error);
                 goto fail;
         }
+        (void)sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 
         if (opt->auto_vacuum_incremental) {
                 /* Freed pages can be given back to the file system (new stores only: it must precede

@@ -101,6 +101,9 @@ static void handle_observation(Commands *cmds, const Command *c, Outcome *ret)
                 return refuse(ret, false, "out of memory");
         if (r == -ENOSPC) /* refused, not kept: the nurse may send it again later */
                 return refuse(ret, false, "refused: the gateway's disk is full, send it again later");
+        if (r == -ENOBUFS)
+                return refuse(ret, false,
+                              "refused: the gateway's disk cannot be written and its memory is full, send it again later");
         if (r > 0)
                 return refuse(
                     ret, true,

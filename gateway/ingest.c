@@ -70,7 +70,7 @@ void ingest_queue(Ingest *ing, Lane lane, char *body, size_t len)
                 return;
         }
         r = outbox_add(ing->outbox, lane, body, len);
-        if (r < 0)
+        if (r < 0 && r != -ENOBUFS) /* -ENOBUFS: memory is full while the disk fails; the outbox said so once */
                 log_error_errno(r, "Failed to queue a %s item, it is counted as dropped: %m",
                                 lane_name(lane));
         free(body);
@@ -189,8 +189,9 @@ int ingest_nurse_reading(Ingest *ing, const Reading *rd)
                 return log_oom();
         r = outbox_add_sync(ing->outbox, LANE_TELEMETRY, body, len, NULL);
         free(body);
-        if (r == -ENOSPC) { /* refused, not kept: the nurse may send it again later */
-                log_error("Refused a nurse's observation: the state directory is nearly full.");
+        if (r == -ENOSPC || r == -ENOBUFS) { /* refused, not kept: the nurse may send it again later */
+                log_error("Refused a nurse's observation: %s.", r == -ENOSPC ? "the state directory is nearly full"
+                                                                             : "the store fails and memory is full");
                 return r;
         }
         rules_nurse_reading(ing->rules, rd->metric, rd->value, rd->unit);

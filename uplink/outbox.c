@@ -29,8 +29,9 @@
 /* After a stop that was not clean, the next run starts this many seqs past the reservation: the
  * last run may have been unable to write anything for a while (a full or failing disk) and have
  * sent alerts from memory with seqs beyond its reservation meanwhile. While commits fail, only
- * alerts take seqs, so this covers 65536 alerts in one episode of failures (an alert a minute for
- * six weeks); going past it is logged. */
+ * alerts and the items queued before them keep seqs (at most MEMORY_FACTOR * max_pending of
+ * those, 8000 by default), so this covers more than 57000 alerts in one episode of failures (an
+ * alert a minute for five weeks); going past it is logged. */
 #define SEQ_FAIL_WINDOW 65536
 #define RETRY_MAX_USEC (5ULL * 1000 * 1000)
 #define MIB (1024ULL * 1024)
@@ -81,6 +82,7 @@ struct Outbox {
         uint64_t alert_seq_max;   /* the highest seq handed to an alert (it may have been sent from memory) */
         bool window_warned;       /* an alert went past SEQ_FAIL_WINDOW in this episode (logged once) */
         bool read_failing;        /* reading stored items fails (logged once per episode) */
+        bool memory_full;         /* new non-alert items are refused for lack of memory (logged once) */
         unsigned retry_exp;
         char *last_error;
         uint64_t failing_since, failed_commits;
@@ -279,7 +281,7 @@ static const SqliteMigration migrations[] = {
             "                                             ('dropped', 0), ('seq_reserved', 0);"},
         /* 2: 'running' (cleared by a clean stop) and the count of skipped seqs. A store that ever
          * reserved seqs cannot tell whether its last run stopped cleanly: it counts as unclean. */
-        {2, "INSERT OR IGNORE INTO meta(key, value) VALUES('skipped', 0),"
+        {2, "INSERT OR IGNORE INTO meta(key, value) VALUES('skipped', 0), ('skipped_top', 0),"
             " ('running', (SELECT value > 0 FROM meta WHERE key='seq_reserved'));"},
 };
 
@@ -289,7 +291,10 @@ static const SqliteOptions store_options = {
         /* Freed pages can be given back to the file system after thinning. */
         .auto_vacuum_incremental = true,
         .quick_check = true,
-        .busy_timeout_msec = 5000,
+        /* Only this process writes (StateDirectory/lock); a tool reading the file can hold a lock
+         * for a moment. Waiting blocks the loop, and an alarm with it: a busy commit fails at once
+         * and is retried, and alerts go out from memory meanwhile. */
+        .busy_timeout_msec = 100,
 };
 
 static int prepare_statements(Outbox *o)
@@ -320,11 +325,11 @@ static int prepare_statements(Outbox *o)
  * cannot be written, nothing can, and the caller runs on a store in memory. */
 static int start_seqs(Outbox *o)
 {
-        uint64_t running = 0;
-        char sql[160];
+        uint64_t running = 0, top = 0, from;
+        char sql[256];
         int rc;
 
-        if ((rc = get_meta(o, "running", &running)) != SQLITE_OK)
+        if ((rc = get_meta(o, "running", &running)) != SQLITE_OK || (rc = get_meta(o, "skipped_top", &top)) != SQLITE_OK)
                 return sqlite_rc_to_errno(rc);
         o->skipped_from = o->last_seq + 1;
         o->skipped_to = o->seq_reserved;
@@ -332,12 +337,20 @@ static int start_seqs(Outbox *o)
                 o->skipped_to = o->seq_reserved + SEQ_FAIL_WINDOW;
         o->next_seq = (o->last_seq > o->skipped_to ? o->last_seq : o->skipped_to) + 1;
         o->seq_floor = o->next_seq;
-        if (o->skipped_from <= o->skipped_to)
-                o->skipped += o->skipped_to - o->skipped_from + 1;
+        /* Counted once: a run that stopped before its first commit leaves a range that overlaps the
+         * one it announced itself. */
+        from = o->skipped_from > top + 1 ? o->skipped_from : top + 1;
+        if (from <= o->skipped_to) {
+                o->skipped += o->skipped_to - from + 1;
+                top = o->skipped_to;
+        }
+        /* This run's reservation is on disk before it hands out a seq: a run that ends before its
+         * first commit (the disk fails, or a kill) must push the next one past its own seqs too. */
+        o->seq_reserved = o->next_seq - 1 + SEQ_RESERVE;
         snprintf(sql, sizeof sql,
-                 "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), ('skipped', %llu); "
-                 "COMMIT;",
-                 (unsigned long long)o->skipped);
+                 "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), ('skipped', %llu),"
+                 " ('skipped_top', %llu), ('seq_reserved', %llu); COMMIT;",
+                 (unsigned long long)o->skipped, (unsigned long long)top, (unsigned long long)o->seq_reserved);
         rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
@@ -583,7 +596,15 @@ static int queue(Outbox *o, Lane lane, const char *body, size_t len)
          * newest telemetry or events first. Alerts are always kept. */
         if (o->n_pending >= MEMORY_FACTOR * o->opt.max_pending && lane != LANE_ALERTS) {
                 o->dropped++;
-                return -ENOSPC;
+                if (!o->memory_full) {
+                        /* Once per episode: on a disk that stays dead this is every new item. */
+                        o->memory_full = true;
+                        logf_(o, LOG_ERR,
+                              "%zu items wait in memory for a store that cannot be written: new readings and "
+                              "events are dropped (counted) until it can; alerts are still sent",
+                              o->n_pending);
+                }
+                return -ENOBUFS;
         }
         copy = malloc(len + 1);
         if (!copy)
@@ -809,20 +830,29 @@ static void refuse_for_room(Outbox *o)
 static void give_back_seqs(Outbox *o)
 {
         uint64_t next = o->seq_floor;
+        size_t keep = 0; /* items before this index keep their seqs */
 
+        /* Items queued before an alert that keeps its seq keep theirs too: renumbering them above
+         * it would leave their old seqs unused, a gap nobody counts. */
+        for (size_t i = 0; i < o->n_pending; i++)
+                if (o->pending[i].lane == LANE_ALERTS && o->pending[i].seq != 0)
+                        keep = i + 1;
+        for (size_t i = 0; i < o->n_pending; i++) {
+                if (i >= keep && o->pending[i].lane != LANE_ALERTS)
+                        o->pending[i].seq = 0;
+                if (o->pending[i].seq + 1 > next)
+                        next = o->pending[i].seq + 1;
+        }
         if (o->last_seq + 1 > next)
                 next = o->last_seq + 1;
         if (o->alert_seq_max + 1 > next)
                 next = o->alert_seq_max + 1;
-        for (size_t i = 0; i < o->n_pending; i++)
-                if (o->pending[i].lane != LANE_ALERTS)
-                        o->pending[i].seq = 0;
         o->next_seq = next;
         if (!o->window_warned && o->alert_seq_max > o->seq_reserved + SEQ_FAIL_WINDOW) {
                 o->window_warned = true;
                 logf_(o, LOG_ERR,
-                      "More than %d alerts sent from memory while the store cannot be written: after a crash "
-                      "now, the next run may give seqs above %llu to other items again",
+                      "More than %d seqs handed out while the store cannot be written: after a crash now, the next "
+                      "run may give seqs above %llu to other items again",
                       SEQ_FAIL_WINDOW, (unsigned long long)(o->seq_reserved + SEQ_FAIL_WINDOW));
         }
 }
@@ -936,6 +966,7 @@ int outbox_commit(Outbox *o)
         o->last_seq = last_seq;
         o->seq_reserved = reserve;
         o->window_warned = false;
+        o->memory_full = false;
         for (size_t i = 0; i < o->n_pending; i++)
                 free(o->pending[i].body);
         o->n_pending = o->n_pending_alerts = 0;

@@ -67,11 +67,13 @@ void outbox_set_options(Outbox *o, const OutboxOptions *opt);
 
 /* Queues a copy of body for lane. An alert commits at once (with everything queued before it);
  * other lanes commit when the delay passes or max_pending is reached. Returns 0, or a negative
- * errno if the item could not be kept even in memory (it is counted as dropped). A failed commit
+ * errno if the item could not be kept even in memory (it is counted as dropped): -ENOBUFS when
+ * commits have failed so long that memory holds all it may (logged once per episode here). A failed commit
  * keeps the items queued and is retried; see outbox_last_error(). */
 int outbox_add(Outbox *o, Lane lane, const char *body, size_t len);
 /* Queues body and commits everything queued at once. Returns 0 when this item is on disk, with its
- * seq in *ret_seq (if non-NULL); -ENOSPC when it was refused for lack of room (counted as dropped);
+ * seq in *ret_seq (if non-NULL); -ENOSPC when it was refused for lack of room, -ENOBUFS for lack of
+ * memory while commits fail (both counted as dropped);
  * or the failed commit's error, and the item stays queued in memory (retried, and for an alert
  * offered to the sender) with *ret_seq set all the same. */
 int outbox_add_sync(Outbox *o, Lane lane, const char *body, size_t len, uint64_t *ret_seq);

@@ -689,6 +689,107 @@ static void test_alerts_from_memory_past_the_reservation_survive_a_crash(void)
         umount_tmpfs(mnt);
 }
 
+/* fails on 7971a3c: a run that ended before its first commit (its disk died at once) had not
+ * written where its seqs started, so the run after it started at the same place and gave the seq
+ * of an alert sent from memory to another item; and the skipped count counted the overlapping
+ * range twice. */
+static void test_a_run_that_never_committed_pushes_the_next_one_on(void)
+{
+        char mnt[] = "/tmp/hcgw-full-XXXXXX", db[300];
+        sd_event *e = NULL;
+        Outbox *b;
+        OutboxBatch batch = {};
+        uint64_t sent = 0, from = 0, to = 0;
+        int pfd[2], status;
+
+        if (!mount_tmpfs(mnt, "1M"))
+                return;
+        snprintf(db, sizeof db, "%s/outbox.db", mnt);
+        for (int run = 0; run < 2; run++) {
+                pid_t pid;
+                CHECK(pipe(pfd) == 0);
+                pid = fork();
+                if (pid == 0) {
+                        sd_event *ce = NULL;
+                        OutboxBatch cb = {};
+                        uint64_t s = 0;
+                        sd_event_new(&ce);
+                        b = open_at(ce, db, 64 << 20);
+                        if (run == 1)
+                                fill(mnt, 0); /* the disk dies before anything is committed */
+                        add(b, LANE_ALERTS, "a", run);
+                        if (outbox_fetch(b, LANE_ALERTS, run, 1, 1 << 20, &cb) == 0 && cb.n == 1)
+                                s = cb.items[0].seq; /* sent (stored or from memory) */
+                        if (run == 1 && outbox_pending(b) != 1)
+                                s = 0; /* the commit did not fail: not the case under test */
+                        (void)!write(pfd[1], &s, sizeof s);
+                        kill(getpid(), SIGKILL);
+                        _exit(1);
+                }
+                close(pfd[1]);
+                CHECK(read(pfd[0], &sent, sizeof sent) == sizeof sent);
+                close(pfd[0]);
+                CHECK(waitpid(pid, &status, 0) == pid);
+        }
+        CHECK(sent > 1);
+        unfill(mnt);
+        sd_event_new(&e);
+        b = open_at(e, db, 64 << 20);
+        CHECK(outbox_last_seq(b) == 1);
+        CHECK(outbox_skipped_at_open(b, &from, &to));
+        CHECK(from == 2 && to > sent);
+        CHECK(outbox_skipped(b) == to - from + 1); /* the union of the ranges, each seq once */
+        add(b, LANE_ALERTS, "other", 1);
+        CHECK(outbox_fetch(b, LANE_ALERTS, 0, 10, 1 << 20, &batch) == 0);
+        CHECK(batch.n == 2 && batch.items[1].seq > sent);
+        outbox_batch_done(&batch);
+        outbox_free(b);
+        sd_event_unref(e);
+        umount_tmpfs(mnt);
+}
+
+/* fails on 7971a3c: when a commit failed for a moment (another process held the file's lock) with
+ * events queued before an alert, the events were renumbered above the alert, and the seqs they
+ * had below it were never used: a gap counted neither in dropped nor in skipped. */
+static void test_a_busy_commit_leaves_no_gap(void)
+{
+        sd_event *e = NULL;
+        sqlite3 *other = NULL;
+        Outbox *b;
+        OutboxBatch batch = {};
+        uint64_t alert_seq = 0, seen = 0, max = 0;
+
+        fresh();
+        sd_event_new(&e);
+        b = open_box(e, 1 << 20, 10 * 1000 * 1000);
+        CHECK(sqlite3_open(path, &other) == SQLITE_OK);
+        CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+        for (int i = 0; i < 5; i++)
+                add(b, LANE_EVENTS, "e", i); /* waiting for the group commit */
+        add(b, LANE_ALERTS, "a", 1);             /* commits at once: busy, sent from memory */
+        CHECK(outbox_pending(b) == 6);
+        CHECK(outbox_fetch(b, LANE_ALERTS, 0, 1, 1 << 20, &batch) == 0);
+        CHECK(batch.n == 1);
+        alert_seq = batch.n == 1 ? batch.items[0].seq : 0;
+        outbox_batch_done(&batch);
+        CHECK(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(other);
+        add(b, LANE_EVENTS, "later", 1);
+        CHECK(outbox_commit(b) == 0);
+        CHECK(outbox_fetch(b, LANE_EVENTS, 0, 100, 1 << 20, &batch) == 0);
+        for (size_t i = 0; i < batch.n; i++) {
+                seen |= 1ULL << batch.items[i].seq;
+                max = batch.items[i].seq > max ? batch.items[i].seq : max;
+        }
+        outbox_batch_done(&batch);
+        seen |= 1ULL << alert_seq;
+        max = alert_seq > max ? alert_seq : max;
+        CHECK(max == 7 && seen == ((1ULL << 8) - 2)); /* seqs 1..7, each used */
+        CHECK(outbox_dropped(b) == 0 && outbox_skipped(b) == 0);
+        outbox_free(b);
+        sd_event_unref(e);
+}
+
 static off_t file_size(const char *p, const char *suffix)
 {
         char f[320];
@@ -892,5 +993,6 @@ TEST_MAIN(TEST(test_order_and_seq), TEST(test_alert_commits_at_once_in_order), T
           TEST(test_a_commit_that_only_deletes_wakes_the_sender), TEST(test_failed_commit_logged_once_per_episode),
           TEST(test_reserve_refuses_telemetry_then_events), TEST(test_seq_of_an_alert_sent_from_memory_survives_a_crash),
           TEST(test_alerts_from_memory_past_the_reservation_survive_a_crash),
+          TEST(test_a_run_that_never_committed_pushes_the_next_one_on), TEST(test_a_busy_commit_leaves_no_gap),
           TEST(test_quota_bounds_the_files), TEST(test_corrupt_store_is_moved_aside),
           TEST(test_corrupt_store_reported), TEST(test_add_sync_says_whether_stored))

@@ -172,6 +172,47 @@ static void test_newer_store_refused(void)
         free(after);
 }
 
+/* The same with the newer binary's last transactions still in its -wal (it was killed): the file
+ * and the -wal stay byte for byte as they were. fails on 7971a3c: closing the refused store
+ * checkpointed the -wal into the file and deleted it. */
+static void test_newer_store_with_wal_refused(void)
+{
+        const SqliteOptions opt = {.migrations = three, .n_migrations = 3, .quick_check = true};
+        size_t len_before = 0, len_after = 0, wlen_before = 0, wlen_after = 0;
+        char *before, *after, *wbefore, *wafter, *err = NULL, wal[300];
+        sqlite3 *db;
+        int r;
+
+        test_remove_store(path);
+        snprintf(wal, sizeof wal, "%s-wal", path);
+        db = plain();
+        CHECK(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(a); INSERT INTO t VALUES(1);", NULL, NULL,
+                           NULL) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, "PRAGMA user_version=5; INSERT INTO t VALUES(2);", NULL, NULL, NULL) == SQLITE_OK);
+        /* killed: no checkpoint at close */
+        CHECK(sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+        CHECK(exists(wal));
+        before = test_read_file(path, &len_before);
+        wbefore = test_read_file(wal, &wlen_before);
+
+        db = NULL;
+        r = sqlite_open_store(path, &opt, &db, &err);
+        CHECK(r == -EPROTONOSUPPORT);
+        CHECK(err && strstr(err, "schema version 5"));
+        free(err);
+
+        after = test_read_file(path, &len_after);
+        wafter = test_read_file(wal, &wlen_after);
+        CHECK(before && after && len_before == len_after && memcmp(before, after, len_before) == 0);
+        CHECK(wbefore && wafter && wlen_before == wlen_after && memcmp(wbefore, wafter, wlen_before) == 0);
+        free(before);
+        free(after);
+        free(wbefore);
+        free(wafter);
+        test_remove_store(path);
+}
+
 /* Not SQLite: refused as -EBADMSG before SQLite opens it, and the -wal beside it kept. */
 static void test_foreign_file(void)
 {
@@ -313,5 +354,5 @@ static void teardown(void)
 }
 
 TEST_MAIN(TEST(test_new_store_migrated_in_order), TEST(test_old_store_upgraded),
-          TEST(test_failing_migration_rolled_back), TEST(test_newer_store_refused), TEST(test_foreign_file),
+          TEST(test_failing_migration_rolled_back), TEST(test_newer_store_refused), TEST(test_newer_store_with_wal_refused), TEST(test_foreign_file),
           TEST(test_corrupt_store), TEST(test_missing_directory_and_memory), TEST(test_errno_mapping))
