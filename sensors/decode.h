@@ -4,7 +4,11 @@
  * Each decoder returns 0, or -EBADMSG for a malformed value (too short, a flag promising a field
  * that is missing, a field out of range, bytes left over) and -EPROTO for one that is well formed
  * but refused (BTHome: wrong key or altered frame, replayed counter, downgrade). On failure,
- * out->error says what is wrong and out holds no readings: never a partial reading as if good. */
+ * out->error says what is wrong and out holds no readings: never a partial reading as if good.
+ *
+ * out is the caller's, and so is everything written into it; the strings readings point to (unit,
+ * absent, site, sample) are static, valid for the life of the program. Which decoder serves which
+ * device is the profile table's (sensors/profile.h). */
 #pragma once
 
 #include <stdbool.h>
@@ -72,7 +76,9 @@ int cursor_time_stamp(Cursor *c, const DecodeContext *ctx, int64_t *t, TimeQuali
 DateTime datetime_from_usec(int64_t usec, int32_t utc_offset_sec);
 void put_datetime(uint8_t *p, const DateTime *t);
 
-/* Adds a reading (time and quality from the caller) or records an error. */
+/* Adds a reading (time and quality from the caller) or records an error. The pointers returned are
+ * into out (valid until out is reset or decoded into again), or NULL when out is full. unit must be
+ * a static string. */
 Reading *decoded_add_reading(Decoded *out, Metric m, const char *unit, int64_t time_usec, TimeQuality q);
 /* A reading from an SFLOAT or FLOAT field: absent with the reason for the special values. */
 Reading *decoded_add_sfloat(Decoded *out, Metric m, const char *unit, uint16_t raw, int extra_exponent,

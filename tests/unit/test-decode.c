@@ -648,6 +648,15 @@ static void test_profile_table_complete(void)
         CHECK(profile_from_name(NULL, &(Profile){0}) == -EINVAL);
         CHECK(profile_from_name("ecg", &(Profile){0}) == -EINVAL);
         CHECK(profile_from_name("PLX", &(Profile){0}) == -EINVAL); /* case-sensitive, as config keys are */
+        {
+                /* The list for messages: every name, and cut short (never past the buffer). */
+                char all[256], cut[10], none[1];
+                CHECK_STREQ(profile_names_list(", ", all, sizeof all),
+                            "bthome, heart-rate, blood-pressure, temperature, plx-spot, plx, plx-continuous, weight, "
+                            "glucose");
+                CHECK_STREQ(profile_names_list(", ", cut, sizeof cut), "bthome, h");
+                CHECK_STREQ(profile_names_list(", ", none, sizeof none), "");
+        }
 }
 
 /* The three tables of 0060b92 (gateway/config.c's Type= list, gateway/ingest.c's profile_of_type(),
