@@ -11,6 +11,7 @@
 #include "gateway/cli-decode.h"
 #include "gateway/encode.h"
 #include "sensors/bthome.h"
+#include "sensors/profile.h"
 
 #define PAYLOAD_MAX 512
 
@@ -51,11 +52,14 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 
 static void usage(FILE *f)
 {
+        char names[256];
+
         fprintf(f, "Usage: homecare-gw decode PROFILE HEX... [--key HEX --mac AA:BB:CC:DD:EE:FF] [--last-counter N]\n"
-                   "PROFILE: heart-rate, blood-pressure, temperature, plx-spot, plx-continuous, weight, glucose, bthome\n"
+                   "PROFILE: %s (as [Sensor] Type= takes them)\n"
                    "HEX: the characteristic value, or for bthome the service data after the UUID;\n"
                    "     spaces and colons are allowed, and several arguments are joined.\n"
-                   "Prints one JSON object per reading or event. Exit status 2 for malformed or refused input.\n");
+                   "Prints one JSON object per reading or event. Exit status 2 for malformed or refused input.\n",
+                profile_names_list(", ", names, sizeof names));
 }
 
 int cli_decode(int argc, char *argv[])
@@ -73,6 +77,7 @@ int cli_decode(int argc, char *argv[])
         BthomeState state = {};
         DecodeContext ctx = decode_context_now();
         Decoded *out;
+        const ProfileInfo *info;
         Profile p;
         int c, r;
 
@@ -101,6 +106,7 @@ int cli_decode(int argc, char *argv[])
         }
         if (profile_from_name(argv[optind], &p) < 0)
                 return fail("unknown profile '%s' (see homecare-gw decode --help)", argv[optind]);
+        info = profile_info(p);
         if (++optind >= argc)
                 return fail("%s: no payload given", profile_name(p));
         for (; optind < argc; optind++) {
@@ -110,7 +116,7 @@ int cli_decode(int argc, char *argv[])
                                     argv[optind]);
                 len += (size_t)r;
         }
-        if (p != PROFILE_BTHOME && (key_arg || mac_arg || counter_arg))
+        if (info->transport != PROFILE_ADVERTISEMENT && (key_arg || mac_arg || counter_arg))
                 return fail("--key, --mac and --last-counter are for bthome only, not %s", profile_name(p));
         if (key_arg && parse_key(key_arg, key) < 0)
                 return fail("bad key '%s': 32 hex digits", key_arg);
@@ -132,10 +138,14 @@ int cli_decode(int argc, char *argv[])
         out = calloc(1, sizeof *out);
         if (!out)
                 return fail("%s", "out of memory");
-        if (p == PROFILE_BTHOME)
-                r = decode_bthome(payload, len, key_arg ? key : NULL, mac, &ctx, &state, out);
-        else
-                r = decode_characteristic(p, payload, len, &ctx, out);
+        switch (info->transport) {
+        case PROFILE_ADVERTISEMENT:
+                r = info->decode_advertisement(payload, len, key_arg ? key : NULL, mac, &ctx, &state, out);
+                break;
+        case PROFILE_GATT:
+                r = info->decode_gatt(payload, len, &ctx, out);
+                break;
+        }
         if (r < 0) {
                 fprintf(stderr, "homecare-gw decode: %s: %s\n", profile_name(p), out->error);
                 free(out);

@@ -372,11 +372,17 @@ static int parse_one_of(Parser *p, const char *key, const char *value, void *fie
         }
 }
 
+/* Any name or alias of the profile table: Type= and `homecare-gw decode` share their spellings. */
 static int parse_sensor_type(Parser *p, const char *key, const char *value, void *field)
 {
-        static const char *const types[] = {"bthome", "heart-rate", "blood-pressure", "temperature", "plx",
-                                            "weight", "glucose", NULL};
-        return parse_one_of(p, key, value, field, types);
+        SensorConfig *sc = field;
+        Profile profile;
+        char names[256];
+
+        if (profile_from_name(value, &profile) < 0)
+                return fail(p, key, "'%s' is not one of: %s", value, profile_names_list(", ", names, sizeof names));
+        sc->profile = profile;
+        return parse_string(p, key, value, &sc->type);
 }
 
 static int parse_input_kind(Parser *p, const char *key, const char *value, void *field)
@@ -501,7 +507,7 @@ static const KeyDef keys[] = {
         {SEC_RULES, "AlarmButtonClearMinutes", parse_minutes, F(alarm_clear_min), false},
         {SEC_THRESHOLD, "Low", parse_limit_low, 0, false},
         {SEC_THRESHOLD, "High", parse_limit_high, 0, false},
-        {SEC_SENSOR, "Type", parse_sensor_type, S(type), true},
+        {SEC_SENSOR, "Type", parse_sensor_type, 0, true},
         {SEC_SENSOR, "Address", parse_address, S(address), true},
         {SEC_SENSOR, "Key", parse_bind_key, S(key), false},
         {SEC_SENSOR, "Role", parse_role, S(role), false},
@@ -699,7 +705,7 @@ static int check_sensor(Parser *p, const Config *c, const SensorConfig *sc, cons
                                     c->sensors[i].id, c->sensors[i].line);
                 }
         /* A BTHome device may be a button (a pendant); a health device never is. */
-        if (streq_ptr(sc->role, "alarm-button") && !streq(sc->type, "bthome")) {
+        if (streq_ptr(sc->role, "alarm-button") && sc->profile != PROFILE_BTHOME) {
                 p->line = elem_set_on[key_index(SEC_SENSOR, "Role")];
                 return fail(p, "Role", "a %s sensor cannot be the alarm button: only a bthome sensor (a BTHome button) "
                                        "or an [Input] with Kind=button can", sc->type);
@@ -767,7 +773,7 @@ static int finish_element(Parser *p, const Config *c, SectionId sec, const void 
         return r;
 }
 
-int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, char **ret_error)
+int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, char **reterr_error)
 {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *line = NULL;
@@ -945,18 +951,20 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 SensorConfig *sc = &c->sensors[i];
                 p.line = sc->line;
                 snprintf(section, sizeof section, "Sensor \"%s\"", sc->id);
-                if (sc->key && !streq(sc->type, "bthome"))
+                bool advertises = profile_info(sc->profile)->transport == PROFILE_ADVERTISEMENT;
+                if (sc->key && sc->profile != PROFILE_BTHOME)
                         r = fail(&p, "Key", "only bthome sensors have a bind key");
-                else if ((sc->bond || sc->passkey >= 0) && streq(sc->type, "bthome"))
+                else if ((sc->bond || sc->passkey >= 0) && advertises)
                         r = fail(&p, sc->bond ? "Bond" : "Passkey",
-                                 "a bthome sensor only advertises; pairing is for devices the gateway connects to");
+                                 "a %s sensor only advertises; pairing is for devices the gateway connects to",
+                                 sc->type);
                 else if (!sc->expected_interval_set)
                         /* BTHome devices advertise every minute or so; health devices only when used. */
-                        sc->expected_interval_min = streq(sc->type, "bthome") ? 60 : 0;
+                        sc->expected_interval_min = advertises ? 60 : 0;
         }
         if (r < 0) {
-                if (ret_error)
-                        *ret_error = TAKE_PTR(p.error);
+                if (reterr_error)
+                        *reterr_error = TAKE_PTR(p.error);
                 free(p.error);
                 return r;
         }
@@ -966,9 +974,9 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
         return 0;
 }
 
-int config_parse(FILE *f, const char *name, Config **ret, char **ret_error)
+int config_parse(FILE *f, const char *name, Config **ret, char **reterr_error)
 {
-        return config_parse_mode(f, name, CONFIG_DAEMON, ret, ret_error);
+        return config_parse_mode(f, name, CONFIG_DAEMON, ret, reterr_error);
 }
 
 const SensorConfig *config_find_sensor(const Config *c, const char *id)
@@ -987,25 +995,25 @@ const InputConfig *config_find_input(const Config *c, const char *id)
         return NULL;
 }
 
-int config_load_mode(const char *path, ConfigMode mode, Config **ret, char **ret_error)
+int config_load_mode(const char *path, ConfigMode mode, Config **ret, char **reterr_error)
 {
         FILE *f = fopen(path, "re");
         int r;
 
         if (!f) {
                 r = -errno;
-                if (ret_error)
-                        (void)!asprintf(ret_error, "%s: cannot open: %s", path, strerror(-r));
+                if (reterr_error)
+                        (void)!asprintf(reterr_error, "%s: cannot open: %s", path, strerror(-r));
                 return r;
         }
-        r = config_parse_mode(f, path, mode, ret, ret_error);
+        r = config_parse_mode(f, path, mode, ret, reterr_error);
         fclose(f);
         return r;
 }
 
-int config_load(const char *path, Config **ret, char **ret_error)
+int config_load(const char *path, Config **ret, char **reterr_error)
 {
-        return config_load_mode(path, CONFIG_DAEMON, ret, ret_error);
+        return config_load_mode(path, CONFIG_DAEMON, ret, reterr_error);
 }
 
 int config_read_password(const Config *c, char **ret)

@@ -8,11 +8,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sensors/profile.h"
+
 /* [Sensor "id"]: a radio device. */
 typedef struct SensorConfig {
         char *id;          /* the label */
         unsigned line;     /* where its section starts */
-        char *type;        /* Type=: bthome, heart-rate, blood-pressure, temperature, plx, weight, glucose */
+        char *type;        /* Type= as written: a name or alias of the profile table (sensors/profile.h) */
+        Profile profile;   /* what Type= names: bthome, heart-rate, blood-pressure, temperature,
+                            * plx-spot (plx), plx-continuous, weight, glucose */
         char *address;     /* Address=: AA:BB:CC:DD:EE:FF */
         char *key;         /* Key=: BTHome bind key, 32 hex digits, or NULL */
         char *role;        /* Role=: bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser, ... */
@@ -116,17 +120,23 @@ typedef enum ConfigMode {
         CONFIG_RULES_ONLY, /* replay: sensors, inputs, patient and rules; no broker needed */
 } ConfigMode;
 
-/* Parses the file at path. On success *ret is a new Config (free with config_free()).
- * On failure returns a negative errno and, if ret_error is non-NULL, a malloc'd message
- * "FILE:LINE: [Section] Key: what is wrong" in *ret_error. */
-int config_load(const char *path, Config **ret, char **ret_error);
-/* Same, from an open stream; `name` is used in messages. */
-int config_parse(FILE *f, const char *name, Config **ret, char **ret_error);
-int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, char **ret_error);
-int config_load_mode(const char *path, ConfigMode mode, Config **ret, char **ret_error);
+/* Parses the file at path. On success *ret is a new Config, the caller's (free with config_free());
+ * every string in it belongs to it. On failure returns a negative errno, *ret untouched, and, if
+ * reterr_error is non-NULL, a malloc'd message "FILE:LINE: [Section] Key: what is wrong" in
+ * *reterr_error (the caller frees it). */
+int config_load(const char *path, Config **ret, char **reterr_error);
+/* Same, from an open stream (borrowed for the call; not closed); `name` is used in messages and
+ * copied. */
+int config_parse(FILE *f, const char *name, Config **ret, char **reterr_error);
+int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, char **reterr_error);
+int config_load_mode(const char *path, ConfigMode mode, Config **ret, char **reterr_error);
+/* The element with that id, or NULL: borrowed from c, valid until config_free(c). */
 const SensorConfig *config_find_sensor(const Config *c, const char *id);
 const InputConfig *config_find_input(const Config *c, const char *id);
+/* Takes NULL. Returns NULL. */
 Config *config_free(Config *c);
 
-/* Reads the broker password from PasswordFile= (first line, no newline). */
+/* Reads the broker password from PasswordFile= (first line, no newline). 0 and *ret (malloc'd, the
+ * caller frees it; NULL when there is no PasswordFile=), or a negative errno (-ENOENT: no such
+ * file, -ENODATA: an empty one). */
 int config_read_password(const Config *c, char **ret);

@@ -322,28 +322,6 @@ static void on_ble_log(void *userdata, int priority, const char *message)
         log_full(priority, "%s", message);
 }
 
-static int profile_of_type(const char *type, Profile *ret)
-{
-        static const struct {
-                const char *type;
-                Profile p;
-        } map[] = {
-            {"bthome", PROFILE_BTHOME},
-            {"heart-rate", PROFILE_HEART_RATE},
-            {"blood-pressure", PROFILE_BLOOD_PRESSURE},
-            {"temperature", PROFILE_TEMPERATURE},
-            {"plx", PROFILE_PLX_SPOT},
-            {"weight", PROFILE_WEIGHT},
-            {"glucose", PROFILE_GLUCOSE},
-        };
-        for (size_t i = 0; i < ELEMENTSOF(map); i++)
-                if (streq(map[i].type, type)) {
-                        *ret = map[i].p;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
 static int ble_setup(Ingest *ing)
 {
         const Config *c = ing->config;
@@ -361,9 +339,8 @@ static int ble_setup(Ingest *ing)
         for (size_t i = 0; i < c->n_sensors; i++) {
                 const SensorConfig *sc = &c->sensors[i];
                 uint8_t key[16];
-                Profile p;
-                if (profile_of_type(sc->type, &p) < 0 || parse_mac(sc->address, cfg[n].address) < 0 ||
-                    (sc->key && parse_key(sc->key, key) < 0)) {
+                Profile p = sc->profile; /* config resolved Type= with the profile table */
+                if (parse_mac(sc->address, cfg[n].address) < 0 || (sc->key && parse_key(sc->key, key) < 0)) {
                         log_error("Sensor %s is misconfigured, ignoring it.",
                                   sc->id); /* check-config prevents this */
                         continue;
@@ -376,12 +353,11 @@ static int ble_setup(Ingest *ing)
                 cfg[n].id = sc->id;
                 cfg[n].passkey = sc->passkey;
                 cfg[n].bond = sc->bond;
-                cfg[n].advertises = p == PROFILE_BTHOME;
-                if (p == PROFILE_PLX_SPOT) { /* an oximeter may have either or both */
-                        cfg[n].measure[0] = profile_uuid16(PROFILE_PLX_SPOT);
-                        cfg[n].measure[1] = profile_uuid16(PROFILE_PLX_CONTINUOUS);
-                } else if (p != PROFILE_BTHOME)
-                        cfg[n].measure[0] = profile_uuid16(p);
+                cfg[n].advertises = profile_info(p)->transport == PROFILE_ADVERTISEMENT;
+                /* Every measurement characteristic of the device's service: an oximeter may have
+                 * spot-check, continuous, or both. (That they fit in measure[] for every profile is
+                 * checked by tests/unit/test-decode.c.) */
+                (void)profile_characteristics(p, cfg[n].measure, ELEMENTSOF(cfg[n].measure));
                 n++;
         }
         r = bluez_new(ing->event, c->bt_adapter, cfg, n, &sink,
@@ -408,7 +384,7 @@ static bool sensors_equal(const Config *a, const Config *b)
                 return false;
         for (size_t i = 0; i < a->n_sensors; i++) {
                 const SensorConfig *x = &a->sensors[i], *y = &b->sensors[i];
-                if (!streq(x->id, y->id) || !streq(x->type, y->type) || !streq(x->address, y->address) ||
+                if (!streq(x->id, y->id) || x->profile != y->profile || !streq(x->address, y->address) ||
                     !streq_ptr(x->key, y->key) || x->passkey != y->passkey || x->bond != y->bond)
                         return false;
         }

@@ -7,61 +7,12 @@
 #include "sensors/decode.h"
 #include "sensors/ieee11073.h"
 
-static const struct {
-        const char *name;
-        uint16_t uuid;
-} profiles[_PROFILE_MAX] = {
-        [PROFILE_HEART_RATE] = {"heart-rate", 0x2A37},
-        [PROFILE_BLOOD_PRESSURE] = {"blood-pressure", 0x2A35},
-        [PROFILE_TEMPERATURE] = {"temperature", 0x2A1C},
-        [PROFILE_PLX_SPOT] = {"plx-spot", 0x2A5E},
-        [PROFILE_PLX_CONTINUOUS] = {"plx-continuous", 0x2A5F},
-        [PROFILE_WEIGHT] = {"weight", 0x2A9D},
-        [PROFILE_GLUCOSE] = {"glucose", 0x2A18},
-        [PROFILE_BTHOME] = {"bthome", 0xFCD2},
-};
-
-const char *profile_name(Profile p)
-{
-        return p < _PROFILE_MAX ? profiles[p].name : NULL;
-}
-
-int profile_from_name(const char *name, Profile *ret)
-{
-        for (Profile p = 0; p < _PROFILE_MAX; p++)
-                if (strcmp(profiles[p].name, name) == 0) {
-                        *ret = p;
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-uint16_t profile_uuid16(Profile p)
-{
-        return p < _PROFILE_MAX ? profiles[p].uuid : 0;
-}
-
 int decode_characteristic(Profile p, const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out)
 {
-        switch (p) {
-        case PROFILE_HEART_RATE:
-                return decode_heart_rate(buf, len, ctx, out);
-        case PROFILE_BLOOD_PRESSURE:
-                return decode_blood_pressure(buf, len, ctx, out);
-        case PROFILE_TEMPERATURE:
-                return decode_temperature(buf, len, ctx, out);
-        case PROFILE_PLX_SPOT:
-                return decode_plx_spot(buf, len, ctx, out);
-        case PROFILE_PLX_CONTINUOUS:
-                return decode_plx_continuous(buf, len, ctx, out);
-        case PROFILE_WEIGHT:
-                return decode_weight(buf, len, ctx, out);
-        case PROFILE_GLUCOSE:
-                return decode_glucose(buf, len, ctx, out);
-        case PROFILE_BTHOME:
-        case _PROFILE_MAX:
-                break;
-        }
+        const ProfileInfo *info = profile_info(p);
+
+        if (info && info->decode_gatt)
+                return info->decode_gatt(buf, len, ctx, out);
         decoded_reset(out);
         return decoded_fail(out, -EINVAL, "not a GATT measurement profile");
 }

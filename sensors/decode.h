@@ -4,13 +4,18 @@
  * Each decoder returns 0, or -EBADMSG for a malformed value (too short, a flag promising a field
  * that is missing, a field out of range, bytes left over) and -EPROTO for one that is well formed
  * but refused (BTHome: wrong key or altered frame, replayed counter, downgrade). On failure,
- * out->error says what is wrong and out holds no readings: never a partial reading as if good. */
+ * out->error says what is wrong and out holds no readings: never a partial reading as if good.
+ *
+ * out is the caller's, and so is everything written into it; the strings readings point to (unit,
+ * absent, site, sample) are static, valid for the life of the program. Which decoder serves which
+ * device is the profile table's (sensors/profile.h). */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sensors/profile.h" /* Profile, and the table of which decoder serves which device */
 #include "sensors/reading.h"
 
 typedef struct DecodeContext {
@@ -31,22 +36,6 @@ typedef struct Decoded {
         char error[192]; /* why decoding failed */
 } Decoded;
 
-typedef enum Profile {
-        PROFILE_HEART_RATE,     /* 0x2A37 Heart Rate Measurement */
-        PROFILE_BLOOD_PRESSURE, /* 0x2A35 Blood Pressure Measurement */
-        PROFILE_TEMPERATURE,    /* 0x2A1C Temperature Measurement */
-        PROFILE_PLX_SPOT,       /* 0x2A5E PLX Spot-Check Measurement */
-        PROFILE_PLX_CONTINUOUS, /* 0x2A5F PLX Continuous Measurement */
-        PROFILE_WEIGHT,         /* 0x2A9D Weight Measurement */
-        PROFILE_GLUCOSE,        /* 0x2A18 Glucose Measurement */
-        PROFILE_BTHOME,         /* BTHome v2 service data, UUID 0xFCD2 */
-        _PROFILE_MAX,
-} Profile;
-
-const char *profile_name(Profile p);            /* "heart-rate", "blood-pressure", ... as on the command line */
-int profile_from_name(const char *name, Profile *ret);
-uint16_t profile_uuid16(Profile p);              /* the characteristic (or service data) UUID */
-
 int decode_heart_rate(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
 int decode_blood_pressure(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
 int decode_temperature(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
@@ -54,7 +43,8 @@ int decode_plx_spot(const uint8_t *buf, size_t len, const DecodeContext *ctx, De
 int decode_plx_continuous(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
 int decode_weight(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
 int decode_glucose(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
-/* The GATT profiles by Profile (not BTHome, which needs a key and state: see bthome.h). */
+/* The GATT profiles by Profile, with the profile table's decoder (not BTHome, which needs a key and
+ * state: see bthome.h; for it, and for anything not a profile, -EINVAL with out->error set). */
 int decode_characteristic(Profile p, const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out);
 
 /* ---- for the decoder files ---- */
@@ -86,7 +76,9 @@ int cursor_time_stamp(Cursor *c, const DecodeContext *ctx, int64_t *t, TimeQuali
 DateTime datetime_from_usec(int64_t usec, int32_t utc_offset_sec);
 void put_datetime(uint8_t *p, const DateTime *t);
 
-/* Adds a reading (time and quality from the caller) or records an error. */
+/* Adds a reading (time and quality from the caller) or records an error. The pointers returned are
+ * into out (valid until out is reset or decoded into again), or NULL when out is full. unit must be
+ * a static string. */
 Reading *decoded_add_reading(Decoded *out, Metric m, const char *unit, int64_t time_usec, TimeQuality q);
 /* A reading from an SFLOAT or FLOAT field: absent with the reason for the special values. */
 Reading *decoded_add_sfloat(Decoded *out, Metric m, const char *unit, uint16_t raw, int extra_exponent,

@@ -1,39 +1,49 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/string-table.h"
 #include "sensors/reading.h"
 
-static const struct {
-        const char *name;
-        const char *loinc;
-} metrics[_METRIC_MAX] = {
-        [METRIC_HEART_RATE] = {"heart_rate", "8867-4"},
-        [METRIC_RR_INTERVAL] = {"rr_interval", NULL},
-        [METRIC_ENERGY_EXPENDED] = {"energy_expended", NULL},
-        [METRIC_SYSTOLIC] = {"systolic", "8480-6"},
-        [METRIC_DIASTOLIC] = {"diastolic", "8462-4"},
-        [METRIC_MEAN_ARTERIAL_PRESSURE] = {"mean_arterial_pressure", "8478-0"},
-        [METRIC_PULSE_RATE] = {"pulse_rate", "8867-4"},
-        [METRIC_BODY_TEMPERATURE] = {"body_temperature", "8310-5"},
-        [METRIC_SPO2] = {"spo2", "59408-5"},
-        [METRIC_PERFUSION_INDEX] = {"perfusion_index", NULL},
-        [METRIC_BODY_WEIGHT] = {"body_weight", "29463-7"},
-        [METRIC_BMI] = {"bmi", "39156-5"},
-        [METRIC_BODY_HEIGHT] = {"body_height", "8302-2"},
-        [METRIC_GLUCOSE] = {"glucose", NULL},
-        [METRIC_RESPIRATORY_RATE] = {"respiratory_rate", "9279-1"},
-        [METRIC_TEMPERATURE] = {"temperature", NULL},
-        [METRIC_HUMIDITY] = {"humidity", NULL},
-        [METRIC_BATTERY] = {"battery", NULL},
-        [METRIC_ILLUMINANCE] = {"illuminance", NULL},
-        [METRIC_PULSE_RATE_FAST] = {"pulse_rate_fast", NULL},
-        [METRIC_SPO2_FAST] = {"spo2_fast", NULL},
-        [METRIC_PULSE_RATE_SLOW] = {"pulse_rate_slow", NULL},
-        [METRIC_SPO2_SLOW] = {"spo2_slow", NULL},
-        [METRIC_VOLTAGE] = {"voltage", NULL},
-        [METRIC_POWER] = {"power", NULL},
-        [METRIC_PRESSURE] = {"pressure", NULL},
-        [METRIC_CO2] = {"co2", NULL},
+/* Glucose is reported per volume either by mass (mg/dL) or by moles (mmol/L): LOINC has a code for
+ * each, so the code follows the unit. */
+static const MetricUnitLoinc glucose_loinc[] = {
+        {"mg/dL", "2339-0"},   /* Glucose [Mass/volume] in Blood */
+        {"mmol/L", "15074-8"}, /* Glucose [Moles/volume] in Blood */
+        {NULL, NULL},
+};
+
+/* The metric table. name and loinc are on the wire (encode.c); loinc stays NULL where the JSON has
+ * carried none (glucose: its code depends on the unit, see loinc_by_unit; the fast and slow PLX
+ * averages: no LOINC code of their own). FHIR output will use metric_loinc_for_unit() and
+ * loinc_also. */
+static const MetricInfo metrics[_METRIC_MAX] = {
+        [METRIC_HEART_RATE] = {"heart_rate", "/min", "8867-4"},
+        [METRIC_RR_INTERVAL] = {"rr_interval", "s", NULL},
+        [METRIC_ENERGY_EXPENDED] = {"energy_expended", "kJ", NULL},
+        [METRIC_SYSTOLIC] = {"systolic", "mm[Hg]", "8480-6"},
+        [METRIC_DIASTOLIC] = {"diastolic", "mm[Hg]", "8462-4"},
+        [METRIC_MEAN_ARTERIAL_PRESSURE] = {"mean_arterial_pressure", "mm[Hg]", "8478-0"},
+        [METRIC_PULSE_RATE] = {"pulse_rate", "/min", "8867-4"},
+        [METRIC_BODY_TEMPERATURE] = {"body_temperature", "Cel", "8310-5"},
+        [METRIC_SPO2] = {"spo2", "%", "59408-5", .loinc_also = "2708-6"},
+        [METRIC_PERFUSION_INDEX] = {"perfusion_index", "%", NULL},
+        [METRIC_BODY_WEIGHT] = {"body_weight", "kg", "29463-7"},
+        [METRIC_BMI] = {"bmi", "kg/m2", "39156-5"},
+        [METRIC_BODY_HEIGHT] = {"body_height", "m", "8302-2"},
+        [METRIC_GLUCOSE] = {"glucose", "mg/dL", NULL, .loinc_by_unit = glucose_loinc},
+        [METRIC_RESPIRATORY_RATE] = {"respiratory_rate", "/min", "9279-1"},
+        [METRIC_TEMPERATURE] = {"temperature", "Cel", NULL},
+        [METRIC_HUMIDITY] = {"humidity", "%", NULL},
+        [METRIC_BATTERY] = {"battery", "%", NULL},
+        [METRIC_ILLUMINANCE] = {"illuminance", "lx", NULL},
+        [METRIC_PULSE_RATE_FAST] = {"pulse_rate_fast", "/min", NULL},
+        [METRIC_SPO2_FAST] = {"spo2_fast", "%", NULL},
+        [METRIC_PULSE_RATE_SLOW] = {"pulse_rate_slow", "/min", NULL},
+        [METRIC_SPO2_SLOW] = {"spo2_slow", "%", NULL},
+        [METRIC_VOLTAGE] = {"voltage", "V", NULL},
+        [METRIC_POWER] = {"power", "W", NULL},
+        [METRIC_PRESSURE] = {"pressure", "hPa", NULL},
+        [METRIC_CO2] = {"co2", "[ppm]", NULL},
 };
 
 static const char *const event_kinds[_EVENT_KIND_MAX] = {
@@ -80,96 +90,52 @@ static const char *const flag_names[_READING_FLAG_COUNT] = {
         "result_low",      "temperature_out_of_range", "time_fault",   "equipment_malfunction",
 };
 
+const MetricInfo *metric_info(Metric m)
+{
+        return (size_t)m < _METRIC_MAX ? &metrics[m] : NULL;
+}
+
+/* The string-table pattern (common/string-table.h) over the rows' names: the macro itself reads a
+ * table of strings, and these rows carry more than a name. */
 const char *metric_name(Metric m)
 {
-        return m < _METRIC_MAX ? metrics[m].name : NULL;
-}
-
-const char *metric_loinc(Metric m)
-{
-        return m < _METRIC_MAX ? metrics[m].loinc : NULL;
-}
-
-const char *metric_default_unit(Metric m)
-{
-        switch (m) {
-        case METRIC_HEART_RATE:
-        case METRIC_PULSE_RATE:
-        case METRIC_RESPIRATORY_RATE:
-        case METRIC_PULSE_RATE_FAST:
-        case METRIC_PULSE_RATE_SLOW:
-                return "/min";
-        case METRIC_RR_INTERVAL:
-                return "s";
-        case METRIC_ENERGY_EXPENDED:
-                return "kJ";
-        case METRIC_SYSTOLIC:
-        case METRIC_DIASTOLIC:
-        case METRIC_MEAN_ARTERIAL_PRESSURE:
-                return "mm[Hg]";
-        case METRIC_BODY_TEMPERATURE:
-        case METRIC_TEMPERATURE:
-                return "Cel";
-        case METRIC_SPO2:
-        case METRIC_SPO2_FAST:
-        case METRIC_SPO2_SLOW:
-        case METRIC_PERFUSION_INDEX:
-        case METRIC_HUMIDITY:
-        case METRIC_BATTERY:
-                return "%";
-        case METRIC_BODY_WEIGHT:
-                return "kg";
-        case METRIC_BMI:
-                return "kg/m2";
-        case METRIC_BODY_HEIGHT:
-                return "m";
-        case METRIC_GLUCOSE:
-                return "mg/dL";
-        case METRIC_ILLUMINANCE:
-                return "lx";
-        case METRIC_VOLTAGE:
-                return "V";
-        case METRIC_POWER:
-                return "W";
-        case METRIC_PRESSURE:
-                return "hPa";
-        case METRIC_CO2:
-                return "[ppm]";
-        case _METRIC_MAX:
-                break;
-        }
-        return "";
+        return (size_t)m < _METRIC_MAX ? metrics[m].name : NULL;
 }
 
 int metric_from_name(const char *name, Metric *ret)
 {
+        if (!name)
+                return -EINVAL;
         for (Metric m = 0; m < _METRIC_MAX; m++)
-                if (strcmp(metrics[m].name, name) == 0) {
+                if (metrics[m].name && strcmp(metrics[m].name, name) == 0) {
                         *ret = m;
                         return 0;
                 }
         return -EINVAL;
 }
 
-const char *event_kind_name(EventKind k)
+const char *metric_loinc(Metric m)
 {
-        return k < _EVENT_KIND_MAX ? event_kinds[k] : NULL;
+        return (size_t)m < _METRIC_MAX ? metrics[m].loinc : NULL;
 }
 
-int event_kind_from_name(const char *name, EventKind *ret)
+const char *metric_loinc_for_unit(Metric m, const char *unit)
 {
-        for (EventKind k = 0; k < _EVENT_KIND_MAX; k++)
-                if (strcmp(event_kinds[k], name) == 0) {
-                        *ret = k;
-                        return 0;
-                }
-        return -EINVAL;
+        if ((size_t)m >= _METRIC_MAX)
+                return NULL;
+        for (const MetricUnitLoinc *u = metrics[m].loinc_by_unit; unit && u && u->unit; u++)
+                if (strcmp(u->unit, unit) == 0)
+                        return u->loinc;
+        return metrics[m].loinc;
 }
 
-const char *time_quality_name(TimeQuality q)
+const char *metric_default_unit(Metric m)
 {
-        return q < _TIME_QUALITY_MAX ? time_qualities[q] : NULL;
+        return (size_t)m < _METRIC_MAX ? metrics[m].unit : "";
 }
+
+DEFINE_STRING_TABLE_LOOKUP(event_kind, EventKind, event_kinds, _EVENT_KIND_MAX);
+DEFINE_STRING_TABLE_LOOKUP_TO_NAME(time_quality, TimeQuality, time_qualities, _TIME_QUALITY_MAX);
 
 const char *reading_flag_name(unsigned bit)
 {

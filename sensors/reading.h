@@ -1,5 +1,11 @@
 /* What every sensor produces: a Reading (a number with a unit) or an Event (a state change).
- * Metric names, UCUM units and LOINC codes follow DESIGN.md. Plain structs, no I/O. */
+ * Plain structs, no I/O.
+ *
+ * The metric table (sensors/reading.c) is the one place a metric's wire name, default UCUM unit and
+ * LOINC codes live, as DESIGN.md lists them; which metrics each kind of device yields, and in which
+ * units, is the profile table's (sensors/profile.h).
+ *
+ * Every string these functions return is static: valid for the life of the program, never freed. */
 #pragma once
 
 #include <stdbool.h>
@@ -145,13 +151,38 @@ typedef struct SensorSink {
         void *userdata;
 } SensorSink;
 
-const char *metric_name(Metric m);
-const char *metric_loinc(Metric m); /* NULL where the metric has no LOINC code */
+/* One row of the metric table. */
+typedef struct MetricUnitLoinc {
+        const char *unit;  /* UCUM */
+        const char *loinc; /* the code for a value in that unit */
+} MetricUnitLoinc;
+
+typedef struct MetricInfo {
+        const char *name;  /* the wire name ("heart_rate"): a contract with the service, never renamed */
+        const char *unit;  /* UCUM: the unit a value has when none is given (a replay line, a nurse) */
+        const char *loinc; /* the code items carry as "loinc" in the JSON (gateway/encode.c), or NULL */
+        /* For FHIR output (to come), which codes every Observation: a code that depends on the unit
+         * (glucose: mass or moles per volume), NULL-terminated, or NULL ... */
+        const MetricUnitLoinc *loinc_by_unit;
+        /* ... and a second coding beside loinc (SpO2: FHIR's oxygen saturation profile asks for
+         * 2708-6 with the pulse oximetry code 59408-5), or NULL. */
+        const char *loinc_also;
+} MetricInfo;
+
+/* The row of m: static, never NULL for m < _METRIC_MAX; NULL for anything else. */
+const MetricInfo *metric_info(Metric m);
+const char *metric_name(Metric m);  /* NULL if m is not a metric */
+const char *metric_loinc(Metric m); /* the JSON's code; NULL where the metric has none there */
+/* The LOINC code of a value of m in unit (UCUM): the unit's own code where the code depends on the
+ * unit, else metric_loinc(m). NULL: none. For FHIR output; the JSON keeps metric_loinc(). */
+const char *metric_loinc_for_unit(Metric m, const char *unit);
 /* The unit a metric has when none is given (a replay log line, a nurse's observation): UCUM, a
  * static string; "" for _METRIC_MAX. */
 const char *metric_default_unit(Metric m);
+/* 0 and *ret set, or -EINVAL for NULL or an unknown name (*ret untouched). */
 int metric_from_name(const char *name, Metric *ret);
-const char *event_kind_name(EventKind k);
+const char *event_kind_name(EventKind k); /* NULL if k is not a kind */
+/* 0 and *ret set, or -EINVAL for NULL or an unknown name (*ret untouched). */
 int event_kind_from_name(const char *name, EventKind *ret);
-const char *time_quality_name(TimeQuality q);
-const char *reading_flag_name(unsigned bit); /* bit index 0.._READING_FLAG_COUNT-1 */
+const char *time_quality_name(TimeQuality q); /* NULL if q is not a quality */
+const char *reading_flag_name(unsigned bit);  /* bit index 0.._READING_FLAG_COUNT-1; NULL beyond */

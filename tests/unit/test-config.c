@@ -436,5 +436,64 @@ static void test_section_errors(void)
         }
 }
 
+/* Every Type= that config accepted on 0060b92 (its own list then: bthome, heart-rate,
+ * blood-pressure, temperature, plx, weight, glucose) still parses, keeps its spelling in type, and
+ * names the profile gateway/ingest.c's profile_of_type() gave it; the health devices are connected
+ * to (Bond= allowed, not watched for silence by default), bthome only advertises. The spellings of
+ * `homecare-gw decode` (plx-spot, plx-continuous) are accepted too now: one table of names. */
+static void test_sensor_types_of_0060b92(void)
+{
+        static const struct {
+                const char *type;
+                Profile profile;
+                bool advertises;
+        } types[] = {
+                {"bthome", PROFILE_BTHOME, true},
+                {"heart-rate", PROFILE_HEART_RATE, false},
+                {"blood-pressure", PROFILE_BLOOD_PRESSURE, false},
+                {"temperature", PROFILE_TEMPERATURE, false},
+                {"plx", PROFILE_PLX_SPOT, false},
+                {"weight", PROFILE_WEIGHT, false},
+                {"glucose", PROFILE_GLUCOSE, false},
+                /* new with the profile table: decode's names */
+                {"plx-spot", PROFILE_PLX_SPOT, false},
+                {"plx-continuous", PROFILE_PLX_CONTINUOUS, false},
+        };
+
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+                char text[256], *err = NULL;
+                Config *c = NULL;
+
+                snprintf(text, sizeof text, "[Gateway]\nId=x\n[Uplink]\nBroker=mqtt://127.0.0.1\n"
+                                            "[Sensor \"s\"]\nType=%s\nAddress=A4:C1:38:00:00:01\n%s",
+                         types[i].type, types[i].advertises ? "" : "Bond=yes\n");
+                CHECK(parse(text, &c, &err) == 0);
+                if (err)
+                        fprintf(stderr, "Type=%s: %s\n", types[i].type, err);
+                free(err);
+                if (!c)
+                        continue;
+                CHECK(c->n_sensors == 1);
+                CHECK_STREQ(c->sensors[0].type, types[i].type);
+                CHECK(c->sensors[0].profile == types[i].profile);
+                CHECK(c->sensors[0].expected_interval_min == (types[i].advertises ? 60u : 0u));
+                config_free(c);
+        }
+}
+
+/* An unknown type is refused with every name the table accepts, in table order. */
+static void test_sensor_type_unknown(void)
+{
+        char *err = NULL;
+        Config *c = NULL;
+
+        CHECK(parse("[Sensor \"x\"]\nType=PLX\nAddress=A4:C1:38:00:00:01\n", &c, &err) == -EINVAL);
+        CHECK(c == NULL);
+        CHECK_STREQ(err, "test.conf:2: [Sensor \"x\"] Type: 'PLX' is not one of: bthome, heart-rate, blood-pressure, "
+                         "temperature, plx-spot, plx, plx-continuous, weight, glucose");
+        free(err);
+}
+
 TEST_MAIN(TEST(test_sensor_input_patient_rules_sections), TEST(test_rules_only_mode), TEST(test_section_errors), TEST(test_no_contradiction), TEST(test_issue_example), TEST(test_defaults_and_values), TEST(test_errors), TEST(test_nul_byte),
-          TEST(test_load_missing_file), TEST(test_load_directory), TEST(test_utf8_bom), TEST(test_password_file))
+          TEST(test_load_missing_file), TEST(test_load_directory), TEST(test_utf8_bom), TEST(test_password_file),
+          TEST(test_sensor_types_of_0060b92), TEST(test_sensor_type_unknown))

@@ -1,5 +1,7 @@
 /* Byte-exact vectors for every decoder: every characteristic and flag combination, the IEEE 11073
- * special values, every BTHome object id, multi-object packets, encrypted frames. */
+ * special values, every BTHome object id, multi-object packets, encrypted frames. And the tables
+ * the decoders are found by: the profile table (sensors/profile.h) is complete and says what the
+ * decoders really yield; the metric table (sensors/reading.h) has every name, unit and LOINC code. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -7,6 +9,8 @@
 #include <time.h>
 
 #include "gateway/decode-tool.h"
+#include "common/macro.h"
+#include "sensors/bluez.h"
 #include "sensors/bthome.h"
 #include "sensors/health-encode.h"
 #include "sensors/ieee11073.h"
@@ -587,7 +591,292 @@ static void test_parse_helpers(void)
         CHECK(parse_key("231d", k) < 0);
 }
 
+/* ---- the profile table ---- */
+
+/* Every row is whole: a name, aliases that resolve to it and to nothing else, a decoder of the
+ * kind its transport needs, UUIDs, and metrics with units. */
+static void test_profile_table_complete(void)
+{
+        for (Profile p = 0; p < _PROFILE_MAX; p++) {
+                const ProfileInfo *info = profile_info(p);
+                Profile q = _PROFILE_MAX;
+
+                CHECK(info);
+                if (!info)
+                        continue;
+                CHECK(info->name && info->name[0]);
+                CHECK_STREQ(profile_name(p), info->name);
+                CHECK(profile_from_name(info->name, &q) == 0 && q == p);
+                for (const char *const *a = info->aliases; a && *a; a++) {
+                        q = _PROFILE_MAX;
+                        CHECK(profile_from_name(*a, &q) == 0 && q == p);
+                        /* An alias that is another row's name would never be reached. */
+                        for (Profile o = 0; o < _PROFILE_MAX; o++)
+                                CHECK(!streq(*a, profile_name(o)));
+                }
+                switch (info->transport) {
+                case PROFILE_GATT:
+                        CHECK(info->decode_gatt && !info->decode_advertisement);
+                        /* Bluetooth SIG 16-bit UUIDs: services 0x18xx, characteristics 0x2Axx. */
+                        CHECK((info->service_uuid16 & 0xFF00) == 0x1800);
+                        CHECK((info->uuid16 & 0xFF00) == 0x2A00);
+                        break;
+                case PROFILE_ADVERTISEMENT:
+                        CHECK(info->decode_advertisement && !info->decode_gatt);
+                        CHECK(info->service_uuid16 != 0 && info->uuid16 == info->service_uuid16);
+                        break;
+                }
+                CHECK(profile_uuid16(p) == info->uuid16);
+                CHECK(info->metrics && info->n_metrics > 0);
+                for (size_t i = 0; i < info->n_metrics; i++) {
+                        CHECK(metric_name(info->metrics[i].metric));
+                        CHECK(info->metrics[i].units[0]);
+                        for (size_t j = 0; j < i; j++)
+                                CHECK(info->metrics[j].metric != info->metrics[i].metric);
+                }
+                /* Names are unique, and so are the characteristics a frame's UUID is matched to. */
+                for (Profile o = 0; o < p; o++) {
+                        CHECK(!streq(profile_name(o), info->name));
+                        CHECK(profile_uuid16(o) != info->uuid16);
+                }
+                /* What the BLE set-up (gateway/ingest.c) subscribes to fits its array. */
+                CHECK(profile_characteristics(p, NULL, 0) <= ELEMENTSOF(((BluezDeviceConfig *)NULL)->measure));
+        }
+        CHECK(profile_info(_PROFILE_MAX) == NULL);
+        CHECK(profile_name(_PROFILE_MAX) == NULL);
+        CHECK(profile_uuid16(_PROFILE_MAX) == 0);
+        CHECK(profile_from_name(NULL, &(Profile){0}) == -EINVAL);
+        CHECK(profile_from_name("ecg", &(Profile){0}) == -EINVAL);
+        CHECK(profile_from_name("PLX", &(Profile){0}) == -EINVAL); /* case-sensitive, as config keys are */
+        {
+                /* The list for messages: every name, and cut short (never past the buffer). */
+                char all[256], cut[10], none[1];
+                CHECK_STREQ(profile_names_list(", ", all, sizeof all),
+                            "bthome, heart-rate, blood-pressure, temperature, plx-spot, plx, plx-continuous, weight, "
+                            "glucose");
+                CHECK_STREQ(profile_names_list(", ", cut, sizeof cut), "bthome, h");
+                CHECK_STREQ(profile_names_list(", ", none, sizeof none), "");
+        }
+}
+
+/* The three tables of 0060b92 (gateway/config.c's Type= list, gateway/ingest.c's profile_of_type(),
+ * sensors/decode.c's profile names and UUIDs), copied here: every name they took still resolves to
+ * the same profile, the same characteristic, and the same subscriptions. */
+static void test_profile_names_of_0060b92(void)
+{
+        static const struct {
+                const char *name;
+                Profile profile;
+                uint16_t uuid16;
+        } decode_names[] = {
+                {"heart-rate", PROFILE_HEART_RATE, 0x2A37},
+                {"blood-pressure", PROFILE_BLOOD_PRESSURE, 0x2A35},
+                {"temperature", PROFILE_TEMPERATURE, 0x2A1C},
+                {"plx-spot", PROFILE_PLX_SPOT, 0x2A5E},
+                {"plx-continuous", PROFILE_PLX_CONTINUOUS, 0x2A5F},
+                {"weight", PROFILE_WEIGHT, 0x2A9D},
+                {"glucose", PROFILE_GLUCOSE, 0x2A18},
+                {"bthome", PROFILE_BTHOME, 0xFCD2},
+        };
+        static const struct {
+                const char *type;
+                Profile profile;
+                uint16_t measure[2]; /* what ingest subscribed to */
+        } config_types[] = {
+                {"bthome", PROFILE_BTHOME, {0, 0}},
+                {"heart-rate", PROFILE_HEART_RATE, {0x2A37, 0}},
+                {"blood-pressure", PROFILE_BLOOD_PRESSURE, {0x2A35, 0}},
+                {"temperature", PROFILE_TEMPERATURE, {0x2A1C, 0}},
+                {"plx", PROFILE_PLX_SPOT, {0x2A5E, 0x2A5F}},
+                {"weight", PROFILE_WEIGHT, {0x2A9D, 0}},
+                {"glucose", PROFILE_GLUCOSE, {0x2A18, 0}},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(decode_names); i++) {
+                Profile p = _PROFILE_MAX;
+                CHECK(profile_from_name(decode_names[i].name, &p) == 0);
+                CHECK(p == decode_names[i].profile);
+                /* Messages of `decode` print the canonical name: the same as before. */
+                CHECK_STREQ(profile_name(p), decode_names[i].name);
+                CHECK(profile_uuid16(p) == decode_names[i].uuid16);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(config_types); i++) {
+                Profile p = _PROFILE_MAX;
+                uint16_t measure[2] = {};
+                CHECK(profile_from_name(config_types[i].type, &p) == 0);
+                CHECK(p == config_types[i].profile);
+                CHECK(profile_characteristics(p, measure, ELEMENTSOF(measure)) ==
+                      (size_t)(!!config_types[i].measure[0] + !!config_types[i].measure[1]));
+                CHECK(measure[0] == config_types[i].measure[0] && measure[1] == config_types[i].measure[1]);
+                CHECK((profile_info(p)->transport == PROFILE_ADVERTISEMENT) == (p == PROFILE_BTHOME));
+        }
+}
+
+/* (metric, unit) pairs a profile lists, and which of them a decoder was seen to give. */
+static bool listed_unit(const ProfileInfo *info, const Reading *r, bool seen[][PROFILE_UNITS_MAX])
+{
+        for (size_t i = 0; i < info->n_metrics; i++)
+                for (size_t u = 0; u < PROFILE_UNITS_MAX; u++)
+                        if (info->metrics[i].metric == r->metric && info->metrics[i].units[u] &&
+                            streq(info->metrics[i].units[u], r->unit)) {
+                                seen[i][u] = true;
+                                return true;
+                        }
+        return false;
+}
+
+static void check_all_seen(const ProfileInfo *info, bool seen[][PROFILE_UNITS_MAX])
+{
+        for (size_t i = 0; i < info->n_metrics; i++)
+                for (size_t u = 0; u < PROFILE_UNITS_MAX; u++)
+                        if (info->metrics[i].units[u] && !seen[i][u]) {
+                                fprintf(stderr, "%s lists %s in %s, which its decoder never gave\n", info->name,
+                                        metric_name(info->metrics[i].metric), info->metrics[i].units[u]);
+                                test_failed_checks++;
+                        }
+}
+
+/* Counts readings the row does not list in *unlisted, and shows the first few. */
+static void check_listed(const ProfileInfo *info, const Decoded *d, bool seen[][PROFILE_UNITS_MAX],
+                         const uint8_t *buf, size_t len, unsigned *unlisted)
+{
+        for (size_t i = 0; i < d->n_readings; i++)
+                if (!listed_unit(info, &d->readings[i], seen) && ++*unlisted <= 3)
+                        fprintf(stderr, "%s gave %s in %s (from %zu bytes starting %02X), not in its row\n",
+                                info->name, metric_name(d->readings[i].metric), d->readings[i].unit, len,
+                                buf[0]);
+}
+
+/* What the rows say each decoder yields is what it yields: every flag byte of every GATT
+ * characteristic at every length (the fields zero, the last byte zero or 0x11, a valid glucose
+ * sample type), and every BTHome object id at every length, give only metrics and units their row
+ * lists; and every metric and unit listed is given by some input. */
+static void test_profile_metrics_match_decoders(void)
+{
+        for (Profile p = 0; p < _PROFILE_MAX; p++) {
+                const ProfileInfo *info = profile_info(p);
+                bool seen[16][PROFILE_UNITS_MAX] = {};
+                uint8_t buf[48];
+                unsigned unlisted = 0;
+
+                CHECK(info->n_metrics <= ELEMENTSOF(seen));
+                /* A row without its decoder fails test_profile_table_complete. */
+                if (info->n_metrics > ELEMENTSOF(seen) || (!info->decode_gatt && !info->decode_advertisement))
+                        continue;
+                switch (info->transport) {
+                case PROFILE_GATT:
+                        for (unsigned flags = 0; flags < 256; flags++)
+                                for (size_t len = 1; len <= sizeof buf; len++)
+                                        for (unsigned last = 0; last <= 0x11; last += 0x11) {
+                                                memset(buf, 0, sizeof buf);
+                                                buf[0] = (uint8_t)flags;
+                                                if (len > 1)
+                                                        buf[len - 1] = (uint8_t)last;
+                                                if (info->decode_gatt(buf, len, &ctx, &out) == 0)
+                                                        check_listed(info, &out, seen, buf, len, &unlisted);
+                                        }
+                        break;
+                case PROFILE_ADVERTISEMENT:
+                        for (unsigned id = 0; id < 256; id++)
+                                for (size_t len = 1; len <= 5; len++) {
+                                        memset(buf, 0, sizeof buf);
+                                        buf[0] = 0x40; /* BTHome v2, not encrypted */
+                                        buf[1] = (uint8_t)id;
+                                        if (info->decode_advertisement(buf, len + 1, NULL, (const uint8_t[6]){0}, &ctx,
+                                                                       NULL, &out) == 0)
+                                                check_listed(info, &out, seen, buf + 1, len, &unlisted);
+                                }
+                        break;
+                }
+                CHECK(unlisted == 0);
+                check_all_seen(info, seen);
+        }
+}
+
+/* ---- the metric table ---- */
+
+/* LOINC codes end in a mod-10 check digit (the Luhn algorithm over the digits before the dash):
+ * a mistyped code does not pass. */
+static bool loinc_valid(const char *code)
+{
+        const char *dash = strchr(code, '-');
+        unsigned sum = 0;
+        bool twice = true;
+
+        if (!dash || dash == code || strlen(dash) != 2 || dash[1] < '0' || dash[1] > '9' ||
+            strspn(code, "0123456789") != (size_t)(dash - code))
+                return false;
+        for (const char *c = dash - 1; c >= code; c--, twice = !twice) {
+                unsigned d = (unsigned)(*c - '0') * (twice ? 2 : 1);
+                sum += d / 10 + d % 10;
+        }
+        return (10 - sum % 10) % 10 == (unsigned)(dash[1] - '0');
+}
+
+static void test_metric_table(void)
+{
+        /* metric_default_unit() of 0060b92 (a switch in sensors/reading.c), copied: the table gives
+         * the same. */
+        static const char *const old_default_unit[_METRIC_MAX] = {
+                [METRIC_HEART_RATE] = "/min", [METRIC_PULSE_RATE] = "/min", [METRIC_RESPIRATORY_RATE] = "/min",
+                [METRIC_PULSE_RATE_FAST] = "/min", [METRIC_PULSE_RATE_SLOW] = "/min", [METRIC_RR_INTERVAL] = "s",
+                [METRIC_ENERGY_EXPENDED] = "kJ", [METRIC_SYSTOLIC] = "mm[Hg]", [METRIC_DIASTOLIC] = "mm[Hg]",
+                [METRIC_MEAN_ARTERIAL_PRESSURE] = "mm[Hg]", [METRIC_BODY_TEMPERATURE] = "Cel",
+                [METRIC_TEMPERATURE] = "Cel", [METRIC_SPO2] = "%", [METRIC_SPO2_FAST] = "%",
+                [METRIC_SPO2_SLOW] = "%", [METRIC_PERFUSION_INDEX] = "%", [METRIC_HUMIDITY] = "%",
+                [METRIC_BATTERY] = "%", [METRIC_BODY_WEIGHT] = "kg", [METRIC_BMI] = "kg/m2",
+                [METRIC_BODY_HEIGHT] = "m", [METRIC_GLUCOSE] = "mg/dL", [METRIC_ILLUMINANCE] = "lx",
+                [METRIC_VOLTAGE] = "V", [METRIC_POWER] = "W", [METRIC_PRESSURE] = "hPa", [METRIC_CO2] = "[ppm]",
+        };
+        /* The standard codes of the vital signs, as DESIGN.md lists them. */
+        static const struct {
+                Metric metric;
+                const char *loinc;
+        } vital[] = {
+                {METRIC_HEART_RATE, "8867-4"},   {METRIC_PULSE_RATE, "8867-4"},
+                {METRIC_SPO2, "59408-5"},        {METRIC_BODY_TEMPERATURE, "8310-5"},
+                {METRIC_BODY_WEIGHT, "29463-7"}, {METRIC_SYSTOLIC, "8480-6"},
+                {METRIC_DIASTOLIC, "8462-4"},    {METRIC_MEAN_ARTERIAL_PRESSURE, "8478-0"},
+                {METRIC_RESPIRATORY_RATE, "9279-1"}, {METRIC_BMI, "39156-5"},
+                {METRIC_BODY_HEIGHT, "8302-2"},
+        };
+
+        for (Metric m = 0; m < _METRIC_MAX; m++) {
+                const MetricInfo *info = metric_info(m);
+                Metric back = _METRIC_MAX;
+
+                CHECK(info && info->name && info->unit && info->unit[0]);
+                if (!info)
+                        continue;
+                CHECK_STREQ(metric_name(m), info->name);
+                CHECK(metric_from_name(info->name, &back) == 0 && back == m);
+                CHECK_STREQ(metric_default_unit(m), old_default_unit[m]);
+                for (Metric o = 0; o < m; o++)
+                        CHECK(!streq(metric_name(o), info->name));
+                CHECK(!info->loinc || loinc_valid(info->loinc));
+                CHECK(!info->loinc_also || loinc_valid(info->loinc_also));
+                for (const MetricUnitLoinc *u = info->loinc_by_unit; u && u->unit; u++)
+                        CHECK(u->loinc && loinc_valid(u->loinc));
+                CHECK(metric_loinc_for_unit(m, "no-such-unit") == info->loinc);
+        }
+        CHECK(metric_info(_METRIC_MAX) == NULL && metric_name(_METRIC_MAX) == NULL);
+        CHECK_STREQ(metric_default_unit(_METRIC_MAX), "");
+        CHECK(metric_from_name(NULL, &(Metric){0}) == -EINVAL);
+        for (size_t i = 0; i < ELEMENTSOF(vital); i++)
+                CHECK_STREQ(metric_loinc(vital[i].metric), vital[i].loinc);
+        /* For FHIR: glucose by its unit, SpO2 with its second coding. The JSON's code stays as it
+         * was (none for glucose), so items on the wire do not change. */
+        CHECK(metric_loinc(METRIC_GLUCOSE) == NULL);
+        CHECK_STREQ(metric_loinc_for_unit(METRIC_GLUCOSE, "mg/dL"), "2339-0");
+        CHECK_STREQ(metric_loinc_for_unit(METRIC_GLUCOSE, "mmol/L"), "15074-8");
+        CHECK_STREQ(metric_loinc_for_unit(METRIC_SPO2, "%"), "59408-5");
+        CHECK_STREQ(metric_info(METRIC_SPO2)->loinc_also, "2708-6");
+        /* The check itself: a code with a wrong check digit fails. */
+        CHECK(loinc_valid("8867-4") && !loinc_valid("8867-5") && !loinc_valid("88674") && !loinc_valid("-4"));
+}
+
 TEST_MAIN(TEST(test_ieee11073), TEST(test_heart_rate), TEST(test_blood_pressure), TEST(test_temperature),
           TEST(test_plx), TEST(test_weight), TEST(test_glucose), TEST(test_bthome_objects), TEST(test_bthome_every_id),
           TEST(test_bthome_encryption), TEST(test_bthome_packet_id_dedup), TEST(test_encoders_round_trip),
-          TEST(test_parse_helpers))
+          TEST(test_parse_helpers), TEST(test_profile_table_complete), TEST(test_profile_names_of_0060b92),
+          TEST(test_profile_metrics_match_decoders), TEST(test_metric_table))
