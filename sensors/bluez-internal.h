@@ -28,6 +28,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "common/log.h"
 #include "sensors/bluez.h"
 
 #define BLUEZ "org.bluez"
@@ -129,8 +130,14 @@ struct Bluez {
 
 /* ---- bluez.c: helpers ---- */
 
-/* A log line through the callbacks, if any. */
-__attribute__((format(printf, 3, 4))) void bluez_log(Bluez *b, int prio, const char *fmt, ...);
+/* A log line through the callbacks, if any: common's log_to_callback(), so the format is checked
+ * against its arguments at every call. b is evaluated once and may be the void * userdata of a
+ * callback. */
+#define bluez_log(b, prio, ...)                                                                                    \
+        ({                                                                                                         \
+                const Bluez *_bl = (b);                                                                            \
+                log_to_callback(_bl->cb.log, _bl->cb.userdata, (prio), __VA_ARGS__);                               \
+        })
 /* The back-off before try number attempt + 1: 1 s doubling, at most a minute. */
 uint64_t bluez_retry_delay(unsigned attempt);
 /* A configured device was heard from (its last-seen time for status). */

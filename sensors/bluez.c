@@ -3,7 +3,6 @@
  * bluez-mirror.c, bluez-discovery.c, bluez-device.c and bluez-agent.c (see bluez-internal.h). */
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +14,6 @@
 #define RETRY_CAP_USEC (60ULL * 1000 * 1000)
 
 /* ---- helpers for the bluez files ---- */
-
-void bluez_log(Bluez *b, int prio, const char *fmt, ...)
-{
-        char buf[512];
-        va_list ap;
-        if (!b->cb.log)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        b->cb.log(b->cb.userdata, prio, buf);
-}
 
 static int64_t now_realtime(void)
 {
