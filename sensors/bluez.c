@@ -6,21 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/time-util.h"
 #include "sensors/bluez-internal.h"
 
 #define RETRY_BASE_USEC (1000 * 1000)
 #define RETRY_CAP_USEC (60ULL * 1000 * 1000)
 
 /* ---- helpers for the bluez files ---- */
-
-static int64_t now_realtime(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 uint64_t bluez_retry_delay(unsigned attempt)
 {
