@@ -97,12 +97,12 @@ static void connect_after(Bluez *b, BluezDevice *d, uint64_t delay)
 
 static void connect_later(Bluez *b, BluezDevice *d, const char *why)
 {
-        uint64_t delay = bluez_retry_delay(d->attempt);
+        bool first = d->backoff.attempt == 0;
+        uint64_t delay = backoff_next_ceiling(&d->backoff);
         /* A device that is away fails every try until it wakes: say so once, not all day. */
-        bluez_log(b, d->attempt == 0 ? LOG_NOTICE : LOG_DEBUG,
+        bluez_log(b, first ? LOG_NOTICE : LOG_DEBUG,
                   "Could not connect to %s (%s); trying again in %.0f s, or when it advertises after that",
                   bluez_device_id(b, d), why, delay / 1e6);
-        d->attempt++;
         /* bluetoothd's Connect waits for the device to advertise, so trying again costs nothing. */
         connect_after(b, d, delay);
 }
@@ -119,7 +119,7 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 connect_later(b, d, e->name);
                 return 0;
         }
-        d->attempt = 0;
+        backoff_reset(&d->backoff);
         /* bluetoothd says it is connected. After a bluetoothd restart its Connected=true signal can
          * be missing (the link came up while it set the device up): trust the answer, or the next
          * AcquireNotify answer would be thrown away as "after a disconnect". */

@@ -145,6 +145,7 @@ static BluezDevice *add_device(Bluez *b, const char *path)
         d->n_ref = 1; /* the mirror's */
         d->bluez = b;
         d->provisioned = -1;
+        d->backoff = BLUEZ_BACKOFF;
         BLUEZ_LIST_APPEND(b->devices, d);
         return d;
 }

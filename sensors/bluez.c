@@ -10,16 +10,7 @@
 #include "common/time-util.h"
 #include "sensors/bluez-internal.h"
 
-#define RETRY_BASE_USEC (1000 * 1000)
-#define RETRY_CAP_USEC (60ULL * 1000 * 1000)
-
 /* ---- helpers for the bluez files ---- */
-
-uint64_t bluez_retry_delay(unsigned attempt)
-{
-        uint64_t delay = RETRY_BASE_USEC << (attempt < 6 ? attempt : 6);
-        return delay > RETRY_CAP_USEC ? RETRY_CAP_USEC : delay;
-}
 
 const char *bluez_device_id(const Bluez *b, const BluezDevice *d)
 {
@@ -162,6 +153,7 @@ int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices
         b->event = sd_event_ref(e);
         b->sink = *sink;
         b->cb = *cb;
+        b->backoff = BLUEZ_BACKOFF;
         b->cfg = calloc(n ? n : 1, sizeof *b->cfg);
         b->last_seen = calloc(n ? n : 1, sizeof *b->last_seen);
         b->rssi = calloc(n ? n : 1, sizeof *b->rssi);
