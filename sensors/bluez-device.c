@@ -131,7 +131,8 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
 void bluez_device_maybe_connect(Bluez *b, BluezDevice *d)
 {
-        if (!bluez_device_is_health(b, d) || d->connected || d->connecting || now_monotonic() < d->next_try || !b->present)
+        if (!bluez_device_is_health(b, d) || d->connected || d->connecting ||
+            now_monotonic() < d->next_try || !b->present)
                 return;
         /* The same device seen by a second adapter: connect through ours only. */
         if (!bluez_path_is_under(d->path, b->adapter))

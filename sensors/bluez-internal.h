@@ -136,10 +136,10 @@ struct Bluez {
 /* A log line through the callbacks, if any: common's log_to_callback(), so the format is checked
  * against its arguments at every call. b is evaluated once and may be the void * userdata of a
  * callback. */
-#define bluez_log(b, prio, ...)                                                                                    \
-        ({                                                                                                         \
-                const Bluez *_bl = (b);                                                                            \
-                log_to_callback(_bl->cb.log, _bl->cb.userdata, (prio), __VA_ARGS__);                               \
+#define bluez_log(b, prio, ...)                                                                             \
+        ({                                                                                                  \
+                const Bluez *_bl = (b);                                                                     \
+                log_to_callback(_bl->cb.log, _bl->cb.userdata, (prio), __VA_ARGS__);                        \
         })
 /* The back-off of Connect and of discovery, each with a Backoff of its own: 1 s doubling, at most a
  * minute (1, 2, 4, 8, 16, 32, 60, 60, ... s), taken with backoff_next_ceiling(), i.e. without jitter.
