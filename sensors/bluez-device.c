@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/time-util.h"
 #include "sensors/bluez-internal.h"
 
 #define CTS_UUID16 0x2A2B
@@ -24,13 +25,6 @@
 #define RECONNECT_GRACE_USEC (1000 * 1000)
 #define CALL_TIMEOUT_USEC (90ULL * 1000 * 1000)
 #define NO_CHARS_USEC (10ULL * 1000 * 1000)
-
-static int64_t now_mono(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static bool wanted(const Bluez *b, const BluezDevice *d, uint16_t uuid16)
 {
@@ -96,19 +90,19 @@ static int on_connect_retry(sd_event_source *s, uint64_t usec, void *userdata)
 /* Connects again after delay (or when the device advertises after that). */
 static void connect_after(Bluez *b, BluezDevice *d, uint64_t delay)
 {
-        d->next_try = now_mono() + (int64_t)delay;
+        d->next_try = now_monotonic() + (int64_t)delay;
         d->retry = sd_event_source_disable_unref(d->retry);
         (void)sd_event_add_time_relative(b->event, &d->retry, CLOCK_MONOTONIC, delay, 0, on_connect_retry, d);
 }
 
 static void connect_later(Bluez *b, BluezDevice *d, const char *why)
 {
-        uint64_t delay = bluez_retry_delay(d->attempt);
+        bool first = d->backoff.attempt == 0;
+        uint64_t delay = backoff_next_ceiling(&d->backoff);
         /* A device that is away fails every try until it wakes: say so once, not all day. */
-        bluez_log(b, d->attempt == 0 ? LOG_NOTICE : LOG_DEBUG,
+        bluez_log(b, first ? LOG_NOTICE : LOG_DEBUG,
                   "Could not connect to %s (%s); trying again in %.0f s, or when it advertises after that",
                   bluez_device_id(b, d), why, delay / 1e6);
-        d->attempt++;
         /* bluetoothd's Connect waits for the device to advertise, so trying again costs nothing. */
         connect_after(b, d, delay);
 }
@@ -125,7 +119,7 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
                 connect_later(b, d, e->name);
                 return 0;
         }
-        d->attempt = 0;
+        backoff_reset(&d->backoff);
         /* bluetoothd says it is connected. After a bluetoothd restart its Connected=true signal can
          * be missing (the link came up while it set the device up): trust the answer, or the next
          * AcquireNotify answer would be thrown away as "after a disconnect". */
@@ -137,7 +131,8 @@ static int on_connect_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret
 
 void bluez_device_maybe_connect(Bluez *b, BluezDevice *d)
 {
-        if (!bluez_device_is_health(b, d) || d->connected || d->connecting || now_mono() < d->next_try || !b->present)
+        if (!bluez_device_is_health(b, d) || d->connected || d->connecting ||
+            now_monotonic() < d->next_try || !b->present)
                 return;
         /* The same device seen by a second adapter: connect through ours only. */
         if (!bluez_path_is_under(d->path, b->adapter))
@@ -394,14 +389,14 @@ static void subscribe_char(Bluez *b, BluezChar *c)
 /* Current Time Service: day, date and time as the device's local clock shows them. */
 static void set_clock(Bluez *b, BluezDevice *d, const BluezChar *cts)
 {
-        struct timespec ts;
+        int64_t now = now_realtime();
+        time_t sec = (time_t)(now / USEC_PER_SEC);
         struct tm tm;
         uint8_t v[10];
         sd_bus_message *msg = NULL;
         int r;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        localtime_r(&ts.tv_sec, &tm);
+        localtime_r(&sec, &tm);
         v[0] = (uint8_t)((tm.tm_year + 1900) & 0xFF);
         v[1] = (uint8_t)((tm.tm_year + 1900) >> 8);
         v[2] = (uint8_t)(tm.tm_mon + 1);
@@ -410,7 +405,7 @@ static void set_clock(Bluez *b, BluezDevice *d, const BluezChar *cts)
         v[5] = (uint8_t)tm.tm_min;
         v[6] = (uint8_t)tm.tm_sec;
         v[7] = (uint8_t)(tm.tm_wday == 0 ? 7 : tm.tm_wday); /* 1 = Monday .. 7 = Sunday */
-        v[8] = (uint8_t)(ts.tv_nsec / 1000000 * 256 / 1000);
+        v[8] = (uint8_t)(now % USEC_PER_SEC / USEC_PER_MSEC * 256 / 1000); /* fractions: 1/256 s */
         v[9] = 1; /* adjust reason: manual time update */
         r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, cts->path, CHAR_IFACE, "WriteValue");
         if (r >= 0)

@@ -14,8 +14,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata)
 
 void bluez_discovery_retry_later(Bluez *b, const char *why)
 {
-        uint64_t delay = bluez_retry_delay(b->attempt);
-        b->attempt++;
+        uint64_t delay = backoff_next_ceiling(&b->backoff);
         bluez_log(b, LOG_WARNING, "Bluetooth discovery: %s; trying again in %.0f s", why, delay / 1e6);
         if (b->retry) {
                 (void)sd_event_source_set_time_relative(b->retry, delay);
@@ -36,7 +35,7 @@ static int on_start_discovery(sd_bus_message *m, void *userdata, sd_bus_error *r
                 bluez_discovery_retry_later(b, e->name ? e->name : "failed");
                 return 0;
         }
-        b->attempt = 0;
+        backoff_reset(&b->backoff);
         bluez_log(b, LOG_INFO, "Bluetooth LE discovery running on %s", b->adapter);
         return 0;
 }
@@ -150,7 +149,7 @@ void bluez_discovery_adapter_changed(Bluez *b, const BluezAdapter *a, bool was_p
                  * filters left), answering our StartDiscovery with InProgress meanwhile. */
                 bluez_discovery_retry_later(b, "it stopped");
         else if (!was_discovering && a->discovering)
-                b->attempt = 0;
+                backoff_reset(&b->backoff);
         else if (!was_powered && a->powered)
                 bluez_discovery_ensure(b);
 }

@@ -1,7 +1,8 @@
 /* What the files of the BlueZ client share; nothing outside sensors/bluez*.c includes this.
  *
  *   bluez.c            the client: bluez_new/free/start, the bus signals, the public getters, the
- *                      small helpers the other files use (log, clock, back-off, frames to the sink)
+ *                      small helpers the other files use (a device's id, last seen, frames to the
+ *                      sink); logging, clocks, back-off and MAC addresses come from common/
  *   bluez-mirror.c     the objects mirrored from org.bluez (adapters, devices, characteristics) and
  *                      the reading of their properties
  *   bluez-discovery.c  choosing and powering the adapter, LE discovery and its back-off
@@ -28,6 +29,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "common/backoff.h"
+#include "common/log.h"
+#include "common/time-util.h"
 #include "sensors/bluez.h"
 
 #define BLUEZ "org.bluez"
@@ -83,7 +87,7 @@ struct BluezDevice {
         bool pairing;      /* a Pair is under way */
         bool pair_failed;  /* in this connection: subscribe without a bond */
         int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
-        unsigned attempt;
+        Backoff backoff;   /* failed Connects since the last one that worked */
         sd_event_source *retry;    /* owned: tries again at next_try; its userdata is this device */
         sd_event_source *no_chars; /* owned: connected and resolved, but no measurement characteristic yet */
 };
@@ -114,7 +118,7 @@ struct Bluez {
         sd_bus_slot *match_owner, *match_added, *match_removed, *match_props;
         sd_bus_slot *call;      /* GetManagedObjects or a discovery step; its userdata is the Bluez */
         sd_event_source *retry; /* the next discovery attempt */
-        unsigned attempt;
+        Backoff backoff;        /* failed discovery steps since discovery last ran */
         bool present;           /* org.bluez has an owner */
         bool starting;          /* a SetDiscoveryFilter/StartDiscovery is under way */
 
@@ -129,10 +133,21 @@ struct Bluez {
 
 /* ---- bluez.c: helpers ---- */
 
-/* A log line through the callbacks, if any. */
-__attribute__((format(printf, 3, 4))) void bluez_log(Bluez *b, int prio, const char *fmt, ...);
-/* The back-off before try number attempt + 1: 1 s doubling, at most a minute. */
-uint64_t bluez_retry_delay(unsigned attempt);
+/* A log line through the callbacks, if any: common's log_to_callback(), so the format is checked
+ * against its arguments at every call. b is evaluated once and may be the void * userdata of a
+ * callback. */
+#define bluez_log(b, prio, ...)                                                                             \
+        ({                                                                                                  \
+                const Bluez *_bl = (b);                                                                     \
+                log_to_callback(_bl->cb.log, _bl->cb.userdata, (prio), __VA_ARGS__);                        \
+        })
+/* The back-off of Connect and of discovery, each with a Backoff of its own: 1 s doubling, at most a
+ * minute (1, 2, 4, 8, 16, 32, 60, 60, ... s), taken with backoff_next_ceiling(), i.e. without jitter.
+ * Jitter spreads many clients that retry against one server at the same moment (the broker); here
+ * the only peer is the local bluetoothd, whose Connect waits anyway for the device to advertise, so
+ * spreading the tries buys nothing, and exact times keep the log ("trying again in 1 s") and the
+ * tests that wait on it exact. */
+#define BLUEZ_BACKOFF ((Backoff){.base_usec = USEC_PER_SEC, .cap_usec = 60 * USEC_PER_SEC})
 /* A configured device was heard from (its last-seen time for status). */
 void bluez_device_seen(Bluez *b, const BluezDevice *d);
 /* Hands data up to the sink as a frame of device d (which must be provisioned); data is borrowed for

@@ -9,20 +9,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/mac.h"
 #include "sensors/bluez-internal.h"
 
 #define BTHOME_UUID "0000fcd2-0000-1000-8000-00805f9b34fb"
-
-static bool parse_address(const char *s, uint8_t out[6])
-{
-        unsigned v[6];
-        int n = 0;
-        if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &n) != 6 || s[n])
-                return false;
-        for (int i = 0; i < 6; i++)
-                out[i] = (uint8_t)v[i];
-        return true;
-}
 
 static uint16_t uuid16_of(const char *uuid)
 {
@@ -145,6 +135,7 @@ static BluezDevice *add_device(Bluez *b, const char *path)
         d->n_ref = 1; /* the mirror's */
         d->bluez = b;
         d->provisioned = -1;
+        d->backoff = BLUEZ_BACKOFF;
         BLUEZ_LIST_APPEND(b->devices, d);
         return d;
 }
@@ -366,7 +357,8 @@ static int read_device_string(Bluez *b, BluezDevice *d, const char *name, sd_bus
         if (r < 0)
                 return r;
         if (strcmp(name, "Address") == 0) {
-                d->has_address = parse_address(s, d->address);
+                d->has_address = parse_mac(s, d->address) >= 0;
+                /* The technician sees the address as bluetoothd wrote it, not as we would. */
                 snprintf(d->info.address, sizeof d->info.address, "%s", s);
                 provision(b, d);
         } else

@@ -3,43 +3,14 @@
  * bluez-mirror.c, bluez-discovery.c, bluez-device.c and bluez-agent.c (see bluez-internal.h). */
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "common/time-util.h"
 #include "sensors/bluez-internal.h"
 
-#define RETRY_BASE_USEC (1000 * 1000)
-#define RETRY_CAP_USEC (60ULL * 1000 * 1000)
-
 /* ---- helpers for the bluez files ---- */
-
-void bluez_log(Bluez *b, int prio, const char *fmt, ...)
-{
-        char buf[512];
-        va_list ap;
-        if (!b->cb.log)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
-        b->cb.log(b->cb.userdata, prio, buf);
-}
-
-static int64_t now_realtime(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-uint64_t bluez_retry_delay(unsigned attempt)
-{
-        uint64_t delay = RETRY_BASE_USEC << (attempt < 6 ? attempt : 6);
-        return delay > RETRY_CAP_USEC ? RETRY_CAP_USEC : delay;
-}
 
 const char *bluez_device_id(const Bluez *b, const BluezDevice *d)
 {
@@ -182,6 +153,7 @@ int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices
         b->event = sd_event_ref(e);
         b->sink = *sink;
         b->cb = *cb;
+        b->backoff = BLUEZ_BACKOFF;
         b->cfg = calloc(n ? n : 1, sizeof *b->cfg);
         b->last_seen = calloc(n ? n : 1, sizeof *b->last_seen);
         b->rssi = calloc(n ? n : 1, sizeof *b->rssi);

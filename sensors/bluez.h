@@ -22,6 +22,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "common/mac.h"
 #include "sensors/reading.h"
 
 typedef struct BluezDeviceConfig {
@@ -68,7 +69,7 @@ bool bluez_connected(const Bluez *b, size_t i);
 /* Devices seen that are not provisioned, for the technician: at most 32, the first in the order
  * bluetoothd announced them. */
 typedef struct BluezUnknown {
-        char address[18];
+        char address[MAC_STRING_MAX]; /* as bluetoothd wrote it */
         char name[32];
         int rssi;          /* 0 unknown */
         bool bthome;       /* advertises BTHome service data */

@@ -56,6 +56,55 @@ class FakeBluez:
             for addr, alias in ((MOTION, 'motion'), (CLIMATE, 'climate')):
                 bluez.AddDevice('hci0', addr, alias, dbus_interface='org.bluez.Mock')
 
+    # Methods of the fake's root object (/org/bluez, org.bluez.Mock) for a device whose Connect calls
+    # are held unanswered until the test answers them, as bluetoothd's Connect to a device that is away
+    # answers only when it advertises again or its own time-outs run out. dbusmock's methods answer
+    # when their code returns; this one keeps the D-Bus reply callbacks instead (async_callbacks), in
+    # self.held on the root object, where they outlive the device object they were called on.
+    HELD_DEVICE_METHODS = [
+        ('AddHeldDevice', 'ss', 'o',
+         # Added and armed in one call: the gateway's Connect, sent when it sees InterfacesAdded, can
+         # only reach the fake after this returns.
+         'path = self.AddDevice("hci0", args[0], args[1])\n'
+         'self.held = getattr(self, "held", [])\n'
+         'def held_connect(device, ok, err):\n'
+         '    objects["/org/bluez"].held.append((device.path, ok, err))\n'
+         'connect = dbus.service.method("org.bluez.Device1", async_callbacks=("ok", "err"))(held_connect)\n'
+         'objects[path].methods["org.bluez.Device1"]["Connect"] = ("", "", "", connect)\n'
+         'ret = dbus.ObjectPath(path)\n'),
+        ('AnswerConnect', 'is', '',
+         # The n-th held Connect: an error of that name, or success for ''.
+         'path, ok, err = self.held[args[0]]\n'
+         'if args[1]:\n'
+         '    err(dbus.exceptions.DBusException("held Connect failed", name=args[1]))\n'
+         'else:\n'
+         '    ok()\n'),
+        ('HeldConnects', '', 'ao', 'ret = [dbus.ObjectPath(h[0]) for h in getattr(self, "held", [])]'),
+    ]
+
+    def add_held_device(self, addr, alias):
+        """A device (again) whose Connect calls are held until answer_connect(); returns its path."""
+        bluez = self.bus.get_object('org.bluez', '/org/bluez')
+        if getattr(self, 'held_methods_of', None) is not self.mock:  # once for each fake started
+            bluez.AddMethods('org.bluez.Mock', self.HELD_DEVICE_METHODS, dbus_interface='org.freedesktop.DBus.Mock')
+            self.held_methods_of = self.mock
+        return bluez.AddHeldDevice(addr, alias, dbus_interface='org.bluez.Mock')
+
+    def held_connects(self):
+        """The paths the Connect calls held so far were made on, in the order they came."""
+        return [str(p) for p in self.bus.get_object('org.bluez', '/org/bluez').HeldConnects(
+            dbus_interface='org.bluez.Mock')]
+
+    def wait_held_connects(self, n, timeout=20):
+        deadline = time.monotonic() + timeout
+        while len(self.held_connects()) < n:  # a condition with a deadline
+            if time.monotonic() > deadline:
+                raise AssertionError('only %d Connect calls held, waited for %d' % (len(self.held_connects()), n))
+            time.sleep(0.02)
+
+    def answer_connect(self, n, error=''):
+        self.bus.get_object('org.bluez', '/org/bluez').AnswerConnect(n, error, dbus_interface='org.bluez.Mock')
+
     def add_cuff(self, addr, difficult=False):
         """A blood-pressure cuff with its Blood Pressure service and indicating measurement. A difficult one
         fails its first Connect, needs bonding before it indicates, and has a Current Time Service."""
@@ -197,12 +246,14 @@ Adapter=hci0
 
 class Ble(TestCase):
     def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False, flap=False,
-              bond=False, silent_connect=False):
+              bond=False, silent_connect=False, held_cuff=False):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
         self.cleanups.append(self.fake.stop)
         self.fake.start(fail_discovery_once=fail_discovery_once)
+        if held_cuff:
+            self.cuff = self.fake.add_held_device(CUFF, 'bp-cuff')
         if cuff:
             self.cuff, self.cuff_char = self.fake.add_cuff(CUFF, difficult=difficult)
         if strap:
@@ -452,6 +503,40 @@ class Ble(TestCase):
         said = [line for line in self.gw.log.lines[mark:] if 'Could not connect to bp-cuff' in line]
         self.assertEqual(len(said), 1, said)  # once, not at every try
         self.assertIn('trying again in 1 s', said[0])
+
+    def test_late_connect_answer_of_a_removed_device_does_not_touch_the_new_one(self):
+        """The cuff leaves bluetoothd's list (InterfacesRemoved) while the gateway's Connect to it is
+        under way, and is added again at the same path (it came back); the gateway connects to the new
+        object. Then the first Connect's answer arrives, late: an error. It belongs to an object that is
+        gone and must not touch the new one: no "Could not connect" with its back-off, no `connecting`
+        cleared while the new object's own Connect is still under way (which would let a retry send a
+        second Connect beside it, and so on at every back-off), and no crash.
+
+        fails on 2939c3e (checked): its calls found their object again by path, so the late error
+        landed on the new object, logged "Could not connect to bp-cuff (org.bluez.Error.Failed); trying
+        again in 1 s" and cleared its `connecting` while its Connect was under way; the retry a second
+        later would have sent the second Connect. The test stops at the log line, which comes at once;
+        it answers the new object's Connect before that second, so the count of Connect calls checks
+        only that none went out beside it until then. Since the split (9f54d9a, merged in 54863b1)
+        each call holds a reference to its own object, and one detached from the mirror ignores its
+        answers: passes."""
+        self.start(held_cuff=True)
+        self.fake.wait_held_connects(1)  # the gateway's Connect, unanswered
+        self.fake.bus.get_object('org.bluez', '/org/bluez/hci0').RemoveDevice(
+            dbus.ObjectPath(self.cuff), dbus_interface='org.bluez.Adapter1')
+        self.assertEqual(self.fake.add_held_device(CUFF, 'bp-cuff'), self.cuff)
+        self.fake.wait_held_connects(2)  # the new object's own Connect
+        self.fake.answer_connect(0, 'org.bluez.Error.Failed')  # the late answer, for the object that left
+        self.fake.answer_connect(1)  # the new object's: connected
+        # One sender, one pipe: whatever the late answer made the gateway log is before this line.
+        self.gw.log.wait(r'Connected to bp-cuff')
+        self.assertNotIn('Could not connect to bp-cuff', self.gw.log.text())
+        self.assertEqual(self.fake.held_connects(), [self.cuff, self.cuff])  # no Connect beside its own
+        n = len(self.sub.status)
+        self.sub.publish('cmd/status', '{}')
+        self.sub.wait(lambda: len(self.sub.status) > n, 'a fresh status')
+        self.assertTrue(self.sub.status[-1]['sensors']['bp-cuff']['connected'])
+        self.assertIsNone(self.gw.proc.poll())
 
     def test_difficult_cuff_retried_bonded_and_clock_set(self):
         os.environ['TZ'] = 'CET-1'
