@@ -1,7 +1,7 @@
 /* The Manager: the lifecycle of the gateway's modules (set up in order, stopped in reverse), the
  * signals (SIGTERM, SIGINT: a clean stop; SIGHUP: reload) and the wiring between the modules. What
- * the modules do is in their own files: ingest.c (the data path and the rules' running), alerts.c,
- * status.c, commands.c, and uplink/. */
+ * the modules do is in their own files: ingest.c (the data path), engine.c (running the rules),
+ * alerts.c, status.c, commands.c, and uplink/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,7 +35,7 @@ struct Manager {
         /* In the order manager_start() makes them; ingest's sources and rules start last, once the
          * device registry is open, and everything stops in reverse. */
         Outbox *outbox;
-        Ingest *ingest;     /* the data path: sources, decoding, the rules, clock steps */
+        Ingest *ingest;     /* the data path: sources, decoding; its Engine runs the rules, clock steps */
         Alerts *alerts;     /* mints alert ids, logs and queues every alert; keeps the rules' state */
         Commands *commands; /* the downlink commands */
         Mqtt *mqtt;
