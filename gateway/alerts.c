@@ -7,8 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/encode.h"
 
 #define STATE_VERSION 1

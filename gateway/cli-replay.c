@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/cli-replay.h"
 #include "gateway/config.h"
 #include "gateway/replay.h"
 #include "gateway/rules.h"
-#include "gateway/timefmt.h"
 
 static void print_alert(void *userdata, const Alert *a, const char *json, size_t len)
 {

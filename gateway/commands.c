@@ -6,7 +6,8 @@
 
 #include <jansson.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/clock.h"
 #include "gateway/command-memo.h"
 #include "gateway/command.h"

@@ -1,8 +1,8 @@
 #include <string.h>
 
+#include "common/timefmt.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
-#include "gateway/timefmt.h"
 
 const char *alert_severity_name(AlertSeverity s)
 {

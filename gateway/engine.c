@@ -8,11 +8,12 @@
 
 #include <jansson.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/clock.h"
 #include "gateway/encode.h"
 #include "gateway/engine.h"
-#include "gateway/timefmt.h"
 #include "sensors/sim.h"
 
 #define RULES_SAVE_MIN_GAP_USEC (1000ULL * 1000)           /* deadlines: at most one write a second */

@@ -5,12 +5,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/mac.h"
 #include "gateway/clock.h"
 #include "gateway/encode.h"
-#include "gateway/ingest.h"
 #include "gateway/engine.h"
-#include "gateway/timefmt.h"
+#include "gateway/ingest.h"
 #include "sensors/sim.h"
 
 #define SIM_HIGH_WATER 20000                     /* Speed=max pauses the simulation above this backlog ... */

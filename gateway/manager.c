@@ -13,8 +13,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/clock.h"
 #include "gateway/commands.h"
 #include "gateway/devices.h"

@@ -5,9 +5,10 @@
 
 #include <jansson.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/replay.h"
-#include "gateway/timefmt.h"
 
 /* Units a log may give; the value is taken as it is in that unit. */
 static const char *known_unit(const char *u)

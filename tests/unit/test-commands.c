@@ -5,8 +5,9 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/command-memo.h"
 #include "gateway/command.h"
 #include "gateway/commands.h"

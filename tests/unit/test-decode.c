@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/decode-tool.h"
+#include "gateway/cli-decode.h"
 #include "sensors/bthome.h"
 #include "sensors/health-encode.h"
 #include "sensors/ieee11073.h"

@@ -5,12 +5,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "common/backoff.h"
+#include "common/timefmt.h"
 #include "gateway/command.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
-#include "gateway/timefmt.h"
 #include "test.h"
-#include "uplink/backoff.h"
 
 static void test_json_writer(void)
 {

@@ -9,12 +9,13 @@
 
 #include <jansson.h>
 
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/alert-kind.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/rules-evidence.h"
 #include "gateway/rules.h"
-#include "gateway/timefmt.h"
 #include "test.h"
 
 static char log_[8192];

@@ -7,7 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/config.h"
 #include "gateway/devices.h"
 #include "gateway/status.h"
