@@ -13,8 +13,10 @@
 
 #include <sqlite3.h>
 
+#include "common/backoff.h"
 #include "common/log.h"
 #include "common/sqlite.h"
+#include "common/string-table.h"
 #include "common/time-util.h"
 
 #include "uplink/outbox.h"
@@ -32,6 +34,9 @@
  * alerts take seqs, so this covers 65536 alerts in one episode of failures (an alert a minute for
  * six weeks); going past it is logged. */
 #define SEQ_FAIL_WINDOW 65536
+/* A failed commit is retried after 0.1 s, doubling to 5 s (no jitter: nobody else retries against
+ * this disk). */
+#define RETRY_MIN_USEC (100ULL * 1000)
 #define RETRY_MAX_USEC (5ULL * 1000 * 1000)
 #define MIB (1024ULL * 1024)
 /* Free space kept on the file system for what matters more: telemetry is refused below 4 MiB (or
@@ -81,7 +86,7 @@ struct Outbox {
         uint64_t alert_seq_max;   /* the highest seq handed to an alert (it may have been sent from memory) */
         bool window_warned;       /* an alert went past SEQ_FAIL_WINDOW in this episode (logged once) */
         bool read_failing;        /* reading stored items fails (logged once per episode) */
-        unsigned retry_exp;
+        Backoff retry; /* commit retries: attempts since the last commit that worked */
         char *last_error;
         uint64_t failing_since, failed_commits;
         unsigned refusing; /* 0: nothing; 1: telemetry; 2: telemetry and events */
@@ -92,22 +97,20 @@ struct Outbox {
         void *log_userdata;
 };
 
-const char *lane_name(Lane lane)
-{
-        switch (lane) {
-        case LANE_ALERTS:
-                return "alerts";
-        case LANE_EVENTS:
-                return "events";
-        case LANE_TELEMETRY:
-                return "telemetry";
-        case _LANE_MAX:
-                break;
-        }
-        return NULL;
-}
+static const char *const lane_table[_LANE_MAX] = {
+        [LANE_ALERTS] = "alerts",
+        [LANE_EVENTS] = "events",
+        [LANE_TELEMETRY] = "telemetry",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_NAME(lane, Lane, lane_table, _LANE_MAX);
 
 #define logf_(o, prio, ...) log_to_callback((o)->log_cb, (o)->log_userdata, prio, __VA_ARGS__)
+
+/* Commits fail: the retry timer commits, with back-off; nothing else starts a commit but an alert. */
+static bool commits_failing(const Outbox *o)
+{
+        return o->retry.attempt > 0;
+}
 
 static void set_error(Outbox *o, const char *what)
 {
@@ -417,6 +420,7 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 return -ENOMEM;
         o->event = sd_event_ref(e);
         o->opt = *opt;
+        o->retry = (Backoff){.base_usec = RETRY_MIN_USEC, .cap_usec = RETRY_MAX_USEC};
         if (o->opt.max_pending == 0)
                 o->opt.max_pending = 1000;
         o->acks_sorted = true;
@@ -618,12 +622,12 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
         /* While commits fail, the retry timer commits; only an alert tries at once (the disk may have
          * room again, and it gets its seq, to be sent from memory if it cannot be stored). */
         if (lane == LANE_ALERTS ||
-            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && o->retry_exp == 0)) {
+            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && !commits_failing(o))) {
                 /* A failed commit keeps the item queued and retries on its own. */
                 (void)outbox_commit(o);
                 return 0;
         }
-        if (o->retry_exp == 0 && o->n_pending == 1)
+        if (!commits_failing(o) && o->n_pending == 1)
                 return arm_timer(o, &o->commit_timer, o->opt.commit_delay_usec, on_commit_timer);
         return 0;
 }
@@ -692,7 +696,7 @@ int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n)
                 o->acks[o->n_acks++] = seqs[i];
                 any = true;
         }
-        if (any && o->retry_exp == 0 &&
+        if (any && !commits_failing(o) &&
             !(o->commit_timer && sd_event_source_get_enabled(o->commit_timer, NULL) > 0))
                 return arm_timer(o, &o->commit_timer, o->opt.commit_delay_usec, on_commit_timer);
         return 0;
@@ -942,7 +946,7 @@ int outbox_commit(Outbox *o)
         o->pending_bytes = 0;
         o->n_acks = 0;
         o->acks_sorted = true;
-        o->retry_exp = 0;
+        backoff_reset(&o->retry);
         if (o->retry_timer)
                 (void)sd_event_source_set_enabled(o->retry_timer, SD_EVENT_OFF);
         if (o->failing_since) {
@@ -971,13 +975,8 @@ fail:
         /* Keep everything queued and try again later, backing off from 0.1 s to 5 s (once per retry,
          * not per failed attempt). A full disk often frees up (logs rotated, a checkpoint); until
          * then memory holds the items. */
-        if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0)) {
-                uint64_t delay = 100000ULL << (o->retry_exp < 9 ? o->retry_exp : 9);
-                if (delay > RETRY_MAX_USEC)
-                        delay = RETRY_MAX_USEC;
-                o->retry_exp++;
-                (void)arm_timer(o, &o->retry_timer, delay, on_retry_timer);
-        }
+        if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0))
+                (void)arm_timer(o, &o->retry_timer, backoff_next_ceiling(&o->retry), on_retry_timer);
         if (r == -ENOSPC)
                 (void)sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         /* An alert that could not be stored goes out from memory at once. */

@@ -24,6 +24,7 @@ typedef enum Lane {
         _LANE_MAX,
 } Lane;
 
+/* "alerts", "events", "telemetry": a static string; NULL out of range. */
 const char *lane_name(Lane lane);
 
 typedef struct OutboxOptions {
