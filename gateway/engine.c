@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/time-util.h"
 #include "common/timefmt.h"
 #include "gateway/clock.h"
 #include "gateway/encode.h"
@@ -135,7 +136,7 @@ static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
 {
         Engine *en = userdata;
         engine_check_clock(en);
-        rules_advance(en->rules, clock_realtime_usec());
+        rules_advance(en->rules, now_realtime());
         rules_arm(en);
         return 0;
 }
@@ -182,7 +183,7 @@ static int rules_setup(Engine *en, bool resume)
         en->rules_on_data_clock = en->config->sim_enabled;
         r = rules_new(en->config,
                       en->rules_on_data_clock && en->config->sim_start_usec ? en->config->sim_start_usec
-                                                                            : clock_realtime_usec(),
+                                                                            : now_realtime(),
                       alerts_rules_sink, en->alerts, &en->rules);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the rules: %m");
@@ -202,7 +203,7 @@ static int rules_setup(Engine *en, bool resume)
         }
         /* Deadlines that passed while the gateway was down fire now, late but raised. */
         if (!en->rules_on_data_clock)
-                rules_advance(en->rules, clock_realtime_usec());
+                rules_advance(en->rules, now_realtime());
         rules_arm(en);
         return 0;
 }
@@ -248,7 +249,7 @@ static uint64_t next_seq(Engine *en)
 void engine_check_clock(Engine *en)
 {
         char before[RFC3339_MAX], after[RFC3339_MAX];
-        int64_t old_offset = en->clock.offset, boot = clock_boottime_usec(), real = clock_realtime_usec(),
+        int64_t old_offset = en->clock.offset, boot = now_boottime(), real = now_realtime(),
                 delta;
         uint64_t seq;
         size_t len;
@@ -288,7 +289,7 @@ static int on_clock_change(sd_event_source *s, int fd, uint32_t revents, void *u
                                   "sensor input or deadline: %m");
         engine_check_clock(en);
         if (en->rules && !en->rules_on_data_clock) {
-                rules_advance(en->rules, clock_realtime_usec());
+                rules_advance(en->rules, now_realtime());
                 rules_arm(en);
         }
         return 0;
@@ -298,7 +299,7 @@ static int clock_setup(Engine *en)
 {
         int r;
 
-        (void)clock_watch_update(&en->clock, clock_realtime_usec(), clock_boottime_usec());
+        (void)clock_watch_update(&en->clock, now_realtime(), now_boottime());
         en->clock_from_seq = next_seq(en);
         r = clock_change_fd_new();
         if (r < 0) {

@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "common/macro.h"
+#include "common/time-util.h"
 #include "common/mac.h"
 #include "gateway/clock.h"
 #include "gateway/encode.h"
@@ -87,7 +88,7 @@ void ingest_uplink_acked(Ingest *ing)
 static int64_t rules_time(Ingest *ing, int64_t data_time)
 {
         if (!engine_on_data_clock(ing->engine))
-                return clock_realtime_usec();
+                return now_realtime();
         if (ing->feeding_sim || !ing->sim)
                 return data_time;
         return sim_now(ing->sim);
@@ -187,7 +188,7 @@ int ingest_nurse_reading(Ingest *ing, const Reading *rd)
 void ingest_nurse_consciousness(Ingest *ing, char acvpu)
 {
         assert(engine_running(ing->engine));
-        engine_nurse_consciousness(ing->engine, rules_time(ing, clock_realtime_usec()), acvpu);
+        engine_nurse_consciousness(ing->engine, rules_time(ing, now_realtime()), acvpu);
 }
 
 /* ---- wired inputs ---- */

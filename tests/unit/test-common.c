@@ -94,6 +94,10 @@ static void test_time(void)
         m1 = now_monotonic();
         m2 = now_monotonic();
         CHECK(m1 > 0 && m2 >= m1);
+        /* CLOCK_BOOTTIME counts suspend too: never behind CLOCK_MONOTONIC. */
+        m1 = now_monotonic();
+        m2 = now_boottime();
+        CHECK(m2 >= m1 && now_boottime() >= m2);
 }
 
 TEST_MAIN(TEST(test_mac), TEST(test_string_table), TEST(test_time))
