@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "common/alloc-util.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "common/sqlite.h"
@@ -578,7 +579,6 @@ static int arm_timer(Outbox *o, sd_event_source **s, uint64_t delay, sd_event_ti
 
 static int queue(Outbox *o, Lane lane, const char *body, size_t len)
 {
-        Pending *p;
         char *copy;
 
         if (lane >= _LANE_MAX)
@@ -594,15 +594,9 @@ static int queue(Outbox *o, Lane lane, const char *body, size_t len)
                 goto oom;
         memcpy(copy, body, len);
         copy[len] = '\0';
-        if (o->n_pending == o->cap_pending) {
-                size_t cap = o->cap_pending ? o->cap_pending * 2 : 64;
-                p = realloc(o->pending, cap * sizeof *p);
-                if (!p) {
-                        free(copy);
-                        goto oom;
-                }
-                o->pending = p;
-                o->cap_pending = cap;
+        if (GREEDY_REALLOC(o->pending, o->cap_pending, o->n_pending + 1, 64) < 0) {
+                free(copy);
+                goto oom;
         }
         o->pending[o->n_pending++] = (Pending){.lane = lane, .len = len, .body = copy};
         if (lane == LANE_ALERTS)
@@ -670,16 +664,8 @@ int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n)
 {
         bool any = false;
 
-        if (o->n_acks + n > o->cap_acks) {
-                size_t cap = o->cap_acks ? o->cap_acks : 256;
-                while (o->n_acks + n > cap)
-                        cap *= 2;
-                uint64_t *a = realloc(o->acks, cap * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                o->acks = a;
-                o->cap_acks = cap;
-        }
+        if (GREEDY_REALLOC(o->acks, o->cap_acks, o->n_acks + n, 256) < 0)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 bool in_memory = false;
                 /* An alert sent from memory is delivered: it needs no storing any more. */
