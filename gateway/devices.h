@@ -36,9 +36,9 @@ typedef struct Devices Devices;
 /* Opens (creating) the counter store at path with common/sqlite.h (schema version 1; a store from
  * before versions is adopted as 1 unchanged). A file SQLite refuses as corrupt is moved aside
  * (sqlite_move_corrupt()) and a new store is made; see devices_replaced(). A store newer than this
- * binary is refused, untouched: -EPROTONOSUPPORT. *ret_error (malloc'd, the caller frees it) says
+ * binary is refused, untouched: -EPROTONOSUPPORT. *reterr_error (malloc'd, the caller frees it) says
  * why on failure. */
-int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error);
+int devices_new(sd_event *e, const char *path, Devices **ret, char **reterr_error);
 /* Where a corrupt store was moved at open, or NULL. */
 const char *devices_replaced(const Devices *d);
 /* Why sensors.db could not be opened (a full, failing or read-only disk), or NULL: the counters are

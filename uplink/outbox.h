@@ -56,7 +56,7 @@ typedef void (*outbox_log_fn)(void *userdata, int priority, const char *message)
  * A file that is not a database or is corrupt (SQLITE_NOTADB, SQLITE_CORRUPT, a failed
  * quick_check) is moved aside with its -wal and -shm (see outbox_replaced()) and a new store with a
  * new epoch is made; any other failure (permissions, a missing directory) is an error.
- * On failure *ret_error (if non-NULL) gets a malloc'd message. */
+ * On failure *reterr_error (if non-NULL) gets a malloc'd message (the caller frees it). */
 int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **reterr_error);
 /* Commits what is pending, closes the database. Takes NULL. Returns NULL. Items that cannot be
  * stored even then are counted in dropped (written if the disk takes it) and logged. */
