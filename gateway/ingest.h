@@ -32,9 +32,10 @@ typedef struct Ingest Ingest;
 
 /* e, c and o are borrowed: the loop and the outbox must outlive the Ingest, and c stays valid until
  * the next ingest_reload() or ingest_free(). Nothing runs yet, but ingest_queue() works at once (the
- * Manager queues what the store says at open, and the stores' alerts, before the sources start). */
+ * Manager queues what the store says at open, and the stores' alerts, before the sources start).
+ * The caller owns *ret and frees it with ingest_free(). */
 int ingest_new(sd_event *e, const Config *c, Outbox *o, Ingest **ret);
-/* Stops the sources and the rules' timers, frees the engine (its state is not written: see
+/* Stops the sources, then frees the Engine and with it the rules (their state is not written: see
  * ingest_shutdown()). Takes NULL; returns NULL. */
 Ingest *ingest_free(Ingest *ing);
 
