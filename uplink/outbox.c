@@ -829,18 +829,13 @@ static void commit_failed(Outbox *o, int r)
         }
 }
 
-int outbox_commit(Outbox *o)
+/* Hands out seqs, in queue order; they are kept if the commit fails: an alert that cannot be stored
+ * is sent from memory with its seq, and no later item may get it. Returns the pages the pending
+ * items need (estimated: pages are not full). */
+static uint64_t assign_seqs(Outbox *o)
 {
-        uint64_t count[_LANE_MAX], thinned = 0, last_seq = o->last_seq, reserve = o->seq_reserved, need = 0;
-        int rc, r;
+        uint64_t need = 0;
 
-        if (o->n_pending == 0 && o->n_acks == 0 && o->dropped == o->dropped_saved)
-                return 0;
-        if (o->commit_timer)
-                (void)sd_event_source_set_enabled(o->commit_timer, SD_EVENT_OFF);
-        refuse_for_room(o);
-        /* seqs are handed out here, in queue order, and kept if the commit fails: an alert that
-         * cannot be stored is sent from memory with its seq, and no later item may get it. */
         for (size_t i = 0; i < o->n_pending; i++) {
                 Pending *p = &o->pending[i];
                 if (p->seq == 0)
@@ -849,14 +844,14 @@ int outbox_commit(Outbox *o)
                         o->alert_seq_max = p->seq;
                 need += p->len + ROW_OVERHEAD;
         }
-        need = need * 5 / 4 / o->page_size + (need ? 1 : 0); /* pages are not full */
-        memcpy(count, o->count, sizeof count);
+        return need * 5 / 4 / o->page_size + (need ? 1 : 0);
+}
 
-        r = exec(o, "BEGIN IMMEDIATE");
-        if (r < 0)
-                goto fail;
-
+/* In the transaction: the acknowledged rows go, counted off count. */
+static int delete_acked(Outbox *o, uint64_t count[static _LANE_MAX])
+{
         for (size_t i = 0; i < o->n_acks; i++) {
+                int rc;
                 sqlite3_bind_int64(o->st_delete, 1, (sqlite3_int64)o->acks[i]);
                 rc = sqlite3_step(o->st_delete);
                 if (rc == SQLITE_ROW) {
@@ -868,17 +863,18 @@ int outbox_commit(Outbox *o)
                 sqlite3_reset(o->st_delete);
                 if (rc != SQLITE_DONE) {
                         set_error(o, "Failed to delete acknowledged item");
-                        r = sqlite_rc_to_errno(rc);
-                        goto rollback;
+                        return sqlite_rc_to_errno(rc);
                 }
         }
+        return 0;
+}
 
-        /* Room first, then the new rows: the file never grows past the quota to hold them. */
-        r = enforce_quota(o, count, need, &thinned);
-        if (r < 0)
-                goto rollback;
+/* In the transaction: the pending items become rows, counted in count; *last_seq follows. */
+static int insert_pending(Outbox *o, uint64_t count[static _LANE_MAX], uint64_t *last_seq)
+{
         for (size_t i = 0; i < o->n_pending; i++) {
                 Pending *p = &o->pending[i];
+                int rc;
                 sqlite3_bind_int64(o->st_insert, 1, (sqlite3_int64)p->seq);
                 sqlite3_bind_int(o->st_insert, 2, p->lane);
                 sqlite3_bind_text(o->st_insert, 3, p->body, (int)p->len, SQLITE_STATIC);
@@ -886,41 +882,46 @@ int outbox_commit(Outbox *o)
                 sqlite3_reset(o->st_insert);
                 if (rc != SQLITE_DONE) {
                         set_error(o, "Failed to store item");
-                        r = sqlite_rc_to_errno(rc);
-                        goto rollback;
+                        return sqlite_rc_to_errno(rc);
                 }
-                last_seq = p->seq > last_seq ? p->seq : last_seq;
+                *last_seq = p->seq > *last_seq ? p->seq : *last_seq;
                 count[p->lane]++;
         }
-        r = enforce_quota(o, count, 0, &thinned);
-        if (r < 0)
-                goto rollback;
+        return 0;
+}
 
-        if (o->next_seq - 1 + SEQ_RESERVE / 2 > reserve) {
-                reserve = o->next_seq - 1 + SEQ_RESERVE;
-                if ((r = set_meta(o, "seq_reserved", reserve)) < 0)
-                        goto rollback;
+/* In the transaction: the seq reservation (renewed when half used: *reserve), the dropped count, and
+ * after thinning the pages freed where the file outgrew the quota (a smaller MaxSize, or a store made
+ * before pages were counted) given back to the file system. */
+static int write_meta(Outbox *o, uint64_t thinned, uint64_t *reserve)
+{
+        int r;
+
+        if (o->next_seq - 1 + SEQ_RESERVE / 2 > *reserve) {
+                *reserve = o->next_seq - 1 + SEQ_RESERVE;
+                if ((r = set_meta(o, "seq_reserved", *reserve)) < 0)
+                        return r;
         }
         if (o->dropped + thinned != o->dropped_saved && (r = set_meta(o, "dropped", o->dropped + thinned)) < 0)
-                goto rollback;
+                return r;
         if (thinned > 0) {
-                /* Give freed pages back to the file system where the file outgrew the quota (a
-                 * smaller MaxSize, or a store made before pages were counted). */
                 uint64_t pages, lim_t, lim_e;
                 page_limits(o, &lim_t, &lim_e);
                 if (query_u64(o, o->st_page_count, &pages) == 0 && pages > lim_e) {
                         char sql[64];
                         snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%llu)", (unsigned long long)(pages - lim_e));
                         if ((r = exec(o, sql)) < 0)
-                                goto rollback;
+                                return r;
                 }
         }
+        return 0;
+}
 
-        r = exec(o, "COMMIT");
-        if (r < 0)
-                goto rollback;
-
-        memcpy(o->count, count, sizeof count);
+/* Everything pending and acknowledged is on disk: memory follows what was committed. */
+static void commit_done(Outbox *o, const uint64_t count[static _LANE_MAX], uint64_t thinned, uint64_t last_seq,
+                        uint64_t reserve)
+{
+        memcpy(o->count, count, sizeof o->count);
         o->dropped += thinned;
         o->dropped_saved = o->dropped;
         o->last_seq = last_seq;
@@ -951,16 +952,15 @@ int outbox_commit(Outbox *o)
         /* Whatever was committed (new rows, deletions that free the sender): wake it. */
         if (o->committed_cb)
                 o->committed_cb(o, o->committed_userdata);
-        return 0;
+}
 
-rollback:
-        (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
-fail:
+/* The commit failed with r (rolled back): everything stays queued and is tried again later, backing
+ * off from 0.1 s to 5 s (once per retry, not per failed attempt). A full disk often frees up (logs
+ * rotated, a checkpoint); until then memory holds the items. */
+static int commit_retry_later(Outbox *o, int r)
+{
         commit_failed(o, r);
         give_back_seqs(o);
-        /* Keep everything queued and try again later, backing off from 0.1 s to 5 s (once per retry,
-         * not per failed attempt). A full disk often frees up (logs rotated, a checkpoint); until
-         * then memory holds the items. */
         if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0))
                 (void)arm_timer(o, &o->retry_timer, backoff_next_ceiling(&o->retry), on_retry_timer);
         if (r == -ENOSPC)
@@ -969,6 +969,42 @@ fail:
         if (o->n_pending_alerts > 0 && o->committed_cb)
                 o->committed_cb(o, o->committed_userdata);
         return r;
+}
+
+int outbox_commit(Outbox *o)
+{
+        uint64_t count[_LANE_MAX], thinned = 0, last_seq = o->last_seq, reserve = o->seq_reserved, need;
+        int r;
+
+        if (o->n_pending == 0 && o->n_acks == 0 && o->dropped == o->dropped_saved)
+                return 0;
+        if (o->commit_timer)
+                (void)sd_event_source_set_enabled(o->commit_timer, SD_EVENT_OFF);
+        refuse_for_room(o);
+        need = assign_seqs(o);
+        memcpy(count, o->count, sizeof count);
+
+        r = exec(o, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return commit_retry_later(o, r);
+        r = delete_acked(o, count);
+        /* Room first, then the new rows: the file never grows past the quota to hold them. */
+        if (r >= 0)
+                r = enforce_quota(o, count, need, &thinned);
+        if (r >= 0)
+                r = insert_pending(o, count, &last_seq);
+        if (r >= 0)
+                r = enforce_quota(o, count, 0, &thinned);
+        if (r >= 0)
+                r = write_meta(o, thinned, &reserve);
+        if (r >= 0)
+                r = exec(o, "COMMIT");
+        if (r < 0) {
+                (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
+                return commit_retry_later(o, r);
+        }
+        commit_done(o, count, thinned, last_seq, reserve);
+        return 0;
 }
 
 static int item_set(OutboxItem *it, uint64_t seq, const char *body, size_t len)
