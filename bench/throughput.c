@@ -17,11 +17,12 @@
 
 #include <mosquitto.h>
 
+#include "common/time-util.h"
+
+/* Seconds on CLOCK_MONOTONIC. */
 static double now(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec + ts.tv_nsec / 1e9;
+        return (double)now_monotonic() / USEC_PER_SEC;
 }
 
 static int free_port(void)

@@ -20,3 +20,8 @@ int64_t now_monotonic(void)
 {
         return now_usec(CLOCK_MONOTONIC);
 }
+
+int64_t now_boottime(void)
+{
+        return now_usec(CLOCK_BOOTTIME);
+}

@@ -10,3 +10,6 @@
 int64_t now_realtime(void);
 /* CLOCK_MONOTONIC now, usec: what sd-event timers and debouncing count in. */
 int64_t now_monotonic(void);
+/* CLOCK_BOOTTIME now, usec: like CLOCK_MONOTONIC but counting suspend too; never set, so the wall
+ * clock is watched against it for steps. */
+int64_t now_boottime(void);

@@ -23,7 +23,7 @@ typedef enum AlertKind {
         ALERT_KIND_SENSOR_SILENT,
         ALERT_KIND_BATTERY_LOW,
         ALERT_KIND_INPUT_FAILED,
-        /* The daemon's own, not the rules' (gateway/manager.c). */
+        /* The daemon's own, not the rules' (gateway/alerts.c). */
         ALERT_KIND_TEST_ALARM,
         ALERT_KIND_STORE_REPLACED,
         ALERT_KIND_STORE_UNAVAILABLE,

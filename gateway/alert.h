@@ -31,6 +31,8 @@ typedef struct Alert {
         const char *evidence;   /* JSON array text of the readings/events that caused it, or NULL */
 } Alert;
 
-/* Static strings; NULL for values out of range. */
+/* Static strings; NULL for values out of range (gateway/encode.c). */
 const char *alert_severity_name(AlertSeverity s);
 const char *alert_state_name(AlertState s);
+/* 0, or -EINVAL for a name that is not a severity. */
+int alert_severity_from_name(const char *s, AlertSeverity *ret);

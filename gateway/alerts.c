@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/macro.h"
+#include "gateway/alert-kind.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/encode.h"
 
 #define STATE_VERSION 1
@@ -283,20 +285,29 @@ void alerts_rules_sink(void *userdata, Alert *a)
         (void)alerts_emit(userdata, a);
 }
 
+/* The daemon's own critical alerts (not the rules'), raised once and never cleared by the gateway.
+ * message may be NULL (after a failed allocation). */
+static Alert own_alert(AlertKind kind, const char *patient, const char *message, int64_t now_usec)
+{
+        return (Alert){.kind = alert_kind_name(kind),
+                       .severity = SEVERITY_CRITICAL,
+                       .state = ALERT_RAISED,
+                       .patient = patient,
+                       .time_usec = now_usec,
+                       .message = message};
+}
+
 int alerts_raise_store_replaced(Alerts *al, const char *patient, const char *store, const char *moved,
                                 int64_t now_usec)
 {
         _cleanup_free_ char *msg = NULL;
-        Alert a = {.kind = "store_replaced",
-                   .severity = SEVERITY_CRITICAL,
-                   .state = ALERT_RAISED,
-                   .patient = patient,
-                   .time_usec = now_usec};
+        Alert a;
 
         log_error("The store %s was corrupt; moved to %s and replaced by an empty one.", store, moved);
         if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s", store,
-                     moved) >= 0)
-                a.message = msg;
+                     moved) < 0)
+                msg = NULL;
+        a = own_alert(ALERT_KIND_STORE_REPLACED, patient, msg, now_usec);
         return alerts_emit(al, &a);
 }
 
@@ -304,11 +315,7 @@ int alerts_raise_store_unavailable(Alerts *al, const char *patient, const char *
                                    int64_t now_usec)
 {
         _cleanup_free_ char *msg = NULL;
-        Alert a = {.kind = "store_unavailable",
-                   .severity = SEVERITY_CRITICAL,
-                   .state = ALERT_RAISED,
-                   .patient = patient,
-                   .time_usec = now_usec};
+        Alert a;
 
         log_error("The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
                   "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
@@ -316,18 +323,16 @@ int alerts_raise_store_unavailable(Alerts *al, const char *patient, const char *
                   store, why);
         if (asprintf(&msg, "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
                            "with room on its disk",
-                     store, why) >= 0)
-                a.message = msg;
+                     store, why) < 0)
+                msg = NULL;
+        a = own_alert(ALERT_KIND_STORE_UNAVAILABLE, patient, msg, now_usec);
         return alerts_emit(al, &a);
 }
 
 int alerts_raise_test_alarm(Alerts *al, const char *message, int64_t now_usec, char *ret_id)
 {
-        Alert a = {.kind = "test_alarm",
-                   .severity = SEVERITY_CRITICAL,
-                   .state = ALERT_RAISED,
-                   .time_usec = now_usec,
-                   .message = message && message[0] ? message : "Test alarm requested"};
+        Alert a = own_alert(ALERT_KIND_TEST_ALARM, NULL, message && message[0] ? message : "Test alarm requested",
+                            now_usec);
         int r;
 
         assert(ret_id);

@@ -42,7 +42,7 @@ typedef struct AlertsOptions {
  * logged and set aside as <path>.broken, and a missing one is said at notice level when id_floor > 1
  * (the store has been used, so the file was removed); numbering then goes on from id_floor. */
 int alerts_new(const AlertsOptions *o, Alerts **ret);
-/* Takes NULL; returns NULL. */
+/* Takes NULL; returns NULL. The caller of alerts_new() owns *ret and frees it here. */
 Alerts *alerts_free(Alerts *a);
 
 /* A raise gets a fresh id (written into a->id); a clear must carry its raise's id. The evidence must

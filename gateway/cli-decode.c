@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/clock.h"
 #include "gateway/cli-decode.h"
 #include "gateway/encode.h"

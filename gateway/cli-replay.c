@@ -4,13 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/cli-replay.h"
 #include "gateway/config.h"
 #include "gateway/replay.h"
 #include "gateway/rules.h"
-#include "gateway/timefmt.h"
 
 static void print_alert(void *userdata, const Alert *a, const char *json, size_t len)
 {
@@ -18,7 +19,12 @@ static void print_alert(void *userdata, const Alert *a, const char *json, size_t
         puts(json);
 }
 
-int cli_replay(int argc, char *argv[])
+#define USAGE "Usage: homecare-gw replay --config FILE [--until TIME] LOG.jsonl\n"
+
+/* The command line: 0 and the paths and --until (0: none), 1 after --help (printed), or -EINVAL
+ * (said on stderr). */
+static int parse_arguments(int argc, char *argv[], const char **ret_config, const char **ret_log,
+                           int64_t *ret_until)
 {
         static const struct option options[] = {
             {"config", required_argument, NULL, 'c'},
@@ -26,14 +32,7 @@ int cli_replay(int argc, char *argv[])
             {"help", no_argument, NULL, 'h'},
             {},
         };
-        const char *config_path = NULL, *until_arg = NULL, *log_path;
-        _cleanup_free_ char *error = NULL, *line = NULL;
-        Config *c = NULL;
-        Rules *rules = NULL;
-        Alerts *alerts = NULL;
-        FILE *f;
-        size_t cap = 0;
-        unsigned lineno = 0, skipped = 0;
+        const char *config_path = NULL, *until_arg = NULL;
         int64_t until = 0;
         int ch;
 
@@ -47,20 +46,72 @@ int cli_replay(int argc, char *argv[])
                         until_arg = optarg;
                         break;
                 case 'h':
-                        printf("Usage: homecare-gw replay --config FILE [--until TIME] LOG.jsonl\n");
-                        return 0;
+                        printf(USAGE);
+                        return 1;
                 default:
-                        return 2;
+                        return -EINVAL;
                 }
         if (!config_path || optind != argc - 1) {
-                fprintf(stderr, "Usage: homecare-gw replay --config FILE [--until TIME] LOG.jsonl\n");
-                return 2;
+                fprintf(stderr, USAGE);
+                return -EINVAL;
         }
-        log_path = argv[optind];
         if (until_arg && parse_rfc3339(until_arg, &until) < 0) {
                 fprintf(stderr, "homecare-gw replay: --until '%s' is not an RFC 3339 time\n", until_arg);
-                return 2;
+                return -EINVAL;
         }
+        *ret_config = config_path;
+        *ret_log = argv[optind];
+        *ret_until = until;
+        return 0;
+}
+
+/* One line's input to the rules, at its time. Input at a time comes before the timers of that time:
+ * a dose taken at the last minute of its grace period counts. */
+static void feed(Rules *rules, const ReplayLine *l)
+{
+        rules_advance_before(rules, l->time_usec);
+        switch (l->kind) {
+        case REPLAY_READING: {
+                Reading rd = {.metric = l->metric,
+                              .value = l->value,
+                              .unit = l->unit,
+                              .time_usec = l->time_usec,
+                              .time_quality = TIME_SYNCED};
+                memcpy(rd.sensor, l->sensor, sizeof rd.sensor);
+                rules_reading(rules, &rd);
+                break;
+        }
+        case REPLAY_EVENT: {
+                Event e = {.kind = l->event, .value = l->event_value, .time_usec = l->time_usec};
+                memcpy(e.sensor, l->sensor, sizeof e.sensor);
+                rules_event(rules, &e);
+                break;
+        }
+        case REPLAY_NURSE_READING:
+                rules_nurse_reading(rules, l->metric, l->value, l->unit);
+                break;
+        case REPLAY_NURSE_ACVPU:
+                (void)rules_nurse_consciousness(rules, l->acvpu);
+                break;
+        }
+}
+
+int cli_replay(int argc, char *argv[])
+{
+        const char *config_path, *log_path;
+        _cleanup_free_ char *error = NULL, *line = NULL;
+        Config *c = NULL;
+        Rules *rules = NULL;
+        Alerts *alerts = NULL;
+        FILE *f;
+        size_t cap = 0;
+        unsigned lineno = 0, skipped = 0;
+        int64_t until;
+        int r;
+
+        r = parse_arguments(argc, argv, &config_path, &log_path, &until);
+        if (r != 0)
+                return r > 0 ? 0 : 2;
         if (config_load_mode(config_path, CONFIG_RULES_ONLY, &c, &error) < 0) {
                 fprintf(stderr, "homecare-gw replay: %s\n", error ? error : "out of memory");
                 return 2;
@@ -102,33 +153,7 @@ int cli_replay(int argc, char *argv[])
                         fprintf(stderr, "homecare-gw replay: out of memory\n");
                         break;
                 }
-                /* Input at a time comes before the timers of that time: a dose taken at the last
-                 * minute of its grace period counts. */
-                rules_advance_before(rules, l.time_usec);
-                switch (l.kind) {
-                case REPLAY_READING: {
-                        Reading rd = {.metric = l.metric,
-                                      .value = l.value,
-                                      .unit = l.unit,
-                                      .time_usec = l.time_usec,
-                                      .time_quality = TIME_SYNCED};
-                        memcpy(rd.sensor, l.sensor, sizeof rd.sensor);
-                        rules_reading(rules, &rd);
-                        break;
-                }
-                case REPLAY_EVENT: {
-                        Event e = {.kind = l.event, .value = l.event_value, .time_usec = l.time_usec};
-                        memcpy(e.sensor, l.sensor, sizeof e.sensor);
-                        rules_event(rules, &e);
-                        break;
-                }
-                case REPLAY_NURSE_READING:
-                        rules_nurse_reading(rules, l.metric, l.value, l.unit);
-                        break;
-                case REPLAY_NURSE_ACVPU:
-                        (void)rules_nurse_consciousness(rules, l.acvpu);
-                        break;
-                }
+                feed(rules, &l);
         }
         if (rules && until)
                 rules_advance(rules, until);

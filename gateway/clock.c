@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/time-util.h"
 #include "gateway/clock.h"
 
 TimeQuality clock_quality(int adjtimex_state, int adjtimex_status, int64_t realtime_usec)
@@ -18,15 +19,13 @@ TimeQuality clock_quality(int adjtimex_state, int adjtimex_status, int64_t realt
 DecodeContext decode_context_now(void)
 {
         struct timex tx = {};
-        struct timespec ts;
         struct tm tm;
+        int64_t now = now_realtime();
+        time_t sec = (time_t)(now / USEC_PER_SEC);
         int state;
-        int64_t now;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        localtime_r(&ts.tv_sec, &tm);
+        localtime_r(&sec, &tm);
         state = adjtimex(&tx);
-        now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         return (DecodeContext){
                 .now_usec = now,
                 .now_quality = clock_quality(state, tx.status, now),
@@ -43,23 +42,6 @@ int64_t clock_watch_update(ClockWatch *w, int64_t realtime_usec, int64_t boottim
         w->offset = offset;
         w->known = true;
         return step;
-}
-
-static int64_t clock_usec(clockid_t id)
-{
-        struct timespec ts;
-        clock_gettime(id, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t clock_realtime_usec(void)
-{
-        return clock_usec(CLOCK_REALTIME);
-}
-
-int64_t clock_boottime_usec(void)
-{
-        return clock_usec(CLOCK_BOOTTIME);
 }
 
 int clock_change_fd_rearm(int fd)

@@ -29,9 +29,6 @@ typedef struct ClockWatch {
  * the offset moved by more than CLOCK_STEP_MIN_USEC since the last look, else 0; the offset is
  * remembered either way, so slewing is followed and a step is reported once. */
 int64_t clock_watch_update(ClockWatch *w, int64_t realtime_usec, int64_t boottime_usec);
-/* CLOCK_REALTIME and CLOCK_BOOTTIME now, usec. */
-int64_t clock_realtime_usec(void);
-int64_t clock_boottime_usec(void);
 
 /* A timerfd on CLOCK_REALTIME that becomes readable, read() failing with ECANCELED, whenever the
  * clock is set (TFD_TIMER_CANCEL_ON_SET, as systemd watches for time changes). Returns the fd (the

@@ -2,7 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/command-memo.h"
 
 typedef struct MemoEntry {

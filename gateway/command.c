@@ -7,7 +7,8 @@
 
 #include <jansson.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/command.h"
 #include "sensors/reading.h"
 

@@ -1,5 +1,5 @@
 /* Downlink commands on homecare/v1/<gw>/cmd/<name>. The payload is empty or a JSON object of at
- * most 4 KiB. Parsing is pure so that it can be fuzzed; the Manager acts on the result. */
+ * most 4 KiB. Parsing is pure so that it can be fuzzed; gateway/commands.c acts on the result. */
 #pragma once
 
 #include <stddef.h>

@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/time-util.h"
 #include "gateway/clock.h"
 #include "gateway/command-memo.h"
 #include "gateway/command.h"
@@ -62,7 +64,7 @@ static void handle_test_alarm(Commands *cmds, const Command *c, Outcome *ret)
                 return refuse(ret, false, ret->error_buf);
         }
         log_notice("Test alarm requested (request %s)", rid);
-        r = alerts_raise_test_alarm(cmds->alerts, c->message, clock_realtime_usec(), ret->alert_id);
+        r = alerts_raise_test_alarm(cmds->alerts, c->message, now_realtime(), ret->alert_id);
         if (r < 0)
                 return refuse(ret, true, "could not store the alert");
         ret->ok = true;
@@ -78,7 +80,7 @@ static void handle_status(Commands *cmds, const Command *c, Outcome *ret)
 static void handle_observation(Commands *cmds, const Command *c, Outcome *ret)
 {
         Reading rd = {.value = c->value,
-                      .time_usec = clock_realtime_usec(),
+                      .time_usec = now_realtime(),
                       .time_quality = decode_context_now().now_quality};
         int r;
 

@@ -27,6 +27,7 @@ typedef struct CommandsOptions {
         void *userdata;
 } CommandsOptions;
 
+/* The caller owns *ret and frees it with commands_free(). */
 int commands_new(const CommandsOptions *o, Commands **ret);
 /* Takes NULL; returns NULL. */
 Commands *commands_free(Commands *cmds);

@@ -41,7 +41,7 @@ static const SqliteOptions store_options = {
         .quick_check = true,
 };
 
-int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
+int devices_new(sd_event *e, const char *path, Devices **ret, char **reterr_error)
 {
         _cleanup_free_ char *error = NULL;
         Devices *d = calloc(1, sizeof *d);
@@ -56,9 +56,9 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
                  * would cost the home its alarm path. Keep the file for analysis, start afresh. */
                 r = sqlite_move_corrupt(path, &d->replaced);
                 if (r < 0) {
-                        if (ret_error && asprintf(ret_error, "%s is corrupt and could not be moved aside: %s", path,
-                                                  strerror(-r)) < 0)
-                                *ret_error = NULL;
+                        if (reterr_error && asprintf(reterr_error, "%s is corrupt and could not be moved aside: %s",
+                                                     path, strerror(-r)) < 0)
+                                *reterr_error = NULL;
                         devices_free(d);
                         return r;
                 }
@@ -76,8 +76,8 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error)
                 }
         }
         if (r < 0) {
-                if (ret_error && asprintf(ret_error, "%s: %s", path, error ?: strerror(-r)) < 0)
-                        *ret_error = NULL;
+                if (reterr_error && asprintf(reterr_error, "%s: %s", path, error ?: strerror(-r)) < 0)
+                        *reterr_error = NULL;
                 devices_free(d);
                 return r;
         }

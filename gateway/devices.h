@@ -36,13 +36,13 @@ typedef struct Devices Devices;
 /* Opens (creating) the counter store at path with common/sqlite.h (schema version 1; a store from
  * before versions is adopted as 1 unchanged). A file SQLite refuses as corrupt is moved aside
  * (sqlite_move_corrupt()) and a new store is made; see devices_replaced(). A store newer than this
- * binary is refused, untouched: -EPROTONOSUPPORT. *ret_error (malloc'd, the caller frees it) says
- * why on failure. */
-int devices_new(sd_event *e, const char *path, Devices **ret, char **ret_error);
-/* Where a corrupt store was moved at open, or NULL. */
+ * binary is refused, untouched: -EPROTONOSUPPORT. *reterr_error (malloc'd, the caller frees it) says
+ * why on failure. The caller owns *ret and frees it with devices_free(). */
+int devices_new(sd_event *e, const char *path, Devices **ret, char **reterr_error);
+/* Where a corrupt store was moved at open, or NULL. Borrowed, valid until devices_free(). */
 const char *devices_replaced(const Devices *d);
 /* Why sensors.db could not be opened (a full, failing or read-only disk), or NULL: the counters are
- * then kept in memory for this run. */
+ * then kept in memory for this run. Borrowed, valid until devices_free(). */
 const char *devices_memory_reason(const Devices *d);
 /* Writes pending counters, closes the store. Takes NULL. */
 Devices *devices_free(Devices *d);
@@ -51,6 +51,8 @@ Devices *devices_free(Devices *d);
  * profile, address and key: -EEXIST; with others (a replaced sensor, a reload): updated, its decoder
  * state that of the new address, 0. */
 int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6], const uint8_t *key);
+/* The device with that id, or NULL. Borrowed: the registry's, valid until the next devices_add()
+ * (the table may move) or devices_free(). */
 Device *devices_find(Devices *d, const char *id);
 size_t devices_count(const Devices *d);
 

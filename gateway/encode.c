@@ -1,36 +1,22 @@
 #include <string.h>
 
+#include "common/string-table.h"
+#include "common/timefmt.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
-#include "gateway/timefmt.h"
 
-const char *alert_severity_name(AlertSeverity s)
-{
-        switch (s) {
-        case SEVERITY_INFO:
-                return "info";
-        case SEVERITY_WARNING:
-                return "warning";
-        case SEVERITY_CRITICAL:
-                return "critical";
-        case _SEVERITY_MAX:
-                break;
-        }
-        return NULL;
-}
+static const char *const alert_severity_table[_SEVERITY_MAX] = {
+        [SEVERITY_INFO] = "info",
+        [SEVERITY_WARNING] = "warning",
+        [SEVERITY_CRITICAL] = "critical",
+};
+DEFINE_STRING_TABLE_LOOKUP(alert_severity, AlertSeverity, alert_severity_table, _SEVERITY_MAX);
 
-const char *alert_state_name(AlertState s)
-{
-        switch (s) {
-        case ALERT_RAISED:
-                return "raised";
-        case ALERT_CLEARED:
-                return "cleared";
-        case _ALERT_STATE_MAX:
-                break;
-        }
-        return NULL;
-}
+static const char *const alert_state_table[_ALERT_STATE_MAX] = {
+        [ALERT_RAISED] = "raised",
+        [ALERT_CLEARED] = "cleared",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_NAME(alert_state, AlertState, alert_state_table, _ALERT_STATE_MAX);
 
 static void time_field(JsonWriter *w, const char *key, int64_t usec)
 {

@@ -3,44 +3,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 
-#include <jansson.h>
-
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/time-util.h"
+#include "common/mac.h"
 #include "gateway/clock.h"
 #include "gateway/encode.h"
+#include "gateway/engine.h"
 #include "gateway/ingest.h"
-#include "gateway/rules.h"
-#include "gateway/timefmt.h"
 #include "sensors/sim.h"
 
 #define SIM_HIGH_WATER 20000                     /* Speed=max pauses the simulation above this backlog ... */
 #define SIM_LOW_WATER 5000                       /* ... and resumes below this */
-#define RULES_SAVE_MIN_GAP_USEC (1000ULL * 1000) /* deadlines: at most one write a second */
-#define RULES_SAVE_LEARNED_USEC (10ULL * 60 * 1000 * 1000) /* what was learned: within ten minutes */
 
 struct Ingest {
         sd_event *event;      /* a reference */
         const Config *config; /* borrowed: the Manager's, swapped by ingest_reload() */
         Outbox *outbox;       /* borrowed */
         Devices *devices;     /* borrowed, from ingest_start(): the device registry */
-        Alerts *alerts;       /* borrowed, from ingest_start(): where the rules' alerts and state go */
-
-        /* The rules engine and what runs it. */
-        Rules *rules;
-        sd_event_source *rules_timer;      /* CLOCK_REALTIME, at the engine's next deadline */
-        sd_event_source *rules_save_timer; /* CLOCK_MONOTONIC: a state change waiting to be written */
-        uint64_t rules_saved_gen[_RULES_CHANGED_MAX]; /* the generations in the last write */
-        uint64_t rules_saved_usec;                    /* CLOCK_MONOTONIC of the last write */
-        bool rules_on_data_clock; /* simulation: the engine runs on the simulated clock */
-
-        /* Clock steps. */
-        ClockWatch clock;    /* the wall clock against CLOCK_BOOTTIME: steps */
-        int clock_change_fd; /* timerfd cancelled when the clock is set, or -EBADF */
-        sd_event_source *clock_change;
-        uint64_t clock_from_seq; /* first seq stamped by the current clock */
+        Engine *engine;       /* the rules engine in the loop, and the clock-step watch */
 
         /* The sources. */
         GpioInputs *gpio;
@@ -54,9 +37,6 @@ struct Ingest {
         Decoded decoded;        /* scratch for decoding one frame */
 };
 
-static void clock_check(Ingest *ing);
-static void rules_arm(Ingest *ing);
-
 /* ---- the outbox ---- */
 
 void ingest_queue(Ingest *ing, Lane lane, char *body, size_t len)
@@ -64,7 +44,7 @@ void ingest_queue(Ingest *ing, Lane lane, char *body, size_t len)
         int r;
 
         /* A clock step is told before the first item stamped by the new clock. */
-        clock_check(ing);
+        engine_check_clock(ing->engine);
         if (!body) {
                 log_oom();
                 return;
@@ -86,6 +66,12 @@ void ingest_alerts_sink(void *userdata, const Alert *a, const char *json, size_t
         ingest_queue(userdata, LANE_ALERTS, strndup(json, len), len);
 }
 
+/* The Engine's clock_step items. */
+static void engine_queue(void *userdata, Lane lane, char *body, size_t len)
+{
+        ingest_queue(userdata, lane, body, len);
+}
+
 void ingest_uplink_acked(Ingest *ing)
 {
         if (ing->sim && sim_paused(ing->sim) && outbox_backlog_total(ing->outbox) < SIM_LOW_WATER)
@@ -101,17 +87,17 @@ void ingest_uplink_acked(Ingest *ing)
  * dose of those months. */
 static int64_t rules_time(Ingest *ing, int64_t data_time)
 {
-        if (!ing->rules_on_data_clock)
-                return clock_realtime_usec();
+        if (!engine_on_data_clock(ing->engine))
+                return now_realtime();
         if (ing->feeding_sim || !ing->sim)
                 return data_time;
         return sim_now(ing->sim);
 }
 
-static void rules_clock(Ingest *ing, int64_t t)
+/* In simulation, input from the real world is stamped with the simulated now (see rules_time()). */
+static bool restamp_for_sim(Ingest *ing)
 {
-        clock_check(ing);
-        rules_advance_before(ing->rules, t);
+        return engine_on_data_clock(ing->engine) && !ing->feeding_sim && ing->sim;
 }
 
 /* ---- readings and events: to the outbox and the rules ---- */
@@ -121,13 +107,12 @@ static void queue_reading(Ingest *ing, const Reading *r)
         size_t len;
         char *body = encode_reading(r, &len);
         ingest_queue(ing, LANE_TELEMETRY, body, len);
-        if (ing->rules) {
+        if (engine_running(ing->engine)) {
                 Reading at = *r;
-                rules_clock(ing, rules_time(ing, r->time_usec));
-                if (ing->rules_on_data_clock && !ing->feeding_sim && ing->sim)
+                int64_t t = rules_time(ing, r->time_usec);
+                if (restamp_for_sim(ing))
                         at.time_usec = sim_now(ing->sim);
-                rules_reading(ing->rules, &at);
-                rules_arm(ing);
+                engine_reading(ing->engine, t, &at);
         }
 }
 
@@ -136,13 +121,12 @@ static void queue_event(Ingest *ing, const Event *e)
         size_t len;
         char *body = encode_event(e, &len);
         ingest_queue(ing, LANE_EVENTS, body, len);
-        if (ing->rules) {
+        if (engine_running(ing->engine)) {
                 Event at = *e;
-                rules_clock(ing, rules_time(ing, e->time_usec));
-                if (ing->rules_on_data_clock && !ing->feeding_sim && ing->sim)
+                int64_t t = rules_time(ing, e->time_usec);
+                if (restamp_for_sim(ing))
                         at.time_usec = sim_now(ing->sim);
-                rules_event(ing->rules, &at);
-                rules_arm(ing);
+                engine_event(ing->engine, t, &at);
         }
 }
 
@@ -172,7 +156,7 @@ static void handle_frame(Ingest *ing, const char *sensor, uint16_t uuid16, const
 
 bool ingest_rules_running(const Ingest *ing)
 {
-        return ing->rules;
+        return engine_running(ing->engine);
 }
 
 int ingest_nurse_reading(Ingest *ing, const Reading *rd)
@@ -181,8 +165,8 @@ int ingest_nurse_reading(Ingest *ing, const Reading *rd)
         char *body;
         int r;
 
-        assert(ing->rules);
-        rules_clock(ing, rules_time(ing, rd->time_usec));
+        assert(engine_running(ing->engine));
+        engine_advance_before(ing->engine, rules_time(ing, rd->time_usec));
         /* Stored and sent like any reading, and scored by the rules. */
         body = encode_reading(rd, &len);
         if (!body)
@@ -194,23 +178,18 @@ int ingest_nurse_reading(Ingest *ing, const Reading *rd)
                                                                              : "the store fails and memory is full");
                 return r;
         }
-        rules_nurse_reading(ing->rules, rd->metric, rd->value, rd->unit);
+        engine_nurse_reading(ing->engine, rd->metric, rd->value, rd->unit);
         if (r < 0)
-                log_error_errno(
+                return log_error_errno(
                     r, "Failed to store a nurse's observation, it is kept in memory and retried: %s",
                     outbox_last_error(ing->outbox) ?: strerror(-r));
-        rules_arm(ing);
-        if (r < 0)
-                return r;
         return outbox_memory_reason(ing->outbox) ? 1 : 0;
 }
 
 void ingest_nurse_consciousness(Ingest *ing, char acvpu)
 {
-        assert(ing->rules);
-        rules_clock(ing, rules_time(ing, clock_realtime_usec()));
-        (void)rules_nurse_consciousness(ing->rules, acvpu);
-        rules_arm(ing);
+        assert(engine_running(ing->engine));
+        engine_nurse_consciousness(ing->engine, rules_time(ing, now_realtime()), acvpu);
 }
 
 /* ---- wired inputs ---- */
@@ -486,281 +465,12 @@ static bool sim_equal(const Config *a, const Config *b)
                a->sim_start_usec == b->sim_start_usec;
 }
 
-/* ---- running the rules ---- */
-
-static uint64_t now_monotonic(Ingest *ing)
-{
-        uint64_t t = 0;
-        (void)sd_event_now(ing->event, CLOCK_MONOTONIC, &t);
-        return t;
-}
-
-/* For the log: open alerts and doses waiting for their grace period, from an export. */
-static size_t export_pending_doses(json_t *j)
-{
-        size_t pending = 0, i;
-        json_t *due;
-        json_array_foreach(json_object_get(j, "dues"), i, due) pending +=
-            !json_is_true(json_object_get(due, "taken")) && !json_is_true(json_object_get(due, "reported"));
-        return pending;
-}
-
-static void rules_save(Ingest *ing)
-{
-        json_t *j;
-
-        for (RulesChange c = 0; c < _RULES_CHANGED_MAX; c++)
-                ing->rules_saved_gen[c] = rules_state_generation(ing->rules, c);
-        ing->rules_saved_usec = now_monotonic(ing);
-        if (ing->rules_save_timer)
-                (void)sd_event_source_set_enabled(ing->rules_save_timer, SD_EVENT_OFF);
-        j = rules_export(ing->rules);
-        if (!j || json_object_set_new(j, "clock",
-                                      json_string(ing->rules_on_data_clock ? "simulated" : "real")) < 0) {
-                json_decref(j);
-                log_oom();
-                return;
-        }
-        if (alerts_save_state(ing->alerts, j) >= 0)
-                log_debug("Saved the rules' state: %zu open alerts, %zu doses pending.",
-                          json_array_size(json_object_get(j, "open")), export_pending_doses(j));
-        json_decref(j);
-}
-
-static int on_rules_save_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        rules_save(userdata);
-        return 0;
-}
-
-/* Writes the rules' durable state when it changed: an alert at once (it is as important as the
- * alert itself), a deadline within a second, what was learned within minutes; never per reading. */
-static void rules_save_maybe(Ingest *ing)
-{
-        uint64_t now, at;
-        int r;
-
-        if (rules_state_generation(ing->rules, RULES_CHANGED_ALERTS) !=
-            ing->rules_saved_gen[RULES_CHANGED_ALERTS])
-                return rules_save(ing);
-        now = now_monotonic(ing);
-        if (rules_state_generation(ing->rules, RULES_CHANGED_DEADLINES) !=
-            ing->rules_saved_gen[RULES_CHANGED_DEADLINES]) {
-                if (now >= ing->rules_saved_usec + RULES_SAVE_MIN_GAP_USEC)
-                        return rules_save(ing);
-                at = ing->rules_saved_usec + RULES_SAVE_MIN_GAP_USEC;
-        } else if (rules_state_generation(ing->rules, RULES_CHANGED_LEARNED) !=
-                   ing->rules_saved_gen[RULES_CHANGED_LEARNED])
-                at = ing->rules_saved_usec + RULES_SAVE_LEARNED_USEC;
-        else
-                return;
-        if (ing->rules_save_timer) {
-                int enabled = SD_EVENT_OFF;
-                uint64_t armed = UINT64_MAX;
-                (void)sd_event_source_get_enabled(ing->rules_save_timer, &enabled);
-                (void)sd_event_source_get_time(ing->rules_save_timer, &armed);
-                if (enabled != SD_EVENT_OFF && armed <= at)
-                        return;
-                r = sd_event_source_set_time(ing->rules_save_timer, at);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(ing->rules_save_timer, SD_EVENT_ONESHOT);
-        } else
-                r = sd_event_add_time(ing->event, &ing->rules_save_timer, CLOCK_MONOTONIC, at, 0,
-                                      on_rules_save_timer, ing);
-        if (r < 0) {
-                log_warning_errno(r, "Failed to arm the rules' save timer, writing now: %m");
-                rules_save(ing);
-        }
-}
-
-static int on_rules_timer(sd_event_source *s, uint64_t usec, void *userdata)
-{
-        Ingest *ing = userdata;
-        clock_check(ing);
-        rules_advance(ing->rules, clock_realtime_usec());
-        rules_arm(ing);
-        return 0;
-}
-
-static void rules_arm(Ingest *ing)
-{
-        int64_t d;
-        int r;
-
-        if (!ing->rules)
-                return;
-        rules_save_maybe(ing);
-        if (ing->rules_on_data_clock)
-                return;
-        d = rules_next_deadline(ing->rules);
-        if (d == INT64_MAX) {
-                if (ing->rules_timer)
-                        (void)sd_event_source_set_enabled(ing->rules_timer, SD_EVENT_OFF);
-                return;
-        }
-        if (d < 0)
-                d = 0;
-        if (ing->rules_timer) {
-                r = sd_event_source_set_time(ing->rules_timer, (uint64_t)d);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(ing->rules_timer, SD_EVENT_ONESHOT);
-        } else
-                /* A second of slack: the rules count minutes. */
-                r = sd_event_add_time(ing->event, &ing->rules_timer, CLOCK_REALTIME, (uint64_t)d, 1000000,
-                                      on_rules_timer, ing);
-        if (r < 0)
-                log_error_errno(r, "Failed to arm the rules timer, time-driven alerts may be late: %m");
-}
-
-/* A fresh engine. resume: take over the state the last run saved (a restart or a crash), if it ran
- * on the same clock: the simulated home starts again from Start= each time, so its state is not
- * resumed. */
-static int rules_setup(Ingest *ing, bool resume)
-{
-        json_t *state = resume ? alerts_loaded_state(ing->alerts) : NULL;
-        int r;
-
-        ing->rules = rules_free(ing->rules);
-        ing->rules_on_data_clock = ing->config->sim_enabled;
-        r = rules_new(ing->config,
-                      ing->rules_on_data_clock && ing->config->sim_start_usec ? ing->config->sim_start_usec
-                                                                              : clock_realtime_usec(),
-                      alerts_rules_sink, ing->alerts, &ing->rules);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the rules: %m");
-        if (state && !ing->rules_on_data_clock &&
-            streq_ptr(json_string_value(json_object_get(state, "clock")), "real")) {
-                r = rules_import(ing->rules, state);
-                if (r < 0)
-                        log_error_errno(r, "Failed to resume the rules' saved state, starting afresh: %m");
-                else
-                        log_info("Resumed the rules' state: %zu open alerts.", rules_open_count(ing->rules));
-        }
-        if (ing->config->sim_enabled) {
-                size_t n;
-                const SimRole *roles = sim_roles(&n);
-                for (size_t i = 0; i < n; i++)
-                        (void)rules_add_sensor(ing->rules, roles[i].id, roles[i].role, 0, roles[i].is_input);
-        }
-        /* Deadlines that passed while the gateway was down fire now, late but raised. */
-        if (!ing->rules_on_data_clock)
-                rules_advance(ing->rules, clock_realtime_usec());
-        rules_arm(ing);
-        return 0;
-}
-
-/* SIGHUP: the new settings, the same state. Only when the simulated home starts over (or the
- * engine's clock changes between simulated and real) does the engine start afresh; its open alerts
- * are cleared first, so that none stays open at the service for ever. */
-static int rules_reload(Ingest *ing, bool sim_changed)
-{
-        int r;
-
-        if (!ing->rules)
-                return rules_setup(ing, false);
-        if (sim_changed || ing->rules_on_data_clock != ing->config->sim_enabled) {
-                rules_clear_all(ing->rules, "the simulated home started again");
-                return rules_setup(ing, false);
-        }
-        r = rules_reconfigure(ing->rules, ing->config);
-        if (r < 0)
-                log_error_errno(r,
-                                "Failed to apply the new rules settings, keeping the old sensor list: %m");
-        else {
-                json_t *j = rules_export(ing->rules);
-                if (j)
-                        log_info("The rules keep their state: %zu open alerts, %zu doses pending.",
-                                 json_array_size(json_object_get(j, "open")), export_pending_doses(j));
-                json_decref(j);
-        }
-        rules_arm(ing);
-        return 0;
-}
-
-/* ---- clock steps ---- */
-
-/* The next seq the outbox will give: items are numbered in the order they are queued. */
-static uint64_t next_seq(Ingest *ing)
-{
-        return outbox_last_seq(ing->outbox) + outbox_pending(ing->outbox) + 1;
-}
-
-/* Called before every use of the engine's clock and when the kernel says the clock was set, so a
- * step is never taken for elapsed time, whichever source the loop dispatches first after it. */
-static void clock_check(Ingest *ing)
-{
-        char before[RFC3339_MAX], after[RFC3339_MAX];
-        int64_t old_offset = ing->clock.offset, boot = clock_boottime_usec(), real = clock_realtime_usec(),
-                delta;
-        uint64_t seq;
-        size_t len;
-        char *body;
-
-        delta = clock_watch_update(&ing->clock, real, boot);
-        if (delta == 0)
-                return;
-        log_notice("The system clock was stepped by %+.3f s (from %s to %s); the rules keep the time really "
-                   "elapsed, and a clock_step item tells the service which items carry the old clock.",
-                   (double)delta / 1e6, format_rfc3339(before, real - delta), format_rfc3339(after, real));
-        if (ing->rules && !ing->rules_on_data_clock) {
-                /* What really came due before the step (CLOCK_BOOTTIME says how much time passed),
-                 * on the clock the engine knew; then the same moment on the new clock. */
-                rules_advance(ing->rules, boot + old_offset);
-                rules_clock_step(ing->rules, delta);
-        }
-        seq = next_seq(ing);
-        body = encode_clock_step(delta, real, ing->clock_from_seq, seq - 1, &len);
-        ingest_queue(ing, LANE_EVENTS, body, len);
-        ing->clock_from_seq = seq + 1;
-}
-
-static int on_clock_change(sd_event_source *s, int fd, uint32_t revents, void *userdata)
-{
-        Ingest *ing = userdata;
-        uint64_t expirations;
-        int r;
-
-        /* ECANCELED is the news; the timer must be armed again to hear of the next change. */
-        if (read(fd, &expirations, sizeof expirations) < 0 && errno != ECANCELED && errno != EAGAIN)
-                log_warning_errno(errno, "Failed to read the clock change timer, ignoring: %m");
-        r = clock_change_fd_rearm(fd);
-        if (r < 0)
-                log_warning_errno(r,
-                                  "Failed to re-arm the clock change timer, steps are noticed at the next "
-                                  "sensor input or deadline: %m");
-        clock_check(ing);
-        if (ing->rules && !ing->rules_on_data_clock) {
-                rules_advance(ing->rules, clock_realtime_usec());
-                rules_arm(ing);
-        }
-        return 0;
-}
-
-static int clock_setup(Ingest *ing)
-{
-        int r;
-
-        (void)clock_watch_update(&ing->clock, clock_realtime_usec(), clock_boottime_usec());
-        ing->clock_from_seq = next_seq(ing);
-        r = clock_change_fd_new();
-        if (r < 0) {
-                /* Not fatal: clock_check() runs before every item and every use of the rules' clock. */
-                log_warning_errno(r, "Failed to watch for clock changes, ignoring: %m");
-                return 0;
-        }
-        ing->clock_change_fd = r;
-        r = sd_event_add_io(ing->event, &ing->clock_change, ing->clock_change_fd, EPOLLIN, on_clock_change,
-                            ing);
-        if (r < 0)
-                log_warning_errno(r, "Failed to watch for clock changes, ignoring: %m");
-        return 0;
-}
-
 /* ---- lifecycle ---- */
 
 int ingest_new(sd_event *e, const Config *c, Outbox *o, Ingest **ret)
 {
         Ingest *ing;
+        int r;
 
         assert(e && c && o && ret);
         ing = calloc(1, sizeof *ing);
@@ -769,7 +479,11 @@ int ingest_new(sd_event *e, const Config *c, Outbox *o, Ingest **ret)
         ing->event = sd_event_ref(e);
         ing->config = c;
         ing->outbox = o;
-        ing->clock_change_fd = -EBADF;
+        r = engine_new(e, c, o, engine_queue, ing, &ing->engine);
+        if (r < 0) {
+                ingest_free(ing);
+                return r;
+        }
         *ret = ing;
         return 0;
 }
@@ -783,12 +497,7 @@ Ingest *ingest_free(Ingest *ing)
         ing->gpio = gpio_inputs_free(ing->gpio);
         ing->bluez = bluez_free(ing->bluez);
         free(ing->bluez_error);
-        sd_event_source_disable_unref(ing->rules_timer);
-        sd_event_source_disable_unref(ing->rules_save_timer);
-        ing->rules = rules_free(ing->rules);
-        sd_event_source_disable_unref(ing->clock_change);
-        if (ing->clock_change_fd >= 0)
-                close(ing->clock_change_fd);
+        ing->engine = engine_free(ing->engine);
         sd_event_unref(ing->event);
         free(ing);
         return NULL;
@@ -802,13 +511,9 @@ int ingest_start(Ingest *ing, Devices *devices, Alerts *alerts)
 
         assert(devices && alerts);
         ing->devices = devices;
-        ing->alerts = alerts;
         localtime_r(&now, &tm);
         ing->utc_offset_sec = (int32_t)tm.tm_gmtoff;
-        r = clock_setup(ing);
-        if (r < 0)
-                return r;
-        r = rules_setup(ing, true);
+        r = engine_start(ing->engine, alerts);
         if (r < 0)
                 return r;
         r = gpio_setup(ing);
@@ -824,8 +529,7 @@ void ingest_shutdown(Ingest *ing)
 {
         ing->sim = sim_free(ing->sim);
         (void)devices_flush(ing->devices);
-        if (ing->rules)
-                rules_save(ing);
+        engine_shutdown(ing->engine);
 }
 
 void ingest_reload(Ingest *ing, const Config *c)
@@ -835,7 +539,7 @@ void ingest_reload(Ingest *ing, const Config *c)
 
         ing->config = c;
         /* The rules keep their open alerts, pending deadlines and what they learned. */
-        (void)rules_reload(ing, sim_changed);
+        engine_reload(ing->engine, c, sim_changed);
         /* Changed wired inputs and radio sensors are set up again, after the rules so that these hear
          * the inputs' state as read now. Unchanged ones keep running untouched (no line is released, no
          * link dropped). */

@@ -1,12 +1,13 @@
 /* Ingest: the data path from the home to the outbox. The sources (wired inputs, BLE, the simulated
  * home) hand up frames, readings and events through a sink each; a frame is decoded with its device's
  * profile, key and state (the device registry, gateway/devices.c); every reading and event is queued
- * in the outbox and given to the rules engine, which Ingest runs: on the engine's clock (the real one,
- * or the simulated home's), with one timer at its next deadline, and its durable state written when
- * it changed. Clock steps are noticed here, before any item is stamped by the new clock.
+ * in the outbox and given to the rules engine at its time on the engine's clock (the real one, or the
+ * simulated home's). Ingest owns the Engine (gateway/engine.c), which runs the rules in the loop: their
+ * timer, the writes of their state, and clock steps, noticed before any item is stamped by the new
+ * clock.
  *
  *   sources -> sinks -> devices_decode() -> ingest_queue() -> outbox
- *                                        \-> rules -> alerts_emit() -> ingest_alerts_sink() -> outbox
+ *                                        \-> engine -> rules -> alerts_emit() -> ingest_alerts_sink() -> outbox
  *
  * Ingest does not know the Alerts' sink: the Manager wires alerts' output to ingest_alerts_sink(), so
  * these files include each other in one direction only. */
@@ -31,9 +32,10 @@ typedef struct Ingest Ingest;
 
 /* e, c and o are borrowed: the loop and the outbox must outlive the Ingest, and c stays valid until
  * the next ingest_reload() or ingest_free(). Nothing runs yet, but ingest_queue() works at once (the
- * Manager queues what the store says at open, and the stores' alerts, before the sources start). */
+ * Manager queues what the store says at open, and the stores' alerts, before the sources start).
+ * The caller owns *ret and frees it with ingest_free(). */
 int ingest_new(sd_event *e, const Config *c, Outbox *o, Ingest **ret);
-/* Stops the sources and the rules' timers, frees the engine (its state is not written: see
+/* Stops the sources, then frees the Engine and with it the rules (their state is not written: see
  * ingest_shutdown()). Takes NULL; returns NULL. */
 Ingest *ingest_free(Ingest *ing);
 

@@ -1,7 +1,7 @@
 /* The Manager: the lifecycle of the gateway's modules (set up in order, stopped in reverse), the
  * signals (SIGTERM, SIGINT: a clean stop; SIGHUP: reload) and the wiring between the modules. What
- * the modules do is in their own files: ingest.c (the data path and the rules' running), alerts.c,
- * status.c, commands.c, and uplink/. */
+ * the modules do is in their own files: ingest.c (the data path), engine.c (running the rules),
+ * alerts.c, status.c, commands.c, and uplink/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -13,9 +13,10 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/time-util.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
-#include "gateway/clock.h"
 #include "gateway/commands.h"
 #include "gateway/devices.h"
 #include "gateway/encode.h"
@@ -35,7 +36,7 @@ struct Manager {
         /* In the order manager_start() makes them; ingest's sources and rules start last, once the
          * device registry is open, and everything stops in reverse. */
         Outbox *outbox;
-        Ingest *ingest;     /* the data path: sources, decoding, the rules, clock steps */
+        Ingest *ingest;     /* the data path: sources, decoding; its Engine runs the rules, clock steps */
         Alerts *alerts;     /* mints alert ids, logs and queues every alert; keeps the rules' state */
         Commands *commands; /* the downlink commands */
         Mqtt *mqtt;
@@ -64,7 +65,7 @@ static char *status_json(Manager *m, const char *state, const char *reason, bool
                              .bluez = m->ingest ? ingest_bluez(m->ingest) : NULL,
                              .bluez_error = m->ingest ? ingest_bluez_error(m->ingest) : NULL,
                              .gpio = m->ingest ? ingest_gpio(m->ingest) : NULL,
-                             .now_usec = clock_realtime_usec(),
+                             .now_usec = now_realtime(),
                              .uptime_usec = now - m->start_usec},
             state, reason, full);
 }
@@ -394,7 +395,7 @@ static int store_setup(Manager *m, const char *path)
                 return log_error_errno(r, "Failed to set up the data path: %m");
         if (outbox_skipped_at_open(m->outbox, &from, &to)) {
                 size_t len = 0;
-                char *body = encode_seq_skipped(clock_realtime_usec(), from, to, &len);
+                char *body = encode_seq_skipped(now_realtime(), from, to, &len);
                 log_notice("The last run did not stop cleanly: seqs %llu-%llu were reserved and carry no "
                            "stored item; a seq_skipped item tells the service.",
                            (unsigned long long)from, (unsigned long long)to);
@@ -454,10 +455,10 @@ static int uplink_setup(Manager *m, const char *path)
                 return log_error_errno(r, "Failed to set up the uplink: %m");
         if (outbox_replaced(m->outbox))
                 (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path, outbox_replaced(m->outbox),
-                                                  clock_realtime_usec());
+                                                  now_realtime());
         if (outbox_memory_reason(m->outbox))
                 (void)alerts_raise_store_unavailable(m->alerts, c->patient_id, path,
-                                                     outbox_memory_reason(m->outbox), clock_realtime_usec());
+                                                     outbox_memory_reason(m->outbox), now_realtime());
         r = mqtt_start(m->mqtt);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the uplink: %m");
@@ -483,7 +484,7 @@ static int sensors_setup(Manager *m)
                                        error ?: strerror(-r));
         if (devices_replaced(m->devices))
                 (void)alerts_raise_store_replaced(m->alerts, c->patient_id, path,
-                                                  devices_replaced(m->devices), clock_realtime_usec());
+                                                  devices_replaced(m->devices), now_realtime());
         if (devices_memory_reason(m->devices))
                 log_error(
                     "The sensor store %s cannot be opened (%s): BTHome replay counters are kept in memory "

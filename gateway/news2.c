@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "common/string-table.h"
 #include "gateway/news2.h"
 
 static long whole(double v)
@@ -72,28 +73,16 @@ int news2_temperature(double v)
         return t <= 350 ? 3 : t <= 360 ? 1 : t <= 380 ? 0 : t <= 390 ? 1 : 2;
 }
 
-const char *news2_param_name(News2Param p)
-{
-        switch (p) {
-        case NEWS2_RESPIRATION:
-                return "respiratory_rate";
-        case NEWS2_SPO2:
-                return "spo2";
-        case NEWS2_AIR_OXYGEN:
-                return "air_or_oxygen";
-        case NEWS2_SYSTOLIC:
-                return "systolic";
-        case NEWS2_PULSE:
-                return "pulse";
-        case NEWS2_CONSCIOUSNESS:
-                return "consciousness";
-        case NEWS2_TEMPERATURE:
-                return "body_temperature";
-        case _NEWS2_MAX:
-                break;
-        }
-        return NULL;
-}
+static const char *const news2_param_table[_NEWS2_MAX] = {
+        [NEWS2_RESPIRATION] = "respiratory_rate",
+        [NEWS2_SPO2] = "spo2",
+        [NEWS2_AIR_OXYGEN] = "air_or_oxygen",
+        [NEWS2_SYSTOLIC] = "systolic",
+        [NEWS2_PULSE] = "pulse",
+        [NEWS2_CONSCIOUSNESS] = "consciousness",
+        [NEWS2_TEMPERATURE] = "body_temperature",
+};
+DEFINE_STRING_TABLE_LOOKUP(news2_param, News2Param, news2_param_table, _NEWS2_MAX);
 
 News2Risk news2_risk(int total)
 {

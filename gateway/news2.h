@@ -25,7 +25,10 @@ int news2_pulse(double per_min);
 /* ACVPU: 'A' alert scores 0; new confusion 'C', voice 'V', pain 'P', unresponsive 'U' score 3. -1 if unknown. */
 int news2_consciousness(char acvpu);
 int news2_temperature(double celsius);
+/* The parameter's name in evidence and saved state: a static string; NULL out of range. */
 const char *news2_param_name(News2Param p);
+/* 0, or -EINVAL for a name that is not a parameter's. */
+int news2_param_from_name(const char *s, News2Param *ret);
 
 typedef enum News2Risk {
         NEWS2_RISK_NONE,   /* 0 */

@@ -5,9 +5,10 @@
 
 #include <jansson.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/replay.h"
-#include "gateway/timefmt.h"
 
 /* Units a log may give; the value is taken as it is in that unit. */
 static const char *known_unit(const char *u)
@@ -22,12 +23,12 @@ static const char *known_unit(const char *u)
 
 #define FAIL(...)                                                                                          \
         do {                                                                                               \
-                snprintf(reterr, reterr_size, __VA_ARGS__);                                                      \
+                snprintf(reterr_error, reterr_size, __VA_ARGS__);                                          \
                 json_decref(root);                                                                         \
                 return -EINVAL;                                                                            \
         } while (0)
 
-int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr, size_t reterr_size)
+int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr_error, size_t reterr_size)
 {
         json_error_t jerr;
         json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *t, *v, *u, *s, *n, *m, *ev;

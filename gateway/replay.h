@@ -28,6 +28,6 @@ typedef struct ReplayLine {
 } ReplayLine;
 
 /* Parses one log line (len bytes, need not be NUL-terminated). 0 and *ret filled (its unit is a
- * static string), or -EINVAL with a reason written into reterr (the caller's buffer of reterr_size
+ * static string), or -EINVAL with a reason written into reterr_error (the caller's buffer of reterr_size
  * bytes). */
-int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr, size_t reterr_size);
+int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr_error, size_t reterr_size);

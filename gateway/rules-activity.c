@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/rules-evidence.h"
 #include "gateway/rules-internal.h"
 

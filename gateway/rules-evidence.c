@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/rules-evidence.h"
-#include "gateway/timefmt.h"
 
 #define MIN (60LL * 1000000)
 

@@ -237,7 +237,8 @@ int64_t alarm_next_deadline(Rules *r);
 void alarm_fire(Rules *r);
 
 /* rules-devices.c */
-/* The sensor id was heard from: its silence ends. Returns it, or NULL if unknown. */
+/* The sensor id was heard from: its silence ends. Returns it (as rules_find_sensor()), or NULL if
+ * unknown. */
 SensorState *devices_seen(Rules *r, const char *id, const json_t *evidence);
 void devices_battery_reading(Rules *r, const Reading *rd, const json_t *evidence);
 void devices_battery_event(Rules *r, const Event *e, const json_t *evidence);

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/rules-evidence.h"
 #include "gateway/rules-internal.h"
 

@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/rules-internal.h"
 
 #define STATE_VERSION 1
@@ -73,16 +74,6 @@ static bool kind_of_rules(AlertKind k)
                 break;
         }
         return false;
-}
-
-static int severity_from_name(const char *name, AlertSeverity *ret)
-{
-        for (AlertSeverity s = 0; s < _SEVERITY_MAX; s++)
-                if (streq(alert_severity_name(s), name)) {
-                        *ret = s;
-                        return 0;
-                }
-        return -EINVAL;
 }
 
 #define SET(obj, key, value)                                                                               \
@@ -200,7 +191,7 @@ static int import_open(Rules *r, const json_t *a)
                 if (alert_kind_from_name(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
                     !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key ||
                     strlen(id) >= sizeof op.id ||
-                    severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
+                    alert_severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
                     rules_find_open(r, op.kind, key))
                         continue;
                 snprintf(op.key, sizeof op.key, "%s", key);
@@ -268,13 +259,15 @@ static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines
         const char *name;
         size_t i;
 
-        json_object_foreach((json_t *)news2, name, v)
-                for (News2Param p = 0; p < _NEWS2_MAX; p++)
-                        if (streq(news2_param_name(p), name))
-                                r->param[p] = (Param){.have = true,
-                                                      .value = get_num(v, "value", 0),
-                                                      .score = (int)MIN_MAX(get_i64(v, "score", 0), 0, 3),
-                                                      .time = get_time(v, "time", 0)};
+        json_object_foreach((json_t *)news2, name, v) {
+                News2Param p;
+                if (news2_param_from_name(name, &p) < 0)
+                        continue;
+                r->param[p] = (Param){.have = true,
+                                      .value = get_num(v, "value", 0),
+                                      .score = (int)MIN_MAX(get_i64(v, "score", 0), 0, 3),
+                                      .time = get_time(v, "time", 0)};
+        }
 
         json_object_foreach((json_t *)baselines, name, v) {
                 Metric m;

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/alloc-util.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/rules-evidence.h"
 #include "gateway/rules-internal.h"
 
@@ -50,14 +52,8 @@ static void emit(Rules *r, const Open *o, AlertState state, const char *message,
 /* Remembers an open alert; the table grows (never overwrites). */
 int rules_open_append(Rules *r, const Open *o)
 {
-        if (r->n_open == r->cap_open) {
-                size_t cap = r->cap_open ? r->cap_open * 2 : 16;
-                Open *n = realloc(r->open, cap * sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                r->open = n;
-                r->cap_open = cap;
-        }
+        if (GREEDY_REALLOC(r->open, r->cap_open, r->n_open + 1, 16) < 0)
+                return -ENOMEM;
         r->open[r->n_open++] = *o;
         return 0;
 }
@@ -142,14 +138,8 @@ SensorState *rules_find_sensor(Rules *r, const char *id)
 static SensorState *sensor_append(Rules *r, const char *id)
 {
         SensorState *s;
-        if (r->n_sensors == r->cap_sensors) {
-                size_t cap = r->cap_sensors ? r->cap_sensors * 2 : 32;
-                SensorState *n = realloc(r->sensors, cap * sizeof *n);
-                if (!n)
-                        return NULL;
-                r->sensors = n;
-                r->cap_sensors = cap;
-        }
+        if (GREEDY_REALLOC(r->sensors, r->cap_sensors, r->n_sensors + 1, 32) < 0)
+                return NULL;
         s = &r->sensors[r->n_sensors++];
         *s = (SensorState){.last_seen = r->now};
         snprintf(s->id, sizeof s->id, "%s", id);

@@ -2,9 +2,10 @@
 #include <math.h>
 #include <string.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/status.h"
-#include "gateway/timefmt.h"
 
 /* ---- values ---- */
 

@@ -13,6 +13,7 @@
 #include <mqtt_protocol.h>
 #include <openssl/x509.h>
 
+#include "common/alloc-util.h"
 #include "common/backoff.h"
 #include "common/log.h"
 #include "uplink/mqtt.h"
@@ -348,14 +349,8 @@ static int inflight_add(Mqtt *m, Lane lane, int mid, const OutboxBatch *b, size_
 {
         Inflight *f;
 
-        if (m->n_inflight == m->cap_inflight) {
-                size_t cap = m->cap_inflight ? m->cap_inflight * 2 : 32;
-                Inflight *a = realloc(m->inflight, cap * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                m->inflight = a;
-                m->cap_inflight = cap;
-        }
+        if (GREEDY_REALLOC(m->inflight, m->cap_inflight, m->n_inflight + 1, 32) < 0)
+                return -ENOMEM;
         f = &m->inflight[m->n_inflight];
         *f = (Inflight){.mid = mid, .lane = lane, .n = n, .bytes = bytes, .seqs = malloc(n * sizeof(uint64_t))};
         if (!f->seqs)

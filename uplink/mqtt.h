@@ -36,7 +36,7 @@ typedef struct MqttCallbacks {
         log_callback_fn log;
         /* Connected (true) or lost (false). */
         void (*state)(void *userdata, bool connected);
-        /* A message arrived on homecare/v1/<gw>/cmd/<name>. */
+        /* A message arrived on homecare/v1/<gw>/cmd/<name>. name and payload are borrowed for the call. */
         void (*command)(void *userdata, const char *name, const void *payload, size_t len);
         /* The retained status payload to publish now (malloc'd; NULL: out of memory): online on every
          * connect, and offline once at shutdown, after what was in flight has been acknowledged. */
@@ -50,16 +50,19 @@ typedef struct MqttCallbacks {
 
 typedef struct Mqtt Mqtt;
 
-/* Copies what it needs from opt. Does not connect until mqtt_start(). */
+/* Copies what it needs from opt (and cb). e and outbox are borrowed and must outlive the Mqtt. Does
+ * not connect until mqtt_start(). The caller owns *ret and frees it with mqtt_free() (takes NULL;
+ * returns NULL). */
 int mqtt_new(sd_event *e, Outbox *outbox, const MqttOptions *opt, const MqttCallbacks *cb, Mqtt **ret);
 Mqtt *mqtt_free(Mqtt *m);
 
 int mqtt_start(Mqtt *m);
-/* Replaces the options (after a configuration reload): reconnects if they changed. */
+/* Replaces the options (copied, after a configuration reload): reconnects if they changed. */
 int mqtt_reconfigure(Mqtt *m, const MqttOptions *opt);
 /* Publishes a fresh status (from cb->status) now, if connected. It is also published on every connect. */
 int mqtt_publish_status(Mqtt *m);
-/* Publishes an answer on homecare/v1/<gw>/reply/<name> (QoS 1, not stored in the outbox). */
+/* Publishes an answer on homecare/v1/<gw>/reply/<name> (QoS 1, not stored in the outbox). name and
+ * payload are borrowed for the call. */
 int mqtt_reply(Mqtt *m, const char *name, const char *payload);
 /* The outbox has new committed items: send them when the window allows. */
 void mqtt_kick(Mqtt *m);

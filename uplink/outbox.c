@@ -13,8 +13,11 @@
 
 #include <sqlite3.h>
 
+#include "common/alloc-util.h"
+#include "common/backoff.h"
 #include "common/log.h"
 #include "common/sqlite.h"
+#include "common/string-table.h"
 #include "common/time-util.h"
 
 #include "uplink/outbox.h"
@@ -33,6 +36,9 @@
  * those, 8000 by default), so this covers more than 57000 alerts in one episode of failures (an
  * alert a minute for five weeks); going past it is logged. */
 #define SEQ_FAIL_WINDOW 65536
+/* A failed commit is retried after 0.1 s, doubling to 5 s (no jitter: nobody else retries against
+ * this disk). */
+#define RETRY_MIN_USEC (100ULL * 1000)
 #define RETRY_MAX_USEC (5ULL * 1000 * 1000)
 #define MIB (1024ULL * 1024)
 /* Free space kept on the file system for what matters more: telemetry is refused below 4 MiB (or
@@ -83,7 +89,7 @@ struct Outbox {
         bool window_warned;       /* an alert went past SEQ_FAIL_WINDOW in this episode (logged once) */
         bool read_failing;        /* reading stored items fails (logged once per episode) */
         bool memory_full;         /* new non-alert items are refused for lack of memory (logged once) */
-        unsigned retry_exp;
+        Backoff retry; /* commit retries: attempts since the last commit that worked */
         char *last_error;
         uint64_t failing_since, failed_commits;
         unsigned refusing; /* 0: nothing; 1: telemetry; 2: telemetry and events */
@@ -94,22 +100,20 @@ struct Outbox {
         void *log_userdata;
 };
 
-const char *lane_name(Lane lane)
-{
-        switch (lane) {
-        case LANE_ALERTS:
-                return "alerts";
-        case LANE_EVENTS:
-                return "events";
-        case LANE_TELEMETRY:
-                return "telemetry";
-        case _LANE_MAX:
-                break;
-        }
-        return NULL;
-}
+static const char *const lane_table[_LANE_MAX] = {
+        [LANE_ALERTS] = "alerts",
+        [LANE_EVENTS] = "events",
+        [LANE_TELEMETRY] = "telemetry",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_NAME(lane, Lane, lane_table, _LANE_MAX);
 
 #define logf_(o, prio, ...) log_to_callback((o)->log_cb, (o)->log_userdata, prio, __VA_ARGS__)
+
+/* Commits fail: the retry timer commits, with back-off; nothing else starts a commit but an alert. */
+static bool commits_failing(const Outbox *o)
+{
+        return o->retry.attempt > 0;
+}
 
 static void set_error(Outbox *o, const char *what)
 {
@@ -430,6 +434,7 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 return -ENOMEM;
         o->event = sd_event_ref(e);
         o->opt = *opt;
+        o->retry = (Backoff){.base_usec = RETRY_MIN_USEC, .cap_usec = RETRY_MAX_USEC};
         if (o->opt.max_pending == 0)
                 o->opt.max_pending = 1000;
         o->acks_sorted = true;
@@ -587,7 +592,6 @@ static int arm_timer(Outbox *o, sd_event_source **s, uint64_t delay, sd_event_ti
 
 static int queue(Outbox *o, Lane lane, const char *body, size_t len)
 {
-        Pending *p;
         char *copy;
 
         if (lane >= _LANE_MAX)
@@ -611,15 +615,9 @@ static int queue(Outbox *o, Lane lane, const char *body, size_t len)
                 goto oom;
         memcpy(copy, body, len);
         copy[len] = '\0';
-        if (o->n_pending == o->cap_pending) {
-                size_t cap = o->cap_pending ? o->cap_pending * 2 : 64;
-                p = realloc(o->pending, cap * sizeof *p);
-                if (!p) {
-                        free(copy);
-                        goto oom;
-                }
-                o->pending = p;
-                o->cap_pending = cap;
+        if (GREEDY_REALLOC(o->pending, o->cap_pending, o->n_pending + 1, 64) < 0) {
+                free(copy);
+                goto oom;
         }
         o->pending[o->n_pending++] = (Pending){.lane = lane, .len = len, .body = copy};
         if (lane == LANE_ALERTS)
@@ -639,12 +637,12 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
         /* While commits fail, the retry timer commits; only an alert tries at once (the disk may have
          * room again, and it gets its seq, to be sent from memory if it cannot be stored). */
         if (lane == LANE_ALERTS ||
-            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && o->retry_exp == 0)) {
+            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && !commits_failing(o))) {
                 /* A failed commit keeps the item queued and retries on its own. */
                 (void)outbox_commit(o);
                 return 0;
         }
-        if (o->retry_exp == 0 && o->n_pending == 1)
+        if (!commits_failing(o) && o->n_pending == 1)
                 return arm_timer(o, &o->commit_timer, o->opt.commit_delay_usec, on_commit_timer);
         return 0;
 }
@@ -687,16 +685,8 @@ int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n)
 {
         bool any = false;
 
-        if (o->n_acks + n > o->cap_acks) {
-                size_t cap = o->cap_acks ? o->cap_acks : 256;
-                while (o->n_acks + n > cap)
-                        cap *= 2;
-                uint64_t *a = realloc(o->acks, cap * sizeof *a);
-                if (!a)
-                        return -ENOMEM;
-                o->acks = a;
-                o->cap_acks = cap;
-        }
+        if (GREEDY_REALLOC(o->acks, o->cap_acks, o->n_acks + n, 256) < 0)
+                return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 bool in_memory = false;
                 /* An alert sent from memory is delivered: it needs no storing any more. */
@@ -713,7 +703,7 @@ int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n)
                 o->acks[o->n_acks++] = seqs[i];
                 any = true;
         }
-        if (any && o->retry_exp == 0 &&
+        if (any && !commits_failing(o) &&
             !(o->commit_timer && sd_event_source_get_enabled(o->commit_timer, NULL) > 0))
                 return arm_timer(o, &o->commit_timer, o->opt.commit_delay_usec, on_commit_timer);
         return 0;
@@ -869,18 +859,13 @@ static void commit_failed(Outbox *o, int r)
         }
 }
 
-int outbox_commit(Outbox *o)
+/* Hands out seqs, in queue order; they are kept if the commit fails: an alert that cannot be stored
+ * is sent from memory with its seq, and no later item may get it. Returns the pages the pending
+ * items need (estimated: pages are not full). */
+static uint64_t assign_seqs(Outbox *o)
 {
-        uint64_t count[_LANE_MAX], thinned = 0, last_seq = o->last_seq, reserve = o->seq_reserved, need = 0;
-        int rc, r;
+        uint64_t need = 0;
 
-        if (o->n_pending == 0 && o->n_acks == 0 && o->dropped == o->dropped_saved)
-                return 0;
-        if (o->commit_timer)
-                (void)sd_event_source_set_enabled(o->commit_timer, SD_EVENT_OFF);
-        refuse_for_room(o);
-        /* seqs are handed out here, in queue order, and kept if the commit fails: an alert that
-         * cannot be stored is sent from memory with its seq, and no later item may get it. */
         for (size_t i = 0; i < o->n_pending; i++) {
                 Pending *p = &o->pending[i];
                 if (p->seq == 0)
@@ -889,14 +874,14 @@ int outbox_commit(Outbox *o)
                         o->alert_seq_max = p->seq;
                 need += p->len + ROW_OVERHEAD;
         }
-        need = need * 5 / 4 / o->page_size + (need ? 1 : 0); /* pages are not full */
-        memcpy(count, o->count, sizeof count);
+        return need * 5 / 4 / o->page_size + (need ? 1 : 0);
+}
 
-        r = exec(o, "BEGIN IMMEDIATE");
-        if (r < 0)
-                goto fail;
-
+/* In the transaction: the acknowledged rows go, counted off count. */
+static int delete_acked(Outbox *o, uint64_t count[static _LANE_MAX])
+{
         for (size_t i = 0; i < o->n_acks; i++) {
+                int rc;
                 sqlite3_bind_int64(o->st_delete, 1, (sqlite3_int64)o->acks[i]);
                 rc = sqlite3_step(o->st_delete);
                 if (rc == SQLITE_ROW) {
@@ -908,17 +893,18 @@ int outbox_commit(Outbox *o)
                 sqlite3_reset(o->st_delete);
                 if (rc != SQLITE_DONE) {
                         set_error(o, "Failed to delete acknowledged item");
-                        r = sqlite_rc_to_errno(rc);
-                        goto rollback;
+                        return sqlite_rc_to_errno(rc);
                 }
         }
+        return 0;
+}
 
-        /* Room first, then the new rows: the file never grows past the quota to hold them. */
-        r = enforce_quota(o, count, need, &thinned);
-        if (r < 0)
-                goto rollback;
+/* In the transaction: the pending items become rows, counted in count; *last_seq follows. */
+static int insert_pending(Outbox *o, uint64_t count[static _LANE_MAX], uint64_t *last_seq)
+{
         for (size_t i = 0; i < o->n_pending; i++) {
                 Pending *p = &o->pending[i];
+                int rc;
                 sqlite3_bind_int64(o->st_insert, 1, (sqlite3_int64)p->seq);
                 sqlite3_bind_int(o->st_insert, 2, p->lane);
                 sqlite3_bind_text(o->st_insert, 3, p->body, (int)p->len, SQLITE_STATIC);
@@ -926,41 +912,46 @@ int outbox_commit(Outbox *o)
                 sqlite3_reset(o->st_insert);
                 if (rc != SQLITE_DONE) {
                         set_error(o, "Failed to store item");
-                        r = sqlite_rc_to_errno(rc);
-                        goto rollback;
+                        return sqlite_rc_to_errno(rc);
                 }
-                last_seq = p->seq > last_seq ? p->seq : last_seq;
+                *last_seq = p->seq > *last_seq ? p->seq : *last_seq;
                 count[p->lane]++;
         }
-        r = enforce_quota(o, count, 0, &thinned);
-        if (r < 0)
-                goto rollback;
+        return 0;
+}
 
-        if (o->next_seq - 1 + SEQ_RESERVE / 2 > reserve) {
-                reserve = o->next_seq - 1 + SEQ_RESERVE;
-                if ((r = set_meta(o, "seq_reserved", reserve)) < 0)
-                        goto rollback;
+/* In the transaction: the seq reservation (renewed when half used: *reserve), the dropped count, and
+ * after thinning the pages freed where the file outgrew the quota (a smaller MaxSize, or a store made
+ * before pages were counted) given back to the file system. */
+static int write_meta(Outbox *o, uint64_t thinned, uint64_t *reserve)
+{
+        int r;
+
+        if (o->next_seq - 1 + SEQ_RESERVE / 2 > *reserve) {
+                *reserve = o->next_seq - 1 + SEQ_RESERVE;
+                if ((r = set_meta(o, "seq_reserved", *reserve)) < 0)
+                        return r;
         }
         if (o->dropped + thinned != o->dropped_saved && (r = set_meta(o, "dropped", o->dropped + thinned)) < 0)
-                goto rollback;
+                return r;
         if (thinned > 0) {
-                /* Give freed pages back to the file system where the file outgrew the quota (a
-                 * smaller MaxSize, or a store made before pages were counted). */
                 uint64_t pages, lim_t, lim_e;
                 page_limits(o, &lim_t, &lim_e);
                 if (query_u64(o, o->st_page_count, &pages) == 0 && pages > lim_e) {
                         char sql[64];
                         snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%llu)", (unsigned long long)(pages - lim_e));
                         if ((r = exec(o, sql)) < 0)
-                                goto rollback;
+                                return r;
                 }
         }
+        return 0;
+}
 
-        r = exec(o, "COMMIT");
-        if (r < 0)
-                goto rollback;
-
-        memcpy(o->count, count, sizeof count);
+/* Everything pending and acknowledged is on disk: memory follows what was committed. */
+static void commit_done(Outbox *o, const uint64_t count[static _LANE_MAX], uint64_t thinned, uint64_t last_seq,
+                        uint64_t reserve)
+{
+        memcpy(o->count, count, sizeof o->count);
         o->dropped += thinned;
         o->dropped_saved = o->dropped;
         o->last_seq = last_seq;
@@ -973,7 +964,7 @@ int outbox_commit(Outbox *o)
         o->pending_bytes = 0;
         o->n_acks = 0;
         o->acks_sorted = true;
-        o->retry_exp = 0;
+        backoff_reset(&o->retry);
         if (o->retry_timer)
                 (void)sd_event_source_set_enabled(o->retry_timer, SD_EVENT_OFF);
         if (o->failing_since) {
@@ -992,29 +983,59 @@ int outbox_commit(Outbox *o)
         /* Whatever was committed (new rows, deletions that free the sender): wake it. */
         if (o->committed_cb)
                 o->committed_cb(o, o->committed_userdata);
-        return 0;
+}
 
-rollback:
-        (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
-fail:
+/* The commit failed with r (rolled back): everything stays queued and is tried again later, backing
+ * off from 0.1 s to 5 s (once per retry, not per failed attempt). A full disk often frees up (logs
+ * rotated, a checkpoint); until then memory holds the items. */
+static int commit_retry_later(Outbox *o, int r)
+{
         commit_failed(o, r);
         give_back_seqs(o);
-        /* Keep everything queued and try again later, backing off from 0.1 s to 5 s (once per retry,
-         * not per failed attempt). A full disk often frees up (logs rotated, a checkpoint); until
-         * then memory holds the items. */
-        if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0)) {
-                uint64_t delay = 100000ULL << (o->retry_exp < 9 ? o->retry_exp : 9);
-                if (delay > RETRY_MAX_USEC)
-                        delay = RETRY_MAX_USEC;
-                o->retry_exp++;
-                (void)arm_timer(o, &o->retry_timer, delay, on_retry_timer);
-        }
+        if (!(o->retry_timer && sd_event_source_get_enabled(o->retry_timer, NULL) > 0))
+                (void)arm_timer(o, &o->retry_timer, backoff_next_ceiling(&o->retry), on_retry_timer);
         if (r == -ENOSPC)
                 (void)sqlite3_wal_checkpoint_v2(o->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
         /* An alert that could not be stored goes out from memory at once. */
         if (o->n_pending_alerts > 0 && o->committed_cb)
                 o->committed_cb(o, o->committed_userdata);
         return r;
+}
+
+int outbox_commit(Outbox *o)
+{
+        uint64_t count[_LANE_MAX], thinned = 0, last_seq = o->last_seq, reserve = o->seq_reserved, need;
+        int r;
+
+        if (o->n_pending == 0 && o->n_acks == 0 && o->dropped == o->dropped_saved)
+                return 0;
+        if (o->commit_timer)
+                (void)sd_event_source_set_enabled(o->commit_timer, SD_EVENT_OFF);
+        refuse_for_room(o);
+        need = assign_seqs(o);
+        memcpy(count, o->count, sizeof count);
+
+        r = exec(o, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return commit_retry_later(o, r);
+        r = delete_acked(o, count);
+        /* Room first, then the new rows: the file never grows past the quota to hold them. */
+        if (r >= 0)
+                r = enforce_quota(o, count, need, &thinned);
+        if (r >= 0)
+                r = insert_pending(o, count, &last_seq);
+        if (r >= 0)
+                r = enforce_quota(o, count, 0, &thinned);
+        if (r >= 0)
+                r = write_meta(o, thinned, &reserve);
+        if (r >= 0)
+                r = exec(o, "COMMIT");
+        if (r < 0) {
+                (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
+                return commit_retry_later(o, r);
+        }
+        commit_done(o, count, thinned, last_seq, reserve);
+        return 0;
 }
 
 static int item_set(OutboxItem *it, uint64_t seq, const char *body, size_t len)

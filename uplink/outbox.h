@@ -24,6 +24,7 @@ typedef enum Lane {
         _LANE_MAX,
 } Lane;
 
+/* "alerts", "events", "telemetry": a static string; NULL out of range. */
 const char *lane_name(Lane lane);
 
 typedef struct OutboxOptions {
@@ -55,7 +56,8 @@ typedef void (*outbox_log_fn)(void *userdata, int priority, const char *message)
  * A file that is not a database or is corrupt (SQLITE_NOTADB, SQLITE_CORRUPT, a failed
  * quick_check) is moved aside with its -wal and -shm (see outbox_replaced()) and a new store with a
  * new epoch is made; any other failure (permissions, a missing directory) is an error.
- * On failure *ret_error (if non-NULL) gets a malloc'd message. */
+ * On failure *reterr_error (if non-NULL) gets a malloc'd message (the caller frees it). The caller
+ * owns *ret and frees it with outbox_free(). */
 int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox **ret, char **reterr_error);
 /* Commits what is pending, closes the database. Takes NULL. Returns NULL. Items that cannot be
  * stored even then are counted in dropped (written if the disk takes it) and logged. */
@@ -65,7 +67,7 @@ void outbox_set_committed_callback(Outbox *o, outbox_committed_fn fn, void *user
 void outbox_set_log_callback(Outbox *o, outbox_log_fn fn, void *userdata);
 void outbox_set_options(Outbox *o, const OutboxOptions *opt);
 
-/* Queues a copy of body for lane. An alert commits at once (with everything queued before it);
+/* Queues a copy of body (borrowed for the call) for lane. An alert commits at once (with everything queued before it);
  * other lanes commit when the delay passes or max_pending is reached. Returns 0, or a negative
  * errno if the item could not be kept even in memory (it is counted as dropped): -ENOBUFS when
  * commits have failed so long that memory holds all it may (logged once per episode here). A failed commit
@@ -86,9 +88,10 @@ int outbox_commit(Outbox *o);
  * the file cannot be read (a dying disk) it returns what it could read and the alerts in memory,
  * and logs the failure once per episode; it fails only for lack of memory. */
 int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t max_bytes, OutboxBatch *ret);
+/* Frees what outbox_fetch() put in b (the caller's once fetched; the bodies are copies). */
 void outbox_batch_done(OutboxBatch *b);
 
-/* The broker acknowledged these items: stored rows are deleted in the next commit; an alert that
+/* The broker acknowledged these items (seqs borrowed for the call): stored rows are deleted in the next commit; an alert that
  * waits in memory is forgotten (it needs no storing any more). */
 int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n);
 
@@ -99,6 +102,8 @@ uint64_t outbox_pending_alerts(const Outbox *o);     /* ... of which alerts (off
 uint64_t outbox_dropped(const Outbox *o);            /* thinned, refused or lost, since the store was made */
 uint64_t outbox_epoch(const Outbox *o);              /* random id of this store: seq restarts with it */
 uint64_t outbox_last_seq(const Outbox *o);           /* highest seq ever committed */
+/* The strings below are the outbox's: outbox_last_error() valid until the next commit, outbox_refusing()
+ * static, the others until outbox_free(). */
 const char *outbox_last_error(const Outbox *o);      /* the current commit failure, or NULL */
 /* After an unclean stop, the seqs the last run had reserved and no stored item carries: true with
  * the range [*ret_from, *ret_to]. Items the last run sent from memory (alerts it could not store)

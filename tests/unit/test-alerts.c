@@ -8,8 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "test.h"
 
 static char dir[] = "/tmp/hcgw-alerts-XXXXXX";

@@ -1,6 +1,5 @@
 /* common/backoff.c: the bounds of every wait, exactly (the random number is passed in).
- * test_full_jitter is the test that came with uplink/backoff.c (it also stays in test-encode.c,
- * which this change may not edit). */
+ * test_full_jitter is the test that came with uplink/backoff.c. */
 #include <stdint.h>
 
 #include "common/backoff.h"
@@ -48,4 +47,15 @@ static void test_ceiling(void)
         }
 }
 
-TEST_MAIN(TEST(test_full_jitter), TEST(test_ceiling))
+/* The outbox's commit retries (uplink/outbox.c): 0.1 s doubling to 3.2 s, then the cap of 5 s: the
+ * times outbox_commit() had by hand. */
+static void test_outbox_retry(void)
+{
+        static const uint64_t expect_msec[] = {100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000, 5000, 5000};
+        Backoff b = {.base_usec = 100000, .cap_usec = 5000000};
+
+        for (size_t i = 0; i < sizeof expect_msec / sizeof expect_msec[0]; i++)
+                CHECK(backoff_next_ceiling(&b) == expect_msec[i] * 1000);
+}
+
+TEST_MAIN(TEST(test_full_jitter), TEST(test_ceiling), TEST(test_outbox_retry))

@@ -17,6 +17,7 @@
 #include "common/timefmt.h"
 #include "gateway/clock.h"
 #include "gateway/rules.h"
+#include "test-util.h"
 #include "test.h"
 
 #define SEC 1000000LL
@@ -39,19 +40,10 @@ static void sink(void *userdata, Alert *a)
                          a->kind, alert_state_name(a->state));
 }
 
-static int64_t T(const char *s)
-{
-        int64_t t;
-        if (parse_rfc3339(s, &t) < 0)
-                abort();
-        return t;
-}
-
 static Config *config(const char *extra)
 {
         char text[2048];
-        Config *c = NULL;
-        FILE *f;
+        Config *c;
         snprintf(text, sizeof text,
                  "[Sensor \"climate\"]\nType=bthome\nAddress=A4:C1:38:30:00:01\nRole=living-room\nExpectedIntervalMinutes=60\n"
                  "[Sensor \"kitchen\"]\nType=bthome\nAddress=A4:C1:38:20:00:03\nRole=kitchen\nExpectedIntervalMinutes=0\n"
@@ -62,10 +54,9 @@ static Config *config(const char *extra)
                  "[Patient]\nId=p1\nNightWindow=23:00-06:00\n[Medication]\nSchedule=08:00,14:00,20:00\nGraceMinutes=60\n"
                  "[Rules]\nInactivityDefaultMinutes=240\nBedExitMinutes=30\nNightExitMinutes=15\nAlarmButtonClearMinutes=30\n%s",
                  extra);
-        f = fmemopen(text, strlen(text), "r");
-        if (config_parse_mode(f, "t.conf", CONFIG_RULES_ONLY, &c, NULL) < 0)
+        c = test_config_from_text(text, CONFIG_RULES_ONLY);
+        if (!c)
                 abort();
-        fclose(f);
         return c;
 }
 
@@ -79,17 +70,9 @@ static Rules *engine(Config *c, const char *start)
         return r;
 }
 
-static void event_at(Rules *r, int64_t t, const char *sensor, EventKind k, int v)
-{
-        Event e = {.kind = k, .value = v, .time_usec = t};
-        snprintf(e.sensor, sizeof e.sensor, "%s", sensor);
-        rules_advance_before(r, t);
-        rules_event(r, &e);
-}
-
 static void event(Rules *r, const char *at, const char *sensor, EventKind k, int v)
 {
-        event_at(r, T(at), sensor, k, v);
+        test_rules_event(r, T(at), sensor, k, v);
 }
 
 /* What the daemon does when it sees a step: the old clock up to the moment, then the step. */
@@ -203,7 +186,7 @@ static void test_backward_step_of_a_day(void)
         /* Mon 14:00 and 20:00 and Tue 08:00 come; 14:00 is taken, the others not: one alert each, the
          * Tue 08:00 dose not mistaken for the one taken on the fast clock. */
         for (int64_t t = T("2026-03-02T08:00:00Z"); t < T("2026-03-03T09:00:00Z"); t += 30 * MIN)
-                event_at(r, t, "climate", EVENT_MOTION, 0);
+                test_rules_event(r, t, "climate", EVENT_MOTION, 0);
         r = rules_free(r);
         CHECK(strstr(log_, "2026-03-02T14:00:00.000Z missed_dose raised"));  /* 14:00 local is 13:00Z */
         CHECK(strstr(log_, "2026-03-02T20:00:00.000Z missed_dose raised"));
@@ -225,7 +208,7 @@ static void test_dst_spring_forward(void)
         Rules *r = engine(c, "2026-03-28T20:00:00Z");
         only = "missed_dose";
         for (int64_t t = T("2026-03-28T20:00:00Z"); t < T("2026-03-29T12:00:00Z"); t += 30 * MIN)
-                event_at(r, t, "climate", EVENT_MOTION, 0);
+                test_rules_event(r, t, "climate", EVENT_MOTION, 0);
         rules_free(r);
         /* 08:00 CEST is 06:00Z: missed at 07:00Z (not 08:00Z); 14:00 CEST is 12:00Z, not yet. */
         CHECK_STREQ(log_, "2026-03-29T07:00:00.000Z missed_dose raised");
@@ -247,14 +230,12 @@ static void test_dst_spring_forward(void)
 
 static void test_dst_spring_forward_dose_in_the_skipped_hour(void)
 {
-        static char text[] = "[Patient]\nId=p1\n[Medication]\nSchedule=02:30\nGraceMinutes=60\n";
-        FILE *f = fmemopen(text, strlen(text), "r");
-        Config *c = NULL;
+        Config *c = test_config_from_text("[Patient]\nId=p1\n[Medication]\nSchedule=02:30\nGraceMinutes=60\n",
+                                          CONFIG_RULES_ONLY);
         Rules *r;
 
-        if (config_parse_mode(f, "t.conf", CONFIG_RULES_ONLY, &c, NULL) < 0)
+        if (!c)
                 abort();
-        fclose(f);
         r = engine(c, "2026-03-28T00:00:00Z");
         only = "missed_dose";
         rules_advance(r, T("2026-03-30T12:00:00Z"));
@@ -282,7 +263,7 @@ static void test_dst_fall_back(void)
         Rules *r = engine(c, "2026-10-24T20:00:00Z");
         only = "missed_dose";
         for (int64_t t = T("2026-10-24T20:00:00Z"); t < T("2026-10-25T10:00:00Z"); t += 30 * MIN)
-                event_at(r, t, "climate", EVENT_MOTION, 0);
+                test_rules_event(r, t, "climate", EVENT_MOTION, 0);
         rules_free(r);
         /* 08:00 CET is 07:00Z: missed at 08:00Z, not an hour early. */
         CHECK_STREQ(log_, "2026-10-25T08:00:00.000Z missed_dose raised");

@@ -5,8 +5,9 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/command-memo.h"
 #include "gateway/command.h"
 #include "gateway/commands.h"
@@ -15,6 +16,7 @@
 #include "gateway/ingest.h"
 #include "gateway/ratelimit.h"
 #include "sensors/reading.h"
+#include "test-util.h"
 #include "test.h"
 
 static void test_memo_answers_a_repeated_request(void)
@@ -200,11 +202,10 @@ static bool rig_up(Rig *g)
 {
         static const char conf[] = "[Gateway]\nId=gw\nStateDirectory=/tmp\n[Uplink]\nBroker=mqtt://127.0.0.1:1883\n";
         char path[300], *err = NULL;
-        FILE *f = fmemopen((void *)conf, strlen(conf), "r");
 
         *g = (Rig){};
-        CHECK(config_parse(f, "commands.conf", &g->c, &err) == 0);
-        fclose(f);
+        g->c = test_config_from_text(conf, CONFIG_DAEMON);
+        CHECK(g->c);
         CHECK(sd_event_new(&g->e) >= 0);
         snprintf(path, sizeof path, "%s/outbox.db", dir);
         CHECK(outbox_open(g->e, path, &(OutboxOptions){.max_size = 1 << 20}, &g->ob, &err) == 0);

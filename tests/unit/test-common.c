@@ -1,9 +1,10 @@
-/* common/: MAC addresses, the string-table macro, RFC 3339 time and the clocks. */
+/* common/: MAC addresses, the string-table macro, RFC 3339 time, the clocks and growing arrays. */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/alloc-util.h"
 #include "common/mac.h"
 #include "common/macro.h"
 #include "common/string-table.h"
@@ -94,6 +95,29 @@ static void test_time(void)
         m1 = now_monotonic();
         m2 = now_monotonic();
         CHECK(m1 > 0 && m2 >= m1);
+        /* CLOCK_BOOTTIME counts suspend too: never behind CLOCK_MONOTONIC. */
+        m1 = now_monotonic();
+        m2 = now_boottime();
+        CHECK(m2 >= m1 && now_boottime() >= m2);
 }
 
-TEST_MAIN(TEST(test_mac), TEST(test_string_table), TEST(test_time))
+/* The room doubles from the initial size, grows only when needed, and a request that cannot be
+ * met (overflow) leaves the array as it was. */
+static void test_greedy_realloc(void)
+{
+        uint64_t *a = NULL;
+        size_t cap = 0;
+
+        CHECK(GREEDY_REALLOC(a, cap, 0, 16) == 0 && !a && cap == 0);
+        CHECK(GREEDY_REALLOC(a, cap, 1, 16) == 0 && a && cap == 16);
+        for (size_t i = 0; i < 16; i++)
+                a[i] = i;
+        CHECK(GREEDY_REALLOC(a, cap, 16, 16) == 0 && cap == 16);
+        CHECK(GREEDY_REALLOC(a, cap, 17, 16) == 0 && cap == 32 && a[15] == 15);
+        CHECK(GREEDY_REALLOC(a, cap, 100, 16) == 0 && cap == 128);
+        uint64_t *before = a;
+        CHECK(GREEDY_REALLOC(a, cap, SIZE_MAX / 4, 16) == -ENOMEM && a == before && cap == 128);
+        free(a);
+}
+
+TEST_MAIN(TEST(test_mac), TEST(test_string_table), TEST(test_time), TEST(test_greedy_realloc))

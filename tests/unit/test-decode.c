@@ -8,8 +8,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "gateway/decode-tool.h"
 #include "common/macro.h"
+#include "gateway/cli-decode.h"
 #include "sensors/bluez.h"
 #include "sensors/bthome.h"
 #include "sensors/health-encode.h"

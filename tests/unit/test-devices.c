@@ -10,7 +10,7 @@
 
 #include <sqlite3.h>
 
-#include "gateway/decode-tool.h"
+#include "gateway/cli-decode.h"
 #include "gateway/devices.h"
 #include "test-files.h"
 #include "test.h"

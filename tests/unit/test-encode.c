@@ -1,16 +1,15 @@
-/* JSON writer, time stamps, item encoding, downlink command parsing, back-off. */
+/* JSON writer, time stamps, item encoding, downlink command parsing. Back-off: test-backoff.c. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "common/timefmt.h"
 #include "gateway/command.h"
 #include "gateway/encode.h"
 #include "gateway/json-writer.h"
-#include "gateway/timefmt.h"
 #include "test.h"
-#include "uplink/backoff.h"
 
 static void test_json_writer(void)
 {
@@ -140,25 +139,5 @@ static void test_command_parse(void)
         CHECK(command_parse("test-alarm", big, sizeof big, &c, &err) == -EMSGSIZE);
 }
 
-static void test_backoff(void)
-{
-        Backoff b = {.base_usec = 1000000, .cap_usec = 300ULL * 1000000};
-        /* The first retry comes within a second, whatever the dice say. */
-        CHECK(backoff_next(&b, UINT32_MAX) < 1000000);
-        CHECK(backoff_next(&b, UINT32_MAX) < 2000000 && backoff_next(&b, 0) == 0);
-        backoff_reset(&b);
-        uint64_t prev = 0;
-        for (int i = 0; i < 12; i++) {
-                uint64_t d = backoff_next(&b, UINT32_MAX);
-                CHECK(d < 300ULL * 1000000);
-                CHECK(d >= prev || d > 299ULL * 1000000);
-                prev = d;
-        }
-        CHECK(prev > 299ULL * 1000000); /* capped at about 5 minutes */
-        /* Full jitter: the middle of the range for a middle random number. */
-        backoff_reset(&b);
-        CHECK(backoff_next(&b, 1u << 31) == 500000);
-}
-
 TEST_MAIN(TEST(test_json_writer), TEST(test_rfc3339), TEST(test_encode_reading_event_alert), TEST(test_metric_names),
-          TEST(test_command_parse), TEST(test_backoff))
+          TEST(test_command_parse))

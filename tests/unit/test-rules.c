@@ -9,12 +9,14 @@
 
 #include <jansson.h>
 
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/timefmt.h"
 #include "gateway/alert-kind.h"
 #include "gateway/alerts.h"
-#include "gateway/base.h"
 #include "gateway/rules-evidence.h"
 #include "gateway/rules.h"
-#include "gateway/timefmt.h"
+#include "test-util.h"
 #include "test.h"
 
 static char log_[8192];
@@ -63,19 +65,10 @@ static void sink(void *userdata, Alert *a)
                  a->kind, alert_state_name(a->state));
 }
 
-static int64_t T(const char *s)
-{
-        int64_t t;
-        if (parse_rfc3339(s, &t) < 0)
-                abort();
-        return t;
-}
-
 static Config *config(const char *extra)
 {
         char text[4096];
-        Config *c = NULL;
-        FILE *f;
+        Config *c;
         snprintf(text, sizeof text,
                  "[Sensor \"oximeter\"]\nType=plx\nAddress=A4:C1:38:10:00:03\n"
                  "[Sensor \"kitchen\"]\nType=bthome\nAddress=A4:C1:38:20:00:03\nRole=kitchen\nExpectedIntervalMinutes=0\n"
@@ -86,10 +79,9 @@ static Config *config(const char *extra)
                  "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n"
                  "[Patient]\nId=p1\n%s",
                  extra);
-        f = fmemopen(text, strlen(text), "r");
-        if (config_parse_mode(f, "t.conf", CONFIG_RULES_ONLY, &c, NULL) < 0)
+        c = test_config_from_text(text, CONFIG_RULES_ONLY);
+        if (!c)
                 abort();
-        fclose(f);
         return c;
 }
 
@@ -105,18 +97,12 @@ static Rules *engine(Config *c, const char *start)
 
 static void reading(Rules *r, const char *at, const char *sensor, Metric m, double v, const char *unit)
 {
-        Reading rd = {.metric = m, .value = v, .unit = unit, .time_usec = T(at)};
-        snprintf(rd.sensor, sizeof rd.sensor, "%s", sensor);
-        rules_advance_before(r, T(at));
-        rules_reading(r, &rd);
+        test_rules_reading(r, T(at), sensor, m, v, unit);
 }
 
 static void event(Rules *r, const char *at, const char *sensor, EventKind k, int v)
 {
-        Event e = {.kind = k, .value = v, .time_usec = T(at)};
-        snprintf(e.sensor, sizeof e.sensor, "%s", sensor);
-        rules_advance_before(r, T(at));
-        rules_event(r, &e);
+        test_rules_event(r, T(at), sensor, k, v);
 }
 
 static void test_spo2_wobble_raises_once_and_clears_with_hysteresis(void)

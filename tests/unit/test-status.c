@@ -7,10 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gateway/base.h"
+#include "common/log.h"
+#include "common/macro.h"
 #include "gateway/config.h"
 #include "gateway/devices.h"
 #include "gateway/status.h"
+#include "test-util.h"
 #include "test.h"
 
 static char dir[] = "/tmp/hcgw-status-XXXXXX";
@@ -29,15 +31,8 @@ static const char conf[] = "[Gateway]\n"
 
 static Config *config(void)
 {
-        FILE *f = fmemopen((void *)conf, strlen(conf), "r");
-        Config *c = NULL;
-        char *err = NULL;
-
-        CHECK(config_parse(f, "status.conf", &c, &err) == 0);
-        if (err)
-                fprintf(stderr, "%s\n", err);
-        free(err);
-        fclose(f);
+        Config *c = test_config_from_text(conf, CONFIG_DAEMON);
+        CHECK(c);
         return c;
 }
 
