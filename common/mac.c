@@ -2,18 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/mac.h"
 
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 int parse_mac(const char *s, uint8_t ret[6])
 {
@@ -22,7 +13,7 @@ int parse_mac(const char *s, uint8_t ret[6])
         if (!s)
                 return -EINVAL;
         for (int i = 0; i < 6; i++) {
-                int hi = hexval(s[0]), lo = hi < 0 ? -1 : hexval(s[1]);
+                int hi = unhexchar(s[0]), lo = hi < 0 ? -1 : unhexchar(s[1]);
                 if (hi < 0 || lo < 0 || (i < 5 ? s[2] != ':' : s[2] != '\0'))
                         return -EINVAL;
                 m[i] = (uint8_t)(hi << 4 | lo);

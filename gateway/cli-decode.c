@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "common/macro.h"
 #include "gateway/clock.h"
@@ -16,11 +17,6 @@
 
 #define PAYLOAD_MAX 512
 
-static int hexval(int c)
-{
-        return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
-}
-
 int parse_hex(const char *s, unsigned char *out, size_t size)
 {
         size_t n = 0;
@@ -30,8 +26,8 @@ int parse_hex(const char *s, unsigned char *out, size_t size)
                         s++;
                         continue;
                 }
-                hi = hexval((unsigned char)s[0]);
-                lo = hi < 0 ? -1 : hexval((unsigned char)s[1]);
+                hi = unhexchar((unsigned char)s[0]);
+                lo = hi < 0 ? -1 : unhexchar((unsigned char)s[1]);
                 if (hi < 0 || lo < 0 || n >= size)
                         return -EINVAL;
                 out[n++] = (unsigned char)(hi << 4 | lo);

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include "common/alloc-util.h"
 #include "common/log.h"
 #include "common/mac.h"
 #include "common/macro.h"
@@ -152,16 +153,10 @@ int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6],
                 return key ? load_counter(d, dev) : 0;
         }
         if (d->n == d->cap) {
-                size_t cap = d->cap ? d->cap * 2 : 16;
-                Device *n = realloc(d->devs, cap * sizeof *n);
-                bool *dirty;
-                if (!n)
+                size_t cap = d->cap, cap_dirty = d->cap;
+                /* Both grow to the same room; d->cap moves only when both have it. */
+                if (GREEDY_REALLOC(d->devs, cap, d->n + 1, 16) < 0 || GREEDY_REALLOC(d->dirty, cap_dirty, cap, 16) < 0)
                         return -ENOMEM;
-                d->devs = n;
-                dirty = realloc(d->dirty, cap * sizeof *dirty);
-                if (!dirty)
-                        return -ENOMEM;
-                d->dirty = dirty;
                 d->cap = cap;
         }
         dev = &d->devs[d->n];

@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 
+#include "common/hex.h"
 #include "sensors/bthome.h"
 #include "sensors/ieee11073.h"
 
@@ -315,18 +316,13 @@ int encode_bthome(const uint8_t *objs, size_t objs_len, bool trigger_based, cons
         return (int)(objs_len + 9);
 }
 
-static int hexval(int c)
-{
-        return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
-}
-
 int parse_key(const char *s, uint8_t ret[16])
 {
         uint8_t k[16];
         if (strlen(s) != 32)
                 return -EINVAL;
         for (int i = 0; i < 16; i++) {
-                int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
+                int hi = unhexchar((unsigned char)s[2 * i]), lo = unhexchar((unsigned char)s[2 * i + 1]);
                 if (hi < 0 || lo < 0)
                         return -EINVAL;
                 k[i] = (uint8_t)(hi << 4 | lo);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/mac.h" /* parse_mac(): gateway/manager.c, decode-tool.c, test-decode.c still get it here */
+#include "common/mac.h"
 #include "sensors/decode.h"
 
 typedef struct BthomeState {

@@ -106,7 +106,7 @@ bool gpio_kind_has_state(GpioKind kind)
 
 bool gpio_edge_event(GpioKind kind, int value, Event *ret)
 {
-        EventKind k;
+        EventKind k = _EVENT_KIND_MAX; /* every kind sets it; a value outside the enum does not */
         switch (kind) {
         case GPIO_DOOR:
                 k = EVENT_DOOR;
@@ -140,9 +140,10 @@ bool gpio_edge_event(GpioKind kind, int value, Event *ret)
                 k = EVENT_DOSE_DUE;
                 break;
         case _GPIO_KIND_MAX:
-        default:
-                return false;
+                break;
         }
+        if (k == _EVENT_KIND_MAX)
+                return false;
         ret->kind = k;
         ret->value = value ? 1 : 0;
         return true;

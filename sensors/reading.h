@@ -137,8 +137,8 @@ typedef struct Event {
         int64_t time_usec;
 } Event;
 
-/* How data leaves a sensor source (the simulated home, BlueZ, GPIO): the Manager registers one.
- * Radio devices hand up their raw frames, which the Manager decodes with the device's profile,
+/* How data leaves a sensor source (the simulated home, BlueZ, GPIO): gateway/ingest.c registers one.
+ * Radio devices hand up their raw frames, which ingest decodes with the device's profile,
  * key and state; wired inputs hand up events. */
 typedef struct SensorSink {
         void (*reading)(void *userdata, const Reading *r);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/alloc-util.h"
 #include "common/mac.h"
 #include "common/time-util.h"
 #include "sensors/bthome.h"
@@ -126,14 +127,8 @@ static double round_to(double v, double step)
 
 static int add(Sim *s, Action a)
 {
-        if (s->n_actions == s->cap_actions) {
-                size_t cap = s->cap_actions ? s->cap_actions * 2 : 256;
-                Action *n = realloc(s->actions, cap * sizeof *n);
-                if (!n)
-                        return -ENOMEM;
-                s->actions = n;
-                s->cap_actions = cap;
-        }
+        if (GREEDY_REALLOC(s->actions, s->cap_actions, s->n_actions + 1, 256) < 0)
+                return -ENOMEM;
         s->actions[s->n_actions++] = a;
         return 0;
 }
