@@ -53,7 +53,8 @@ static pid_t spawn(char *const argv[], const char *err_path)
 static int wait_broker(int port)
 {
         for (int i = 0; i < 200; i++) {
-                struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                struct sockaddr_in a = {.sin_family = AF_INET,
+                                        .sin_port = htons(port),
                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
                 int fd = socket(AF_INET, SOCK_STREAM, 0);
                 int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
@@ -105,7 +106,8 @@ static atomic_long items, payload_bytes;
 static void on_msg(struct mosquitto *m, void *u, const struct mosquitto_message *msg)
 {
         const char *p = msg->payload, *end = p + msg->payloadlen;
-        if (!strstr(msg->topic, "/telemetry") && !strstr(msg->topic, "/events") && !strstr(msg->topic, "/alerts"))
+        if (!strstr(msg->topic, "/telemetry") && !strstr(msg->topic, "/events") &&
+            !strstr(msg->topic, "/alerts"))
                 return;
         atomic_fetch_add(&payload_bytes, msg->payloadlen);
         for (; p && p < end; p++) {
@@ -167,8 +169,9 @@ int main(int argc, char *argv[])
 
         snprintf(conf, sizeof conf, "%s/gw.conf", dir);
         f = fopen(conf, "w");
-        fprintf(f, "[Gateway]\nId=bench\nStateDirectory=%s/state\n[Uplink]\nBroker=mqtt://127.0.0.1:%d\n"
-                   "[Simulation]\nEnabled=yes\nSpeed=max\nLimit=%ld\nStart=2026-03-02T06:00:00Z\n",
+        fprintf(f,
+                "[Gateway]\nId=bench\nStateDirectory=%s/state\n[Uplink]\nBroker=mqtt://127.0.0.1:%d\n"
+                "[Simulation]\nEnabled=yes\nSpeed=max\nLimit=%ld\nStart=2026-03-02T06:00:00Z\n",
                 dir, port, n);
         fclose(f);
         snprintf(path, sizeof path, "%s/gw.log", dir);
@@ -191,12 +194,14 @@ int main(int argc, char *argv[])
 
         printf("bench/throughput: %ld items through a local mosquitto 2.0 on 127.0.0.1, same run\n\n", n);
         printf("%-46s %12s %16s %10s\n", "", "items/s", "disk B/item", "peak RSS");
-        printf("%-46s %12.0f %16s %10s\n", "baseline: minimal libmosquitto QoS 1 publisher", rate_base, "-", "-");
+        printf("%-46s %12.0f %16s %10s\n", "baseline: minimal libmosquitto QoS 1 publisher", rate_base, "-",
+               "-");
         printf("%-46s %12.0f %16.0f %7.1f MB\n", "homecare-gw: sim -> SQLite -> MQTT -> PUBACK",
                atomic_load(&items) / (t1 - t0), (double)write_bytes / n, hwm / 1024.0);
-        printf("\n  homecare-gw wrote %.1f MB to disk (write_bytes) from %.1f MB written by syscalls (wchar);\n"
-               "  %.0f payload bytes per item on the wire; %ld of %ld items counted at the subscriber.\n",
-               write_bytes / 1e6, wchar / 1e6, (double)atomic_load(&payload_bytes) / n, atomic_load(&items), n);
+        printf(
+            "\n  homecare-gw wrote %.1f MB to disk (write_bytes) from %.1f MB written by syscalls (wchar);\n"
+            "  %.0f payload bytes per item on the wire; %ld of %ld items counted at the subscriber.\n",
+            write_bytes / 1e6, wchar / 1e6, (double)atomic_load(&payload_bytes) / n, atomic_load(&items), n);
         printf("  Baseline payloads are 180 bytes, one per message; the gateway batches up to 200 items.\n");
         snprintf(path, sizeof path, "rm -rf %s", dir);
         if (system(path) != 0)

@@ -5,7 +5,6 @@
 #include "common/hex.h"
 #include "common/mac.h"
 
-
 int parse_mac(const char *s, uint8_t ret[6])
 {
         uint8_t m[6];

@@ -21,14 +21,14 @@ typedef enum AlertState {
 #define ALERT_ID_MAX 112
 
 typedef struct Alert {
-        char id[ALERT_ID_MAX];  /* unique per gateway: "<gw>-<time>-<n>" */
-        const char *kind;       /* "test_alarm", "news2_single_parameter", ... (static) */
+        char id[ALERT_ID_MAX]; /* unique per gateway: "<gw>-<time>-<n>" */
+        const char *kind;      /* "test_alarm", "news2_single_parameter", ... (static) */
         AlertSeverity severity;
         AlertState state;
-        const char *patient;    /* or NULL */
-        int64_t time_usec;      /* UTC */
-        const char *message;    /* one line for a human, or NULL */
-        const char *evidence;   /* JSON array text of the readings/events that caused it, or NULL */
+        const char *patient;  /* or NULL */
+        int64_t time_usec;    /* UTC */
+        const char *message;  /* one line for a human, or NULL */
+        const char *evidence; /* JSON array text of the readings/events that caused it, or NULL */
 } Alert;
 
 /* Static strings; NULL for values out of range (gateway/encode.c). */

@@ -19,14 +19,14 @@
 
 struct Alerts {
         char *prefix;
-        char *path;    /* NULL: in memory */
+        char *path; /* NULL: in memory */
         bool log;
         alerts_sink_fn sink;
         void *userdata;
         uint64_t next;     /* the next id number to give */
         uint64_t reserved; /* numbers below this may have been given (the file says so) */
         uint64_t minted;
-        json_t *state;     /* the rules' durable state, as last saved or loaded */
+        json_t *state;      /* the rules' durable state, as last saved or loaded */
         bool write_failing; /* the last write of the file failed: logged once, until one works */
 };
 
@@ -92,7 +92,8 @@ static int write_state(Alerts *al)
         if (r < 0) {
                 /* Once per episode: a full disk would otherwise say so at every save (each second). */
                 if (!al->write_failing)
-                        log_error_errno(r, "Failed to write the alert state %s, a restart may not resume open "
+                        log_error_errno(r,
+                                        "Failed to write the alert state %s, a restart may not resume open "
                                         "alerts; retrying quietly until it works: %m",
                                         al->path);
                 al->write_failing = true;
@@ -174,9 +175,11 @@ int alerts_new(const AlertsOptions *o, Alerts **ret)
                          * only; it matters when the file's reservation was not written (a full
                          * disk), which was logged then. */
                         if (al->next < o->id_floor) {
-                                log_info("The alert state %s reserves numbers below %llu only, but the outbox has "
+                                log_info("The alert state %s reserves numbers below %llu only, but the "
+                                         "outbox has "
                                          "handed out seqs up to %llu: alert numbers go on from %llu.",
-                                         al->path, (unsigned long long)al->next, (unsigned long long)o->id_floor - 1,
+                                         al->path, (unsigned long long)al->next,
+                                         (unsigned long long)o->id_floor - 1,
                                          (unsigned long long)o->id_floor);
                                 al->next = al->reserved = o->id_floor;
                         }
@@ -184,10 +187,11 @@ int alerts_new(const AlertsOptions *o, Alerts **ret)
                 case LOAD_MISSING:
                         /* Harmless at the first start; otherwise someone removed it. */
                         if (o->id_floor > 1)
-                                log_notice("The alert state %s is missing, but the outbox has handed out seqs up "
-                                           "to %llu: alert numbers go on from %llu.",
-                                           al->path, (unsigned long long)o->id_floor - 1,
-                                           (unsigned long long)o->id_floor);
+                                log_notice(
+                                    "The alert state %s is missing, but the outbox has handed out seqs up "
+                                    "to %llu: alert numbers go on from %llu.",
+                                    al->path, (unsigned long long)o->id_floor - 1,
+                                    (unsigned long long)o->id_floor);
                         break;
                 case LOAD_BROKEN:
                         break;
@@ -245,8 +249,8 @@ int alerts_emit(Alerts *al, Alert *a)
                         al->reserved = al->next + ID_BLOCK;
                         (void)write_state(al);
                 }
-                snprintf(a->id, sizeof a->id, "%s-%lld-%llu", al->prefix, (long long)(a->time_usec / 1000000),
-                         (unsigned long long)al->next++);
+                snprintf(a->id, sizeof a->id, "%s-%lld-%llu", al->prefix,
+                         (long long)(a->time_usec / 1000000), (unsigned long long)al->next++);
                 al->minted++;
         }
         assert(a->id[0]);
@@ -256,7 +260,8 @@ int alerts_emit(Alerts *al, Alert *a)
         if (!body)
                 return log_oom();
         if (al->log)
-                log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind, a->message ?: "");
+                log_notice("Alert %s %s: %s (%s)", a->id, alert_state_name(a->state), a->kind,
+                           a->message ?: "");
         if (al->sink)
                 al->sink(al->userdata, a, body, len);
         return 0;
@@ -304,8 +309,8 @@ int alerts_raise_store_replaced(Alerts *al, const char *patient, const char *sto
         Alert a;
 
         log_error("The store %s was corrupt; moved to %s and replaced by an empty one.", store, moved);
-        if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s", store,
-                     moved) < 0)
+        if (asprintf(&msg, "%s was corrupt and was replaced by an empty store; the old file is kept as %s",
+                     store, moved) < 0)
                 msg = NULL;
         a = own_alert(ALERT_KIND_STORE_REPLACED, patient, msg, now_usec);
         return alerts_emit(al, &a);
@@ -317,12 +322,14 @@ int alerts_raise_store_unavailable(Alerts *al, const char *patient, const char *
         _cleanup_free_ char *msg = NULL;
         Alert a;
 
-        log_error("The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
-                  "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
-                  "(or replace it) and restart.",
-                  store, why);
-        if (asprintf(&msg, "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
-                           "with room on its disk",
+        log_error(
+            "The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
+            "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
+            "(or replace it) and restart.",
+            store, why);
+        if (asprintf(&msg,
+                     "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
+                     "with room on its disk",
                      store, why) < 0)
                 msg = NULL;
         a = own_alert(ALERT_KIND_STORE_UNAVAILABLE, patient, msg, now_usec);
@@ -331,8 +338,8 @@ int alerts_raise_store_unavailable(Alerts *al, const char *patient, const char *
 
 int alerts_raise_test_alarm(Alerts *al, const char *message, int64_t now_usec, char *ret_id)
 {
-        Alert a = own_alert(ALERT_KIND_TEST_ALARM, NULL, message && message[0] ? message : "Test alarm requested",
-                            now_usec);
+        Alert a = own_alert(ALERT_KIND_TEST_ALARM, NULL,
+                            message && message[0] ? message : "Test alarm requested", now_usec);
         int r;
 
         assert(ret_id);

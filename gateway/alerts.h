@@ -33,7 +33,7 @@ typedef struct AlertsOptions {
          * next seq: every raise takes a seq, seqs are never reused while the store lives, so this
          * keeps ids unique when the file is lost (a full disk, corruption, deletion). */
         uint64_t id_floor;
-        alerts_sink_fn sink;   /* NULL: minted and logged, not handed on (tests) */
+        alerts_sink_fn sink; /* NULL: minted and logged, not handed on (tests) */
         void *userdata;
 } AlertsOptions;
 

@@ -51,22 +51,25 @@ static void usage(FILE *f)
 {
         char names[256];
 
-        fprintf(f, "Usage: homecare-gw decode PROFILE HEX... [--key HEX --mac AA:BB:CC:DD:EE:FF] [--last-counter N]\n"
-                   "PROFILE: %s (as [Sensor] Type= takes them)\n"
-                   "HEX: the characteristic value, or for bthome the service data after the UUID;\n"
-                   "     spaces and colons are allowed, and several arguments are joined.\n"
-                   "Prints one JSON object per reading or event. Exit status 2 for malformed or refused input.\n",
-                profile_names_list(", ", names, sizeof names));
+        fprintf(
+            f,
+            "Usage: homecare-gw decode PROFILE HEX... [--key HEX --mac AA:BB:CC:DD:EE:FF] [--last-counter "
+            "N]\n"
+            "PROFILE: %s (as [Sensor] Type= takes them)\n"
+            "HEX: the characteristic value, or for bthome the service data after the UUID;\n"
+            "     spaces and colons are allowed, and several arguments are joined.\n"
+            "Prints one JSON object per reading or event. Exit status 2 for malformed or refused input.\n",
+            profile_names_list(", ", names, sizeof names));
 }
 
 int cli_decode(int argc, char *argv[])
 {
         static const struct option options[] = {
-                {"key", required_argument, NULL, 'k'},
-                {"mac", required_argument, NULL, 'm'},
-                {"last-counter", required_argument, NULL, 'l'},
-                {"help", no_argument, NULL, 'h'},
-                {},
+            {"key", required_argument, NULL, 'k'},
+            {"mac", required_argument, NULL, 'm'},
+            {"last-counter", required_argument, NULL, 'l'},
+            {"help", no_argument, NULL, 'h'},
+            {},
         };
         unsigned char payload[PAYLOAD_MAX], key[16], mac[6] = {};
         const char *key_arg = NULL, *mac_arg = NULL, *counter_arg = NULL;
@@ -109,8 +112,9 @@ int cli_decode(int argc, char *argv[])
         for (; optind < argc; optind++) {
                 r = parse_hex(argv[optind], payload + len, sizeof payload - len);
                 if (r < 0)
-                        return fail("bad hex '%s': pairs of hex digits, optionally separated by spaces or colons",
-                                    argv[optind]);
+                        return fail(
+                            "bad hex '%s': pairs of hex digits, optionally separated by spaces or colons",
+                            argv[optind]);
                 len += (size_t)r;
         }
         if (info->transport != PROFILE_ADVERTISEMENT && (key_arg || mac_arg || counter_arg))

@@ -11,7 +11,8 @@
 
 TimeQuality clock_quality(int adjtimex_state, int adjtimex_status, int64_t realtime_usec)
 {
-        if (adjtimex_state == TIME_ERROR || (adjtimex_status & STA_UNSYNC) || realtime_usec < CLOCK_EPOCH_USEC)
+        if (adjtimex_state == TIME_ERROR || (adjtimex_status & STA_UNSYNC) ||
+            realtime_usec < CLOCK_EPOCH_USEC)
                 return TIME_UNSYNCED;
         return TIME_SYNCED;
 }
@@ -27,9 +28,9 @@ DecodeContext decode_context_now(void)
         localtime_r(&sec, &tm);
         state = adjtimex(&tx);
         return (DecodeContext){
-                .now_usec = now,
-                .now_quality = clock_quality(state, tx.status, now),
-                .utc_offset_sec = (int32_t)tm.tm_gmtoff,
+            .now_usec = now,
+            .now_quality = clock_quality(state, tx.status, now),
+            .utc_offset_sec = (int32_t)tm.tm_gmtoff,
         };
 }
 
@@ -47,7 +48,8 @@ int64_t clock_watch_update(ClockWatch *w, int64_t realtime_usec, int64_t boottim
 int clock_change_fd_rearm(int fd)
 {
         /* An expiry that never comes: only the cancellation on a clock change wakes us. */
-        struct itimerspec its = {.it_value.tv_sec = (time_t)((UINTMAX_C(1) << ((sizeof(time_t) << 3) - 1)) - 1)};
+        struct itimerspec its = {.it_value.tv_sec =
+                                     (time_t)((UINTMAX_C(1) << ((sizeof(time_t) << 3) - 1)) - 1)};
 
         if (timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, NULL) < 0)
                 return -errno;

@@ -13,9 +13,9 @@
 #include "sensors/reading.h"
 
 static const char *const names[_COMMAND_KIND_MAX] = {
-        [COMMAND_TEST_ALARM] = "test-alarm",
-        [COMMAND_STATUS] = "status",
-        [COMMAND_OBSERVATION] = "observation",
+    [COMMAND_TEST_ALARM] = "test-alarm",
+    [COMMAND_STATUS] = "status",
+    [COMMAND_OBSERVATION] = "observation",
 };
 
 const char *command_name(CommandKind k)
@@ -27,39 +27,39 @@ const char *command_name(CommandKind k)
  * refuse a real but extreme value, narrow enough to refuse a typo, a wrong unit or a sign slip
  * before it is stored and scored as NEWS2 (spo2 -5 would score 3). The error is a static string, so
  * each names its metric and range. */
-#define RANGE(m, name, lo, hi, unit) \
+#define RANGE(m, name, lo, hi, unit)                                                                        \
         [m] = {lo, hi, "observation: " name " must be from " #lo " to " #hi " " unit}
 static const struct {
         double low, high;
         const char *error;
 } ranges[_METRIC_MAX] = {
-        RANGE(METRIC_HEART_RATE, "heart_rate", 20, 300, "/min"),
-        RANGE(METRIC_RR_INTERVAL, "rr_interval", 0.1, 10, "s"),
-        RANGE(METRIC_ENERGY_EXPENDED, "energy_expended", 0, 65535, "kJ"),
-        RANGE(METRIC_SYSTOLIC, "systolic", 40, 300, "mm[Hg]"),
-        RANGE(METRIC_DIASTOLIC, "diastolic", 20, 200, "mm[Hg]"),
-        RANGE(METRIC_MEAN_ARTERIAL_PRESSURE, "mean_arterial_pressure", 20, 250, "mm[Hg]"),
-        RANGE(METRIC_PULSE_RATE, "pulse_rate", 20, 300, "/min"),
-        RANGE(METRIC_BODY_TEMPERATURE, "body_temperature", 25, 45, "Cel"),
-        RANGE(METRIC_SPO2, "spo2", 50, 100, "%"),
-        RANGE(METRIC_PERFUSION_INDEX, "perfusion_index", 0, 100, "%"),
-        RANGE(METRIC_BODY_WEIGHT, "body_weight", 1, 650, "kg"),
-        RANGE(METRIC_BMI, "bmi", 5, 250, "kg/m2"),
-        RANGE(METRIC_BODY_HEIGHT, "body_height", 0.2, 2.8, "m"),
-        RANGE(METRIC_GLUCOSE, "glucose", 1, 3000, "mg/dL"),
-        RANGE(METRIC_RESPIRATORY_RATE, "respiratory_rate", 1, 80, "/min"),
-        RANGE(METRIC_TEMPERATURE, "temperature", -60, 70, "Cel"),
-        RANGE(METRIC_HUMIDITY, "humidity", 0, 100, "%"),
-        RANGE(METRIC_BATTERY, "battery", 0, 100, "%"),
-        RANGE(METRIC_ILLUMINANCE, "illuminance", 0, 200000, "lx"),
-        RANGE(METRIC_PULSE_RATE_FAST, "pulse_rate_fast", 20, 300, "/min"),
-        RANGE(METRIC_SPO2_FAST, "spo2_fast", 50, 100, "%"),
-        RANGE(METRIC_PULSE_RATE_SLOW, "pulse_rate_slow", 20, 300, "/min"),
-        RANGE(METRIC_SPO2_SLOW, "spo2_slow", 50, 100, "%"),
-        RANGE(METRIC_VOLTAGE, "voltage", 0, 1000, "V"),
-        RANGE(METRIC_POWER, "power", 0, 100000, "W"),
-        RANGE(METRIC_PRESSURE, "pressure", 300, 1100, "hPa"),
-        RANGE(METRIC_CO2, "co2", 0, 100000, "[ppm]"),
+    RANGE(METRIC_HEART_RATE, "heart_rate", 20, 300, "/min"),
+    RANGE(METRIC_RR_INTERVAL, "rr_interval", 0.1, 10, "s"),
+    RANGE(METRIC_ENERGY_EXPENDED, "energy_expended", 0, 65535, "kJ"),
+    RANGE(METRIC_SYSTOLIC, "systolic", 40, 300, "mm[Hg]"),
+    RANGE(METRIC_DIASTOLIC, "diastolic", 20, 200, "mm[Hg]"),
+    RANGE(METRIC_MEAN_ARTERIAL_PRESSURE, "mean_arterial_pressure", 20, 250, "mm[Hg]"),
+    RANGE(METRIC_PULSE_RATE, "pulse_rate", 20, 300, "/min"),
+    RANGE(METRIC_BODY_TEMPERATURE, "body_temperature", 25, 45, "Cel"),
+    RANGE(METRIC_SPO2, "spo2", 50, 100, "%"),
+    RANGE(METRIC_PERFUSION_INDEX, "perfusion_index", 0, 100, "%"),
+    RANGE(METRIC_BODY_WEIGHT, "body_weight", 1, 650, "kg"),
+    RANGE(METRIC_BMI, "bmi", 5, 250, "kg/m2"),
+    RANGE(METRIC_BODY_HEIGHT, "body_height", 0.2, 2.8, "m"),
+    RANGE(METRIC_GLUCOSE, "glucose", 1, 3000, "mg/dL"),
+    RANGE(METRIC_RESPIRATORY_RATE, "respiratory_rate", 1, 80, "/min"),
+    RANGE(METRIC_TEMPERATURE, "temperature", -60, 70, "Cel"),
+    RANGE(METRIC_HUMIDITY, "humidity", 0, 100, "%"),
+    RANGE(METRIC_BATTERY, "battery", 0, 100, "%"),
+    RANGE(METRIC_ILLUMINANCE, "illuminance", 0, 200000, "lx"),
+    RANGE(METRIC_PULSE_RATE_FAST, "pulse_rate_fast", 20, 300, "/min"),
+    RANGE(METRIC_SPO2_FAST, "spo2_fast", 50, 100, "%"),
+    RANGE(METRIC_PULSE_RATE_SLOW, "pulse_rate_slow", 20, 300, "/min"),
+    RANGE(METRIC_SPO2_SLOW, "spo2_slow", 50, 100, "%"),
+    RANGE(METRIC_VOLTAGE, "voltage", 0, 1000, "V"),
+    RANGE(METRIC_POWER, "power", 0, 100000, "W"),
+    RANGE(METRIC_PRESSURE, "pressure", 300, 1100, "hPa"),
+    RANGE(METRIC_CO2, "co2", 0, 100000, "[ppm]"),
 };
 #undef RANGE
 
@@ -135,7 +135,8 @@ int command_parse(const char *name, const void *payload, size_t len, Command *re
                         return -EBADMSG;
                 }
                 if (!root && (json_error_code(&err) == json_error_numeric_overflow ||
-                              (json_error_code(&err) == json_error_invalid_syntax && has_non_finite_word(payload, len)))) {
+                              (json_error_code(&err) == json_error_invalid_syntax &&
+                               has_non_finite_word(payload, len)))) {
                         *reterr_error = "a value must be a finite number (not NaN, Infinity or too large)";
                         return -EBADMSG;
                 }
@@ -157,7 +158,8 @@ int command_parse(const char *name, const void *payload, size_t len, Command *re
                         if (streq(c.metric, "consciousness")) {
                                 const char *a = json_is_string(v) ? json_string_value(v) : "";
                                 if (strlen(a) != 1 || !strchr("ACVPU", a[0])) {
-                                        *reterr_error = "consciousness is one of \"A\", \"C\", \"V\", \"P\", \"U\"";
+                                        *reterr_error =
+                                            "consciousness is one of \"A\", \"C\", \"V\", \"P\", \"U\"";
                                         r = -EBADMSG;
                                 } else
                                         c.acvpu = a[0];
@@ -171,7 +173,8 @@ int command_parse(const char *name, const void *payload, size_t len, Command *re
                                 /* The range below is in the usual unit, and only that unit is taken. */
                                 *reterr_error = "give the value in the metric's usual unit";
                                 r = -EBADMSG;
-                        } else if (json_number_value(v) < ranges[m].low || json_number_value(v) > ranges[m].high) {
+                        } else if (json_number_value(v) < ranges[m].low ||
+                                   json_number_value(v) > ranges[m].high) {
                                 *reterr_error = ranges[m].error;
                                 r = -ERANGE;
                         } else

@@ -5,9 +5,10 @@
 #include <stddef.h>
 
 typedef enum CommandKind {
-        COMMAND_TEST_ALARM, /* raise a test alert end to end ("send test alarm") */
-        COMMAND_STATUS,     /* publish a fresh status now */
-        COMMAND_OBSERVATION, /* a nurse's observation: {"metric":"respiratory_rate","value":22} or consciousness "A".."U" */
+        COMMAND_TEST_ALARM,  /* raise a test alert end to end ("send test alarm") */
+        COMMAND_STATUS,      /* publish a fresh status now */
+        COMMAND_OBSERVATION, /* a nurse's observation: {"metric":"respiratory_rate","value":22} or
+                                consciousness "A".."U" */
         _COMMAND_KIND_MAX,
 } CommandKind;
 
@@ -27,6 +28,7 @@ typedef struct Command {
  * negative errno with a static description (valid for ever) in *reterr_error:
  * -ENOENT unknown command, -EMSGSIZE too large, -EBADMSG not a JSON object or wrong field types,
  * -ERANGE an observation's value outside what a human body (or the room) can show. */
-int command_parse(const char *name, const void *payload, size_t len, Command *ret, const char **reterr_error);
+int command_parse(const char *name, const void *payload, size_t len, Command *ret,
+                  const char **reterr_error);
 /* A static string; NULL for a value out of range. */
 const char *command_name(CommandKind k);

@@ -105,7 +105,8 @@ static void handle_observation(Commands *cmds, const Command *c, Outcome *ret)
                 return refuse(ret, false, "refused: the gateway's disk is full, send it again later");
         if (r == -ENOBUFS)
                 return refuse(ret, false,
-                              "refused: the gateway's disk cannot be written and its memory is full, send it again later");
+                              "refused: the gateway's disk cannot be written and its memory is full, send "
+                              "it again later");
         if (r > 0)
                 return refuse(
                     ret, true,

@@ -15,10 +15,10 @@
 #include "sensors/reading.h"
 
 typedef struct Parser {
-        const char *name;  /* file name for messages */
-        unsigned line;     /* current line */
+        const char *name; /* file name for messages */
+        unsigned line;    /* current line */
         const char *section;
-        char *error;       /* first error message */
+        char *error; /* first error message */
 } Parser;
 
 typedef int (*parse_fn)(Parser *p, const char *key, const char *value, void *field);
@@ -87,14 +87,17 @@ static int parse_id(Parser *p, const char *key, const char *value, void *field)
                 return fail(p, key, "'%s' is longer than 64 characters", value);
         for (size_t i = 0; i < n; i++)
                 if (!isalnum((unsigned char)value[i]) && value[i] != '-' && value[i] != '_')
-                        return fail(p, key, "'%s' may only contain letters, digits, '-' and '_' (it is used in MQTT topics)",
-                                    value);
+                        return fail(
+                            p, key,
+                            "'%s' may only contain letters, digits, '-' and '_' (it is used in MQTT topics)",
+                            value);
         return parse_string(p, key, value, field);
 }
 
 static int parse_bool(Parser *p, const char *key, const char *value, void *field)
 {
-        static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off", "0"};
+        static const char *const yes[] = {"yes", "true", "on", "1"}, *const no[] = {"no", "false", "off",
+                                                                                    "0"};
         bool *b = field;
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
                 if (strcasecmp(value, yes[i]) == 0) {
@@ -130,12 +133,14 @@ static int parse_size(Parser *p, const char *key, const char *value, void *field
         static const struct {
                 const char *suffix;
                 uint64_t factor;
-        } units[] = {{"", 1}, {"B", 1}, {"K", 1ULL << 10}, {"M", 1ULL << 20}, {"G", 1ULL << 30}, {"T", 1ULL << 40}};
+        } units[] = {{"", 1},           {"B", 1},          {"K", 1ULL << 10},
+                     {"M", 1ULL << 20}, {"G", 1ULL << 30}, {"T", 1ULL << 40}};
         uint64_t v;
         const char *end;
 
         if (parse_u64_raw(value, &v, &end) < 0)
-                return fail(p, key, "'%s' is not a size (a number with an optional K, M, G or T suffix)", value);
+                return fail(p, key, "'%s' is not a size (a number with an optional K, M, G or T suffix)",
+                            value);
         for (size_t i = 0; i < ELEMENTSOF(units); i++)
                 if (streq(end, units[i].suffix)) {
                         if (v > UINT64_MAX / units[i].factor)
@@ -167,15 +172,15 @@ static int parse_u64(Parser *p, const char *key, const char *value, void *field)
         return parse_uint_range(p, key, value, 0, UINT64_MAX, field);
 }
 
-#define DEFINE_UINT_PARSER(name, type, min, max, scale)                                                    \
-        static int name(Parser *p, const char *key, const char *value, void *field)                        \
-        {                                                                                                  \
-                uint64_t v = 0;                                                                            \
-                int r = parse_uint_range(p, key, value, min, max, &v);                                     \
-                if (r < 0)                                                                                 \
-                        return r;                                                                          \
-                *(type *)field = (type)(v * (scale));                                                      \
-                return 0;                                                                                  \
+#define DEFINE_UINT_PARSER(name, type, min, max, scale)                                                     \
+        static int name(Parser *p, const char *key, const char *value, void *field)                         \
+        {                                                                                                   \
+                uint64_t v = 0;                                                                             \
+                int r = parse_uint_range(p, key, value, min, max, &v);                                      \
+                if (r < 0)                                                                                  \
+                        return r;                                                                           \
+                *(type *)field = (type)(v * (scale));                                                       \
+                return 0;                                                                                   \
         }
 DEFINE_UINT_PARSER(parse_keepalive, unsigned, 5, 3600, 1)
 DEFINE_UINT_PARSER(parse_inflight, unsigned, 1, 1000, 1)
@@ -229,11 +234,13 @@ static int parse_broker(Parser *p, const char *key, const char *value, void *fie
         /* Said before the port is looked at, which would otherwise take the blame. The value is not
          * repeated: it holds a password. */
         if (strchr(rest, '@'))
-                return fail(p, key, "a user name or password in the URL (user:password@host) is not supported: "
-                                    "use Username= and PasswordFile=");
+                return fail(p, key,
+                            "a user name or password in the URL (user:password@host) is not supported: "
+                            "use Username= and PasswordFile=");
         if (rest[strcspn(rest, "/?#")] != '\0')
-                return fail(p, key, "'%s' has a path, query or fragment ('%s'), which MQTT has no use for: "
-                                    "give mqtt://host[:port] or mqtts://host[:port]",
+                return fail(p, key,
+                            "'%s' has a path, query or fragment ('%s'), which MQTT has no use for: "
+                            "give mqtt://host[:port] or mqtts://host[:port]",
                             value, rest + strcspn(rest, "/?#"));
         if (rest[0] == '[') { /* [v6 address]:port */
                 const char *close = strchr(rest, ']');
@@ -307,7 +314,8 @@ static int parse_schedule(Parser *p, const char *key, const char *value, void *f
                         n--;
                 }
                 if (n != 5 || c->n_schedule >= ELEMENTSOF(c->schedule_min))
-                        return fail(p, key, "'%s' is not a list of at most 12 times like 08:00,14:00,20:00", value);
+                        return fail(p, key, "'%s' is not a list of at most 12 times like 08:00,14:00,20:00",
+                                    value);
                 memcpy(t, v, 5);
                 t[5] = '\0';
                 if (parse_hhmm(t, &m) < 0)
@@ -324,7 +332,8 @@ static int parse_schedule(Parser *p, const char *key, const char *value, void *f
         return 0;
 }
 
-static int parse_double_in(Parser *p, const char *key, const char *value, double min, double max, double *ret)
+static int parse_double_in(Parser *p, const char *key, const char *value, double min, double max,
+                           double *ret)
 {
         char *end;
         double v;
@@ -357,7 +366,8 @@ static int parse_limit_high(Parser *p, const char *key, const char *value, void 
         return parse_double_in(p, key, value, -1e6, 1e6, &t->high);
 }
 
-static int parse_one_of(Parser *p, const char *key, const char *value, void *field, const char *const *allowed)
+static int parse_one_of(Parser *p, const char *key, const char *value, void *field,
+                        const char *const *allowed)
 {
         for (size_t i = 0; allowed[i]; i++)
                 if (streq(value, allowed[i]))
@@ -380,7 +390,8 @@ static int parse_sensor_type(Parser *p, const char *key, const char *value, void
         char names[256];
 
         if (profile_from_name(value, &profile) < 0)
-                return fail(p, key, "'%s' is not one of: %s", value, profile_names_list(", ", names, sizeof names));
+                return fail(p, key, "'%s' is not one of: %s", value,
+                            profile_names_list(", ", names, sizeof names));
         sc->profile = profile;
         return parse_string(p, key, value, &sc->type);
 }
@@ -401,7 +412,9 @@ static int parse_role(Parser *p, const char *key, const char *value, void *field
          * alarm-button; others are allowed (another room) and count as indoors. */
         for (const char *c = value; *c; c++)
                 if (!islower((unsigned char)*c) && *c != '-' && !isdigit((unsigned char)*c))
-                        return fail(p, key, "'%s' is not a role (lower-case words joined by -, e.g. living-room)", value);
+                        return fail(p, key,
+                                    "'%s' is not a role (lower-case words joined by -, e.g. living-room)",
+                                    value);
         return parse_string(p, key, value, field);
 }
 
@@ -436,7 +449,8 @@ static int parse_expected_interval(Parser *p, const char *key, const char *value
 static int parse_passkey(Parser *p, const char *key, const char *value, void *field)
 {
         uint64_t v = 0;
-        if (strlen(value) != 6 || strspn(value, "0123456789") != 6 || parse_uint_range(p, key, value, 0, 999999, &v) < 0)
+        if (strlen(value) != 6 || strspn(value, "0123456789") != 6 ||
+            parse_uint_range(p, key, value, 0, 999999, &v) < 0)
                 return fail(p, key, "the passkey is 6 digits, as the device's manual gives it");
         *(int *)field = (int)v;
         return 0;
@@ -468,58 +482,58 @@ DEFINE_UINT_PARSER(parse_debounce, unsigned, 0, 10000, 1)
 #define T(field) offsetof(ThresholdConfig, field)
 #define WHOLE ((size_t)0) /* offset 0: the parser gets the Config itself */
 static const KeyDef keys[] = {
-        {SEC_GATEWAY, "Id", parse_id, F(gateway_id), true},
-        {SEC_GATEWAY, "StateDirectory", parse_path, F(state_directory), false},
-        {SEC_GATEWAY, "StatusIntervalSec", parse_interval_sec, F(status_interval_usec), false},
-        {SEC_UPLINK, "Broker", parse_broker, WHOLE, true},
-        {SEC_UPLINK, "CAFile", parse_path, F(ca_file), false},
-        {SEC_UPLINK, "CertFile", parse_path, F(cert_file), false},
-        {SEC_UPLINK, "KeyFile", parse_path, F(key_file), false},
-        {SEC_UPLINK, "Username", parse_string, F(username), false},
-        {SEC_UPLINK, "PasswordFile", parse_path, F(password_file), false},
-        {SEC_UPLINK, "KeepaliveSec", parse_keepalive, F(keepalive_sec), false},
-        {SEC_UPLINK, "MaxInflight", parse_inflight, F(max_inflight), false},
-        {SEC_UPLINK, "BatchMax", parse_batch, F(batch_max), false},
-        {SEC_STORE, "MaxSize", parse_size, F(store_max_size), false},
-        {SEC_STORE, "CommitDelayMs", parse_commit_delay, F(commit_delay_usec), false},
-        {SEC_SIMULATION, "Enabled", parse_bool, F(sim_enabled), false},
-        {SEC_SIMULATION, "Speed", parse_speed, F(sim_speed), false},
-        {SEC_SIMULATION, "Seed", parse_u64, F(sim_seed), false},
-        {SEC_SIMULATION, "Limit", parse_u64, F(sim_limit), false},
-        {SEC_SIMULATION, "Start", parse_time, F(sim_start_usec), false},
-        {SEC_BLUETOOTH, "Adapter", parse_id, F(bt_adapter), false},
-        {SEC_PATIENT, "Id", parse_id, F(patient_id), false},
-        {SEC_PATIENT, "SpO2Scale", parse_spo2_scale, F(spo2_scale), false},
-        {SEC_PATIENT, "Oxygen", parse_bool, F(oxygen), false},
-        {SEC_PATIENT, "NightWindow", parse_night_window, WHOLE, false},
-        {SEC_MEDICATION, "Schedule", parse_schedule, WHOLE, false},
-        {SEC_MEDICATION, "GraceMinutes", parse_minutes, F(grace_min), false},
-        {SEC_RULES, "WeightGainKg", parse_weight_gain, F(weight_gain_kg), false},
-        {SEC_RULES, "WeightGainDays", parse_days, F(weight_gain_days), false},
-        {SEC_RULES, "NightExitMinutes", parse_minutes, F(night_exit_min), false},
-        {SEC_RULES, "BedExitMinutes", parse_minutes, F(bed_exit_min), false},
-        {SEC_RULES, "News2WindowMinutes", parse_minutes, F(news2_window_min), false},
-        {SEC_RULES, "InactivityFloorMinutes", parse_minutes, F(inactivity_floor_min), false},
-        {SEC_RULES, "InactivityCeilingMinutes", parse_minutes, F(inactivity_ceiling_min), false},
-        {SEC_RULES, "InactivityDefaultMinutes", parse_minutes, F(inactivity_default_min), false},
-        {SEC_RULES, "BaselineMinDays", parse_days, F(baseline_min_days), false},
-        {SEC_RULES, "BatteryLowPercent", parse_percent, F(battery_low_percent), false},
-        {SEC_RULES, "AlarmButtonClearMinutes", parse_minutes, F(alarm_clear_min), false},
-        {SEC_THRESHOLD, "Low", parse_limit_low, 0, false},
-        {SEC_THRESHOLD, "High", parse_limit_high, 0, false},
-        {SEC_SENSOR, "Type", parse_sensor_type, 0, true},
-        {SEC_SENSOR, "Address", parse_address, S(address), true},
-        {SEC_SENSOR, "Key", parse_bind_key, S(key), false},
-        {SEC_SENSOR, "Role", parse_role, S(role), false},
-        {SEC_SENSOR, "ExpectedIntervalMinutes", parse_expected_interval, 0, false},
-        {SEC_SENSOR, "Passkey", parse_passkey, S(passkey), false},
-        {SEC_SENSOR, "Bond", parse_bool, S(bond), false},
-        {SEC_INPUT, "Chip", parse_chip, I(chip), true},
-        {SEC_INPUT, "Line", parse_gpio_line, I(gpio_line), true},
-        {SEC_INPUT, "Kind", parse_input_kind, I(kind), true},
-        {SEC_INPUT, "ActiveLow", parse_bool, I(active_low), false},
-        {SEC_INPUT, "DebounceMs", parse_debounce, I(debounce_ms), false},
-        {SEC_INPUT, "Role", parse_role, I(role), false},
+    {SEC_GATEWAY, "Id", parse_id, F(gateway_id), true},
+    {SEC_GATEWAY, "StateDirectory", parse_path, F(state_directory), false},
+    {SEC_GATEWAY, "StatusIntervalSec", parse_interval_sec, F(status_interval_usec), false},
+    {SEC_UPLINK, "Broker", parse_broker, WHOLE, true},
+    {SEC_UPLINK, "CAFile", parse_path, F(ca_file), false},
+    {SEC_UPLINK, "CertFile", parse_path, F(cert_file), false},
+    {SEC_UPLINK, "KeyFile", parse_path, F(key_file), false},
+    {SEC_UPLINK, "Username", parse_string, F(username), false},
+    {SEC_UPLINK, "PasswordFile", parse_path, F(password_file), false},
+    {SEC_UPLINK, "KeepaliveSec", parse_keepalive, F(keepalive_sec), false},
+    {SEC_UPLINK, "MaxInflight", parse_inflight, F(max_inflight), false},
+    {SEC_UPLINK, "BatchMax", parse_batch, F(batch_max), false},
+    {SEC_STORE, "MaxSize", parse_size, F(store_max_size), false},
+    {SEC_STORE, "CommitDelayMs", parse_commit_delay, F(commit_delay_usec), false},
+    {SEC_SIMULATION, "Enabled", parse_bool, F(sim_enabled), false},
+    {SEC_SIMULATION, "Speed", parse_speed, F(sim_speed), false},
+    {SEC_SIMULATION, "Seed", parse_u64, F(sim_seed), false},
+    {SEC_SIMULATION, "Limit", parse_u64, F(sim_limit), false},
+    {SEC_SIMULATION, "Start", parse_time, F(sim_start_usec), false},
+    {SEC_BLUETOOTH, "Adapter", parse_id, F(bt_adapter), false},
+    {SEC_PATIENT, "Id", parse_id, F(patient_id), false},
+    {SEC_PATIENT, "SpO2Scale", parse_spo2_scale, F(spo2_scale), false},
+    {SEC_PATIENT, "Oxygen", parse_bool, F(oxygen), false},
+    {SEC_PATIENT, "NightWindow", parse_night_window, WHOLE, false},
+    {SEC_MEDICATION, "Schedule", parse_schedule, WHOLE, false},
+    {SEC_MEDICATION, "GraceMinutes", parse_minutes, F(grace_min), false},
+    {SEC_RULES, "WeightGainKg", parse_weight_gain, F(weight_gain_kg), false},
+    {SEC_RULES, "WeightGainDays", parse_days, F(weight_gain_days), false},
+    {SEC_RULES, "NightExitMinutes", parse_minutes, F(night_exit_min), false},
+    {SEC_RULES, "BedExitMinutes", parse_minutes, F(bed_exit_min), false},
+    {SEC_RULES, "News2WindowMinutes", parse_minutes, F(news2_window_min), false},
+    {SEC_RULES, "InactivityFloorMinutes", parse_minutes, F(inactivity_floor_min), false},
+    {SEC_RULES, "InactivityCeilingMinutes", parse_minutes, F(inactivity_ceiling_min), false},
+    {SEC_RULES, "InactivityDefaultMinutes", parse_minutes, F(inactivity_default_min), false},
+    {SEC_RULES, "BaselineMinDays", parse_days, F(baseline_min_days), false},
+    {SEC_RULES, "BatteryLowPercent", parse_percent, F(battery_low_percent), false},
+    {SEC_RULES, "AlarmButtonClearMinutes", parse_minutes, F(alarm_clear_min), false},
+    {SEC_THRESHOLD, "Low", parse_limit_low, 0, false},
+    {SEC_THRESHOLD, "High", parse_limit_high, 0, false},
+    {SEC_SENSOR, "Type", parse_sensor_type, 0, true},
+    {SEC_SENSOR, "Address", parse_address, S(address), true},
+    {SEC_SENSOR, "Key", parse_bind_key, S(key), false},
+    {SEC_SENSOR, "Role", parse_role, S(role), false},
+    {SEC_SENSOR, "ExpectedIntervalMinutes", parse_expected_interval, 0, false},
+    {SEC_SENSOR, "Passkey", parse_passkey, S(passkey), false},
+    {SEC_SENSOR, "Bond", parse_bool, S(bond), false},
+    {SEC_INPUT, "Chip", parse_chip, I(chip), true},
+    {SEC_INPUT, "Line", parse_gpio_line, I(gpio_line), true},
+    {SEC_INPUT, "Kind", parse_input_kind, I(kind), true},
+    {SEC_INPUT, "ActiveLow", parse_bool, I(active_low), false},
+    {SEC_INPUT, "DebounceMs", parse_debounce, I(debounce_ms), false},
+    {SEC_INPUT, "Role", parse_role, I(role), false},
 };
 #undef F
 #undef S
@@ -530,12 +544,17 @@ static const struct {
         const char *name;
         bool labelled;
 } sections[_SEC_MAX] = {
-        [SEC_GATEWAY] = {"Gateway", false},     [SEC_UPLINK] = {"Uplink", false},
-        [SEC_STORE] = {"Store", false},         [SEC_SIMULATION] = {"Simulation", false},
-        [SEC_BLUETOOTH] = {"Bluetooth", false}, [SEC_PATIENT] = {"Patient", false},
-        [SEC_MEDICATION] = {"Medication", false},
-        [SEC_RULES] = {"Rules", false},         [SEC_THRESHOLD] = {"Threshold", true},
-        [SEC_SENSOR] = {"Sensor", true},        [SEC_INPUT] = {"Input", true},
+    [SEC_GATEWAY] = {"Gateway", false},
+    [SEC_UPLINK] = {"Uplink", false},
+    [SEC_STORE] = {"Store", false},
+    [SEC_SIMULATION] = {"Simulation", false},
+    [SEC_BLUETOOTH] = {"Bluetooth", false},
+    [SEC_PATIENT] = {"Patient", false},
+    [SEC_MEDICATION] = {"Medication", false},
+    [SEC_RULES] = {"Rules", false},
+    [SEC_THRESHOLD] = {"Threshold", true},
+    [SEC_SENSOR] = {"Sensor", true},
+    [SEC_INPUT] = {"Input", true},
 };
 
 Config *config_free(Config *c)
@@ -701,14 +720,16 @@ static int check_sensor(Parser *p, const Config *c, const SensorConfig *sc, cons
         for (size_t i = 0; i < c->n_sensors && &c->sensors[i] != sc; i++)
                 if (strcasecmp(c->sensors[i].address, sc->address) == 0) {
                         p->line = elem_set_on[key_index(SEC_SENSOR, "Address")];
-                        return fail(p, "Address", "%s is also the address of [Sensor \"%s\"] (line %u)", sc->address,
-                                    c->sensors[i].id, c->sensors[i].line);
+                        return fail(p, "Address", "%s is also the address of [Sensor \"%s\"] (line %u)",
+                                    sc->address, c->sensors[i].id, c->sensors[i].line);
                 }
         /* A BTHome device may be a button (a pendant); a health device never is. */
         if (streq_ptr(sc->role, "alarm-button") && sc->profile != PROFILE_BTHOME) {
                 p->line = elem_set_on[key_index(SEC_SENSOR, "Role")];
-                return fail(p, "Role", "a %s sensor cannot be the alarm button: only a bthome sensor (a BTHome button) "
-                                       "or an [Input] with Kind=button can", sc->type);
+                return fail(p, "Role",
+                            "a %s sensor cannot be the alarm button: only a bthome sensor (a BTHome button) "
+                            "or an [Input] with Kind=button can",
+                            sc->type);
         }
         return 0;
 }
@@ -732,8 +753,8 @@ static int check_input(Parser *p, const Config *c, const InputConfig *ic, const 
         for (size_t i = 0; i < c->n_inputs && &c->inputs[i] != ic; i++)
                 if (same_chip(c->inputs[i].chip, ic->chip) && streq(c->inputs[i].gpio_line, ic->gpio_line)) {
                         p->line = elem_set_on[key_index(SEC_INPUT, "Line")];
-                        return fail(p, "Line", "line %s of %s is also [Input \"%s\"] (line %u)", ic->gpio_line, ic->chip,
-                                    c->inputs[i].id, c->inputs[i].line);
+                        return fail(p, "Line", "line %s of %s is also [Input \"%s\"] (line %u)",
+                                    ic->gpio_line, ic->chip, c->inputs[i].id, c->inputs[i].line);
                 }
         /* Only a button is pressed: a door or a bed as the alarm button would raise the alarm never,
          * or whenever somebody opens it. */
@@ -745,7 +766,8 @@ static int check_input(Parser *p, const Config *c, const InputConfig *ic, const 
 }
 
 /* Checks the labelled element that just ended: its required keys, and what contradicts. */
-static int finish_element(Parser *p, const Config *c, SectionId sec, const void *elem, const unsigned *elem_set_on)
+static int finish_element(Parser *p, const Config *c, SectionId sec, const void *elem,
+                          const unsigned *elem_set_on)
 {
         unsigned saved = p->line;
         int r = 0;
@@ -778,7 +800,8 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *line = NULL;
         size_t cap = 0;
-        unsigned set_on[ELEMENTSOF(keys)] = {}, elem_set_on[ELEMENTSOF(keys)] = {}, section_line[_SEC_MAX] = {};
+        unsigned set_on[ELEMENTSOF(keys)] = {}, elem_set_on[ELEMENTSOF(keys)] = {},
+                 section_line[_SEC_MAX] = {};
         char section[160] = "";
         SectionId cur = _SEC_MAX;
         void *elem = NULL;
@@ -821,7 +844,9 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                                 label = sp + 1;
                                 ll = strlen(label);
                                 if (ll < 2 || label[0] != '"' || label[ll - 1] != '"') {
-                                        r = fail(&p, NULL, "section [%s %s]: the name must be in quotes, e.g. [%s \"front-door\"]",
+                                        r = fail(&p, NULL,
+                                                 "section [%s %s]: the name must be in quotes, e.g. [%s "
+                                                 "\"front-door\"]",
                                                  l + 1, label, l + 1);
                                         break;
                                 }
@@ -844,17 +869,23 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                         if (sections[s].labelled) {
                                 Metric m;
                                 if (!label) {
-                                        r = fail(&p, NULL, "section [%s] needs a name, e.g. [%s \"%s\"]", l + 1, l + 1,
-                                                 s == SEC_THRESHOLD ? "spo2" : "front-door");
+                                        r = fail(&p, NULL, "section [%s] needs a name, e.g. [%s \"%s\"]",
+                                                 l + 1, l + 1, s == SEC_THRESHOLD ? "spo2" : "front-door");
                                         break;
                                 }
                                 snprintf(section, sizeof section, "%s \"%s\"", l + 1, label);
-                                if (s == SEC_THRESHOLD ? metric_from_name(label, &m) < 0
-                                                       : (label[0] == '\0' || strlen(label) > 63 ||
-                                                          strspn(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != strlen(label))) {
-                                        r = fail(&p, NULL, s == SEC_THRESHOLD ? "[%s]: '%s' is not a metric name (e.g. spo2, systolic)"
-                                                                              : "[%s]: '%s' may only contain letters, digits, '-' and '_' (at most 63)",
-                                                 section, label);
+                                if (s == SEC_THRESHOLD
+                                        ? metric_from_name(label, &m) < 0
+                                        : (label[0] == '\0' || strlen(label) > 63 ||
+                                           strspn(label, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWX"
+                                                         "YZ0123456789-_") != strlen(label))) {
+                                        r = fail(
+                                            &p, NULL,
+                                            s == SEC_THRESHOLD
+                                                ? "[%s]: '%s' is not a metric name (e.g. spo2, systolic)"
+                                                : "[%s]: '%s' may only contain letters, digits, '-' and '_' "
+                                                  "(at most 63)",
+                                            section, label);
                                         break;
                                 }
                                 if (label_taken(c, s, label)) {
@@ -921,8 +952,9 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                         continue;
                 p.line = section_line[s];
                 snprintf(section, sizeof section, "%s", sections[s].name);
-                r = section_line[s] ? fail(&p, keys[k].key, "required key is missing")
-                                    : fail(&p, keys[k].key, "required key is missing (no [%s] section)", section);
+                r = section_line[s]
+                        ? fail(&p, keys[k].key, "required key is missing")
+                        : fail(&p, keys[k].key, "required key is missing (no [%s] section)", section);
         }
         if (r == 0 && c->inactivity_floor_min > c->inactivity_ceiling_min) {
                 /* Compared as they take effect: one given alone may contradict the other's default. */
@@ -937,10 +969,11 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                         snprintf(other, sizeof other, "the default");
                 p.line = floor ? floor_on : ceiling_on;
                 snprintf(section, sizeof section, "Rules");
-                r = floor ? fail(&p, "InactivityFloorMinutes", "%u is above InactivityCeilingMinutes=%u (%s)",
-                                 c->inactivity_floor_min, c->inactivity_ceiling_min, other)
-                          : fail(&p, "InactivityCeilingMinutes", "%u is below InactivityFloorMinutes=%u (%s)",
-                                 c->inactivity_ceiling_min, c->inactivity_floor_min, other);
+                r = floor
+                        ? fail(&p, "InactivityFloorMinutes", "%u is above InactivityCeilingMinutes=%u (%s)",
+                               c->inactivity_floor_min, c->inactivity_ceiling_min, other)
+                        : fail(&p, "InactivityCeilingMinutes", "%u is below InactivityFloorMinutes=%u (%s)",
+                               c->inactivity_ceiling_min, c->inactivity_floor_min, other);
         }
         if (r == 0 && (!c->cert_file) != (!c->key_file)) {
                 p.line = section_line[SEC_UPLINK];
@@ -955,9 +988,10 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 if (sc->key && sc->profile != PROFILE_BTHOME)
                         r = fail(&p, "Key", "only bthome sensors have a bind key");
                 else if ((sc->bond || sc->passkey >= 0) && advertises)
-                        r = fail(&p, sc->bond ? "Bond" : "Passkey",
-                                 "a %s sensor only advertises; pairing is for devices the gateway connects to",
-                                 sc->type);
+                        r = fail(
+                            &p, sc->bond ? "Bond" : "Passkey",
+                            "a %s sensor only advertises; pairing is for devices the gateway connects to",
+                            sc->type);
                 else if (!sc->expected_interval_set)
                         /* BTHome devices advertise every minute or so; health devices only when used. */
                         sc->expected_interval_min = advertises ? 60 : 0;

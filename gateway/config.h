@@ -12,17 +12,18 @@
 
 /* [Sensor "id"]: a radio device. */
 typedef struct SensorConfig {
-        char *id;          /* the label */
-        unsigned line;     /* where its section starts */
-        char *type;        /* Type= as written: a name or alias of the profile table (sensors/profile.h) */
-        Profile profile;   /* what Type= names: bthome, heart-rate, blood-pressure, temperature,
-                            * plx-spot (plx), plx-continuous, weight, glucose */
-        char *address;     /* Address=: AA:BB:CC:DD:EE:FF */
-        char *key;         /* Key=: BTHome bind key, 32 hex digits, or NULL */
-        char *role;        /* Role=: bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser, ... */
+        char *id;        /* the label */
+        unsigned line;   /* where its section starts */
+        char *type;      /* Type= as written: a name or alias of the profile table (sensors/profile.h) */
+        Profile profile; /* what Type= names: bthome, heart-rate, blood-pressure, temperature,
+                          * plx-spot (plx), plx-continuous, weight, glucose */
+        char *address;   /* Address=: AA:BB:CC:DD:EE:FF */
+        char *key;       /* Key=: BTHome bind key, 32 hex digits, or NULL */
+        char
+            *role; /* Role=: bedroom, bathroom, kitchen, living-room, hall, exit-door, bed, dispenser, ... */
         unsigned expected_interval_min; /* ExpectedIntervalMinutes=: silent after this; 0 = not watched */
-        int passkey;       /* Passkey=: 000000-999999 for a device that pairs with a passkey, or -1 */
-        bool bond;         /* Bond=: pair on the first connection, before subscribing */
+        int passkey; /* Passkey=: 000000-999999 for a device that pairs with a passkey, or -1 */
+        bool bond;   /* Bond=: pair on the first connection, before subscribing */
         bool expected_interval_set;
 } SensorConfig;
 
@@ -30,19 +31,20 @@ typedef struct SensorConfig {
 typedef struct InputConfig {
         char *id;
         unsigned line;
-        char *chip;        /* Chip=: gpiochip0, or a path */
-        char *gpio_line;   /* Line=: an offset or a line name */
-        char *kind;        /* Kind=: door, button, bed, dispenser-dose-taken, dispenser-dose-due, dispenser-fault, motion, generic */
-        bool active_low;   /* ActiveLow= */
+        char *chip;      /* Chip=: gpiochip0, or a path */
+        char *gpio_line; /* Line=: an offset or a line name */
+        char *kind; /* Kind=: door, button, bed, dispenser-dose-taken, dispenser-dose-due, dispenser-fault,
+                       motion, generic */
+        bool active_low;      /* ActiveLow= */
         unsigned debounce_ms; /* DebounceMs= */
-        char *role;        /* Role= */
+        char *role;           /* Role= */
 } InputConfig;
 
 /* [Threshold "metric"]: personal limits that replace the NEWS2 single-parameter band for a metric. */
 typedef struct ThresholdConfig {
-        char *id;          /* the metric name */
+        char *id; /* the metric name */
         unsigned line;
-        double low, high;  /* Low=, High= */
+        double low, high; /* Low=, High= */
         bool has_low, has_high;
 } ThresholdConfig;
 
@@ -50,62 +52,62 @@ typedef struct Config {
         char *path; /* the file this came from */
 
         /* [Gateway] */
-        char *gateway_id;      /* Id=, required; used in topics, so [A-Za-z0-9_-] only */
-        char *state_directory; /* StateDirectory=, where the SQLite files live */
+        char *gateway_id;              /* Id=, required; used in topics, so [A-Za-z0-9_-] only */
+        char *state_directory;         /* StateDirectory=, where the SQLite files live */
         uint64_t status_interval_usec; /* StatusIntervalSec=, how often status is refreshed */
 
         /* [Uplink] */
-        char *broker;         /* Broker=, as written: mqtt://host[:port] or mqtts://host[:port] */
-        char *broker_host;    /* host part of Broker= */
-        uint16_t broker_port; /* port part, or 1883 / 8883 */
-        bool broker_tls;      /* mqtts:// */
-        char *ca_file;        /* CAFile= */
-        char *cert_file;      /* CertFile= */
-        char *key_file;       /* KeyFile= */
-        char *username;       /* Username= */
-        char *password_file;  /* PasswordFile= */
-        unsigned keepalive_sec;  /* KeepaliveSec= */
-        unsigned max_inflight;   /* MaxInflight=, MQTT messages awaiting PUBACK */
-        unsigned batch_max;      /* BatchMax=, items per telemetry/events message */
+        char *broker;           /* Broker=, as written: mqtt://host[:port] or mqtts://host[:port] */
+        char *broker_host;      /* host part of Broker= */
+        uint16_t broker_port;   /* port part, or 1883 / 8883 */
+        bool broker_tls;        /* mqtts:// */
+        char *ca_file;          /* CAFile= */
+        char *cert_file;        /* CertFile= */
+        char *key_file;         /* KeyFile= */
+        char *username;         /* Username= */
+        char *password_file;    /* PasswordFile= */
+        unsigned keepalive_sec; /* KeepaliveSec= */
+        unsigned max_inflight;  /* MaxInflight=, MQTT messages awaiting PUBACK */
+        unsigned batch_max;     /* BatchMax=, items per telemetry/events message */
 
         /* [Store] */
-        uint64_t store_max_size;   /* MaxSize=, bytes */
+        uint64_t store_max_size;    /* MaxSize=, bytes */
         uint64_t commit_delay_usec; /* CommitDelayMs=, group commit bound for telemetry */
 
         /* [Simulation] */
-        bool sim_enabled;     /* Enabled= */
-        double sim_speed;     /* Speed=, simulated seconds per real second; 0 = "max" */
-        uint64_t sim_seed;    /* Seed= */
-        uint64_t sim_limit;   /* Limit=, stop after this many readings and events (0 = never) */
+        bool sim_enabled;       /* Enabled= */
+        double sim_speed;       /* Speed=, simulated seconds per real second; 0 = "max" */
+        uint64_t sim_seed;      /* Seed= */
+        uint64_t sim_limit;     /* Limit=, stop after this many readings and events (0 = never) */
         int64_t sim_start_usec; /* Start=, simulated clock start (RFC 3339); 0 = now */
 
         /* [Bluetooth] */
-        char *bt_adapter;       /* Adapter=: hci0; NULL = the first powered adapter */
+        char *bt_adapter; /* Adapter=: hci0; NULL = the first powered adapter */
 
         /* [Patient] */
-        char *patient_id;       /* Id= */
-        unsigned spo2_scale;    /* SpO2Scale=, 1 or 2 */
-        bool oxygen;            /* Oxygen= */
-        int night_start_min;    /* NightWindow=23:00-06:00, minutes after local midnight */
+        char *patient_id;    /* Id= */
+        unsigned spo2_scale; /* SpO2Scale=, 1 or 2 */
+        bool oxygen;         /* Oxygen= */
+        int night_start_min; /* NightWindow=23:00-06:00, minutes after local midnight */
         int night_end_min;
 
         /* [Medication] */
-        int schedule_min[12];   /* Schedule=08:00,14:00,20:00, local minutes after midnight */
+        int schedule_min[12]; /* Schedule=08:00,14:00,20:00, local minutes after midnight */
         size_t n_schedule;
-        unsigned grace_min;     /* GraceMinutes= */
+        unsigned grace_min; /* GraceMinutes= */
 
         /* [Rules] */
-        double weight_gain_kg;          /* WeightGainKg= */
-        unsigned weight_gain_days;      /* WeightGainDays= */
-        unsigned night_exit_min;        /* NightExitMinutes= */
-        unsigned bed_exit_min;          /* BedExitMinutes= */
-        unsigned news2_window_min;      /* News2WindowMinutes= */
-        unsigned inactivity_floor_min;  /* InactivityFloorMinutes= */
+        double weight_gain_kg;           /* WeightGainKg= */
+        unsigned weight_gain_days;       /* WeightGainDays= */
+        unsigned night_exit_min;         /* NightExitMinutes= */
+        unsigned bed_exit_min;           /* BedExitMinutes= */
+        unsigned news2_window_min;       /* News2WindowMinutes= */
+        unsigned inactivity_floor_min;   /* InactivityFloorMinutes= */
         unsigned inactivity_ceiling_min; /* InactivityCeilingMinutes= */
         unsigned inactivity_default_min; /* InactivityDefaultMinutes= */
-        unsigned baseline_min_days;     /* BaselineMinDays= */
-        unsigned battery_low_percent;   /* BatteryLowPercent= */
-        unsigned alarm_clear_min;       /* AlarmButtonClearMinutes= */
+        unsigned baseline_min_days;      /* BaselineMinDays= */
+        unsigned battery_low_percent;    /* BatteryLowPercent= */
+        unsigned alarm_clear_min;        /* AlarmButtonClearMinutes= */
 
         SensorConfig *sensors;
         size_t n_sensors;

@@ -22,24 +22,25 @@ struct Devices {
         Device *devs;
         bool *dirty;
         size_t n, cap;
-        char *replaced; /* where a corrupt store was moved at open */
-        char *memory_reason; /* the file could not be opened (a full or failing disk): why; counters in memory */
-        bool flush_failing; /* the last flush failed: logged once, until one works */
+        char *replaced;      /* where a corrupt store was moved at open */
+        char *memory_reason; /* the file could not be opened (a full or failing disk): why; counters in
+                                memory */
+        bool flush_failing;  /* the last flush failed: logged once, until one works */
 };
 
 /* sensors.db's schema, by version (PRAGMA user_version). Version 1 is the store as every release
  * up to 2939c3e made it, without a version: its statement is idempotent, so such a store is
  * adopted as version 1 with its table and rows unchanged. A later version is one more entry. */
 static const SqliteMigration migrations[] = {
-        {1, "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"
-            "                                          counter INTEGER NOT NULL);"},
+    {1, "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"
+        "                                          counter INTEGER NOT NULL);"},
 };
 
 static const SqliteOptions store_options = {
-        .migrations = migrations,
-        .n_migrations = ELEMENTSOF(migrations),
-        /* A truncated or damaged file often opens fine and fails only where it is damaged. */
-        .quick_check = true,
+    .migrations = migrations,
+    .n_migrations = ELEMENTSOF(migrations),
+    /* A truncated or damaged file often opens fine and fails only where it is damaged. */
+    .quick_check = true,
 };
 
 int devices_new(sd_event *e, const char *path, Devices **ret, char **reterr_error)
@@ -57,8 +58,9 @@ int devices_new(sd_event *e, const char *path, Devices **ret, char **reterr_erro
                  * would cost the home its alarm path. Keep the file for analysis, start afresh. */
                 r = sqlite_move_corrupt(path, &d->replaced);
                 if (r < 0) {
-                        if (reterr_error && asprintf(reterr_error, "%s is corrupt and could not be moved aside: %s",
-                                                     path, strerror(-r)) < 0)
+                        if (reterr_error &&
+                            asprintf(reterr_error, "%s is corrupt and could not be moved aside: %s", path,
+                                     strerror(-r)) < 0)
                                 *reterr_error = NULL;
                         devices_free(d);
                         return r;
@@ -155,7 +157,8 @@ int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6],
         if (d->n == d->cap) {
                 size_t cap = d->cap, cap_dirty = d->cap;
                 /* Both grow to the same room; d->cap moves only when both have it. */
-                if (GREEDY_REALLOC(d->devs, cap, d->n + 1, 16) < 0 || GREEDY_REALLOC(d->dirty, cap_dirty, cap, 16) < 0)
+                if (GREEDY_REALLOC(d->devs, cap, d->n + 1, 16) < 0 ||
+                    GREEDY_REALLOC(d->dirty, cap_dirty, cap, 16) < 0)
                         return -ENOMEM;
                 d->cap = cap;
         }
@@ -197,8 +200,9 @@ int devices_flush(Devices *d)
                 return 0;
         rc = sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL);
         if (rc == SQLITE_OK)
-                rc = sqlite3_prepare_v2(d->db, "INSERT OR REPLACE INTO bthome_counter(address, counter) VALUES(?1, ?2)",
-                                        -1, &st, NULL);
+                rc = sqlite3_prepare_v2(
+                    d->db, "INSERT OR REPLACE INTO bthome_counter(address, counter) VALUES(?1, ?2)", -1, &st,
+                    NULL);
         for (size_t i = 0; rc == SQLITE_OK && i < d->n; i++) {
                 char addr[MAC_STRING_MAX];
                 if (!d->dirty[i])
@@ -284,14 +288,16 @@ int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *b
         before = dev->bthome.counter;
         /* bluetoothd reports an advertisement again and again while it stands: an identical copy of
          * the last frame accepted is the device repeating itself, not a replay. */
-        if (dev->profile == PROFILE_BTHOME && dev->has_key && dev->last_frame == fnv1a(buf, len, 0) && dev->frames > 0) {
+        if (dev->profile == PROFILE_BTHOME && dev->has_key && dev->last_frame == fnv1a(buf, len, 0) &&
+            dev->frames > 0) {
                 decoded_reset(out);
                 out->duplicate = true;
                 dev->duplicates++;
                 return 0;
         }
         if (dev->profile == PROFILE_BTHOME)
-                r = decode_bthome(buf, len, dev->has_key ? dev->key : NULL, dev->address, ctx, &dev->bthome, out);
+                r = decode_bthome(buf, len, dev->has_key ? dev->key : NULL, dev->address, ctx, &dev->bthome,
+                                  out);
         else
                 r = decode_characteristic(profile_for(dev, uuid16), buf, len, ctx, out);
         dev->frames++;
@@ -300,8 +306,8 @@ int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *b
                 return r;
         }
         dev->last_seen_usec = ctx->now_usec;
-        if (dev->profile != PROFILE_BTHOME && out->n_readings > 0 && out->readings[0].time_quality == TIME_DEVICE &&
-            seen_before(dev, fnv1a(buf, len, uuid16))) {
+        if (dev->profile != PROFILE_BTHOME && out->n_readings > 0 &&
+            out->readings[0].time_quality == TIME_DEVICE && seen_before(dev, fnv1a(buf, len, uuid16))) {
                 out->n_readings = out->n_events = 0;
                 out->duplicate = true;
         }
@@ -335,8 +341,8 @@ int devices_decode(Devices *d, const char *id, uint16_t uuid16, const uint8_t *b
         if (dev->has_key && dev->bthome.counter != before) {
                 d->dirty[dev - d->devs] = true;
                 if (!d->flush_timer)
-                        r = sd_event_add_time_relative(d->event, &d->flush_timer, CLOCK_MONOTONIC, FLUSH_DELAY_USEC, 0,
-                                                       on_flush_timer, d);
+                        r = sd_event_add_time_relative(d->event, &d->flush_timer, CLOCK_MONOTONIC,
+                                                       FLUSH_DELAY_USEC, 0, on_flush_timer, d);
                 else if (sd_event_source_get_enabled(d->flush_timer, NULL) == 0) {
                         r = sd_event_source_set_time_relative(d->flush_timer, FLUSH_DELAY_USEC);
                         if (r >= 0)

@@ -21,12 +21,12 @@ typedef struct Device {
         BthomeState bthome;
         uint64_t frames, rejected, duplicates;
         bool has_battery;
-        double battery;        /* the last battery level reported, % */
-        char last_metric[32];  /* the last metric or event name, for status */
+        double battery;       /* the last battery level reported, % */
+        char last_metric[32]; /* the last metric or event name, for status */
         bool last_is_event;
         double last_value;
-        uint64_t last_frame;   /* digest of the last BTHome frame accepted */
-        uint64_t recent[32];   /* digests of the last time-stamped measurements, to drop resends */
+        uint64_t last_frame; /* digest of the last BTHome frame accepted */
+        uint64_t recent[32]; /* digests of the last time-stamped measurements, to drop resends */
         size_t n_recent;
         int64_t last_seen_usec;
 } Device;

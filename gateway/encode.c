@@ -6,15 +6,15 @@
 #include "gateway/json-writer.h"
 
 static const char *const alert_severity_table[_SEVERITY_MAX] = {
-        [SEVERITY_INFO] = "info",
-        [SEVERITY_WARNING] = "warning",
-        [SEVERITY_CRITICAL] = "critical",
+    [SEVERITY_INFO] = "info",
+    [SEVERITY_WARNING] = "warning",
+    [SEVERITY_CRITICAL] = "critical",
 };
 DEFINE_STRING_TABLE_LOOKUP(alert_severity, AlertSeverity, alert_severity_table, _SEVERITY_MAX);
 
 static const char *const alert_state_table[_ALERT_STATE_MAX] = {
-        [ALERT_RAISED] = "raised",
-        [ALERT_CLEARED] = "cleared",
+    [ALERT_RAISED] = "raised",
+    [ALERT_CLEARED] = "cleared",
 };
 DEFINE_STRING_TABLE_LOOKUP_TO_NAME(alert_state, AlertState, alert_state_table, _ALERT_STATE_MAX);
 
@@ -143,7 +143,8 @@ char *encode_alert(const Alert *a, size_t *ret_len)
         return json_writer_steal(&w, ret_len);
 }
 
-char *encode_clock_step(int64_t delta_usec, int64_t at_usec, uint64_t from_seq, uint64_t to_seq, size_t *ret_len)
+char *encode_clock_step(int64_t delta_usec, int64_t at_usec, uint64_t from_seq, uint64_t to_seq,
+                        size_t *ret_len)
 {
         JsonWriter w;
 

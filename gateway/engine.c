@@ -249,8 +249,7 @@ static uint64_t next_seq(Engine *en)
 void engine_check_clock(Engine *en)
 {
         char before[RFC3339_MAX], after[RFC3339_MAX];
-        int64_t old_offset = en->clock.offset, boot = now_boottime(), real = now_realtime(),
-                delta;
+        int64_t old_offset = en->clock.offset, boot = now_boottime(), real = now_realtime(), delta;
         uint64_t seq;
         size_t len;
         char *body;

@@ -15,8 +15,8 @@
 #include "gateway/ingest.h"
 #include "sensors/sim.h"
 
-#define SIM_HIGH_WATER 20000                     /* Speed=max pauses the simulation above this backlog ... */
-#define SIM_LOW_WATER 5000                       /* ... and resumes below this */
+#define SIM_HIGH_WATER 20000 /* Speed=max pauses the simulation above this backlog ... */
+#define SIM_LOW_WATER 5000   /* ... and resumes below this */
 
 struct Ingest {
         sd_event *event;      /* a reference */
@@ -50,7 +50,8 @@ void ingest_queue(Ingest *ing, Lane lane, char *body, size_t len)
                 return;
         }
         r = outbox_add(ing->outbox, lane, body, len);
-        if (r < 0 && r != -ENOBUFS) /* -ENOBUFS: memory is full while the disk fails; the outbox said so once */
+        if (r < 0 &&
+            r != -ENOBUFS) /* -ENOBUFS: memory is full while the disk fails; the outbox said so once */
                 log_error_errno(r, "Failed to queue a %s item, it is counted as dropped: %m",
                                 lane_name(lane));
         free(body);
@@ -174,8 +175,9 @@ int ingest_nurse_reading(Ingest *ing, const Reading *rd)
         r = outbox_add_sync(ing->outbox, LANE_TELEMETRY, body, len, NULL);
         free(body);
         if (r == -ENOSPC || r == -ENOBUFS) { /* refused, not kept: the nurse may send it again later */
-                log_error("Refused a nurse's observation: %s.", r == -ENOSPC ? "the state directory is nearly full"
-                                                                             : "the store fails and memory is full");
+                log_error("Refused a nurse's observation: %s.", r == -ENOSPC
+                                                                    ? "the state directory is nearly full"
+                                                                    : "the store fails and memory is full");
                 return r;
         }
         engine_nurse_reading(ing->engine, rd->metric, rd->value, rd->unit);

@@ -7,7 +7,8 @@
  * clock.
  *
  *   sources -> sinks -> devices_decode() -> ingest_queue() -> outbox
- *                                        \-> engine -> rules -> alerts_emit() -> ingest_alerts_sink() -> outbox
+ *                                        \-> engine -> rules -> alerts_emit() -> ingest_alerts_sink() ->
+ * outbox
  *
  * Ingest does not know the Alerts' sink: the Manager wires alerts' output to ingest_alerts_sink(), so
  * these files include each other in one direction only. */

@@ -71,9 +71,11 @@ static int cmd_run(const char *path)
 
 enum { ARG_VERSION = 0x100 };
 static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, ARG_VERSION},
-        {},
+    {"config", required_argument, NULL, 'c'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, ARG_VERSION},
+    {},
 };
 
 /* Returns -1 to go on, or an exit code. */

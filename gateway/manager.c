@@ -163,9 +163,10 @@ static void publish_status_if_changed(Manager *m)
 {
         uint64_t d = outbox_dropped(m->outbox);
         if (d != m->last_dropped) {
-                log_warning("The store dropped %llu items so far: to stay within MaxSize=%llu or the free disk "
-                            "space, or while it could not be written (see status.store).",
-                            (unsigned long long)d, (unsigned long long)m->config->store_max_size);
+                log_warning(
+                    "The store dropped %llu items so far: to stay within MaxSize=%llu or the free disk "
+                    "space, or while it could not be written (see status.store).",
+                    (unsigned long long)d, (unsigned long long)m->config->store_max_size);
                 m->last_dropped = d;
         }
         (void)mqtt_publish_status(m->mqtt);

@@ -74,17 +74,20 @@ int news2_temperature(double v)
 }
 
 static const char *const news2_param_table[_NEWS2_MAX] = {
-        [NEWS2_RESPIRATION] = "respiratory_rate",
-        [NEWS2_SPO2] = "spo2",
-        [NEWS2_AIR_OXYGEN] = "air_or_oxygen",
-        [NEWS2_SYSTOLIC] = "systolic",
-        [NEWS2_PULSE] = "pulse",
-        [NEWS2_CONSCIOUSNESS] = "consciousness",
-        [NEWS2_TEMPERATURE] = "body_temperature",
+    [NEWS2_RESPIRATION] = "respiratory_rate",
+    [NEWS2_SPO2] = "spo2",
+    [NEWS2_AIR_OXYGEN] = "air_or_oxygen",
+    [NEWS2_SYSTOLIC] = "systolic",
+    [NEWS2_PULSE] = "pulse",
+    [NEWS2_CONSCIOUSNESS] = "consciousness",
+    [NEWS2_TEMPERATURE] = "body_temperature",
 };
 DEFINE_STRING_TABLE_LOOKUP(news2_param, News2Param, news2_param_table, _NEWS2_MAX);
 
 News2Risk news2_risk(int total)
 {
-        return total >= 7 ? NEWS2_RISK_HIGH : total >= 5 ? NEWS2_RISK_MEDIUM : total >= 1 ? NEWS2_RISK_LOW : NEWS2_RISK_NONE;
+        return total >= 7   ? NEWS2_RISK_HIGH
+               : total >= 5 ? NEWS2_RISK_MEDIUM
+               : total >= 1 ? NEWS2_RISK_LOW
+                            : NEWS2_RISK_NONE;
 }

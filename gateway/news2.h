@@ -22,7 +22,8 @@ int news2_spo2(double percent, unsigned scale, bool oxygen);
 int news2_air_oxygen(bool oxygen);
 int news2_systolic(double mmhg);
 int news2_pulse(double per_min);
-/* ACVPU: 'A' alert scores 0; new confusion 'C', voice 'V', pain 'P', unresponsive 'U' score 3. -1 if unknown. */
+/* ACVPU: 'A' alert scores 0; new confusion 'C', voice 'V', pain 'P', unresponsive 'U' score 3. -1 if
+ * unknown. */
 int news2_consciousness(char acvpu);
 int news2_temperature(double celsius);
 /* The parameter's name in evidence and saved state: a static string; NULL out of range. */

@@ -13,19 +13,20 @@
 /* Units a log may give; the value is taken as it is in that unit. */
 static const char *known_unit(const char *u)
 {
-        static const char *const units[] = {"/min", "s", "kJ", "mm[Hg]", "kPa", "Cel", "[degF]", "%", "kg", "[lb_av]",
-                                            "kg/m2", "m", "[in_i]", "mg/dL", "mmol/L", "lx", "V", "W", "hPa", "[ppm]"};
+        static const char *const units[] = {"/min",   "s",  "kJ",      "mm[Hg]", "kPa", "Cel",    "[degF]",
+                                            "%",      "kg", "[lb_av]", "kg/m2",  "m",   "[in_i]", "mg/dL",
+                                            "mmol/L", "lx", "V",       "W",      "hPa", "[ppm]"};
         for (size_t i = 0; i < ELEMENTSOF(units); i++)
                 if (streq(units[i], u))
                         return units[i];
         return NULL;
 }
 
-#define FAIL(...)                                                                                          \
-        do {                                                                                               \
-                snprintf(reterr_error, reterr_size, __VA_ARGS__);                                          \
-                json_decref(root);                                                                         \
-                return -EINVAL;                                                                            \
+#define FAIL(...)                                                                                           \
+        do {                                                                                                \
+                snprintf(reterr_error, reterr_size, __VA_ARGS__);                                           \
+                json_decref(root);                                                                          \
+                return -EINVAL;                                                                             \
         } while (0)
 
 int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reterr_error, size_t reterr_size)
@@ -49,7 +50,8 @@ int replay_parse_line(const char *line, size_t len, ReplayLine *ret, char *reter
         u = json_object_get(root, "unit");
         if ((s != NULL) == (n != NULL))
                 FAIL("a line names either a \"sensor\" or a \"nurse\" entry");
-        if (s && (!json_is_string(s) || json_string_length(s) == 0 || json_string_length(s) >= SENSOR_ID_MAX))
+        if (s &&
+            (!json_is_string(s) || json_string_length(s) == 0 || json_string_length(s) >= SENSOR_ID_MAX))
                 FAIL("\"sensor\" must be a sensor id");
         if (n && !json_is_string(n))
                 FAIL("\"nurse\" must be a string");

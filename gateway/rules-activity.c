@@ -63,7 +63,9 @@ static int64_t inactivity_deadline(Rules *r)
                                 /* The first moment this hour's limit is passed: the limit may have
                                  * just dropped at the hour. */
                                 int64_t at = s + limit;
-                                return at > prev && minute_of_day(r, at) / 60 == minute_of_day(r, t) / 60 ? at : t;
+                                return at > prev && minute_of_day(r, at) / 60 == minute_of_day(r, t) / 60
+                                           ? at
+                                           : t;
                         }
                 }
                 prev = t;
@@ -170,8 +172,8 @@ static void inactivity_fire(Rules *r)
         if (r->away || rules_find_open(r, ALERT_KIND_INACTIVITY, "") || inactivity_deadline(r) > t)
                 return;
         s = quiet_since(r, t);
-        snprintf(msg, sizeof msg, "no activity for %lld minutes (limit %u at this hour)", (long long)((t - s) / MIN),
-                 rules_inactivity_limit_min(r, minute_of_day(r, t) / 60));
+        snprintf(msg, sizeof msg, "no activity for %lld minutes (limit %u at this hour)",
+                 (long long)((t - s) / MIN), rules_inactivity_limit_min(r, minute_of_day(r, t) / 60));
         json_auto_t *ev = evidence_since(NULL, "quiet_since", s, t);
         rules_raise(r, ALERT_KIND_INACTIVITY, "", SEVERITY_CRITICAL, msg, ev);
 }
@@ -202,7 +204,8 @@ static void bed_exit_fire(Rules *r)
                 int64_t at = r->bed_exit_at;
                 r->bed_exit_at = 0;
                 if (in_night(r, at + r->bed_exit)) {
-                        snprintf(msg, sizeof msg, "out of bed at night for %lld minutes", (long long)(r->bed_exit / MIN));
+                        snprintf(msg, sizeof msg, "out of bed at night for %lld minutes",
+                                 (long long)(r->bed_exit / MIN));
                         json_auto_t *ev = evidence_of(evidence_item(NULL, "event", "bed", &out, NULL, at));
                         rules_raise(r, ALERT_KIND_BED_EXIT_NO_RETURN, "", SEVERITY_WARNING, msg, ev);
                 }

@@ -24,7 +24,8 @@ int64_t alarm_next_deadline(Rules *r)
 void alarm_fire(Rules *r)
 {
         for (size_t i = 0; i < r->n_open;)
-                if (r->open[i].kind == ALERT_KIND_ALARM_BUTTON && r->open[i].raised + r->alarm_clear <= r->now)
+                if (r->open[i].kind == ALERT_KIND_ALARM_BUTTON &&
+                    r->open[i].raised + r->alarm_clear <= r->now)
                         rules_clear_open(r, &r->open[i], "cleared after the alarm period", NULL);
                 else
                         i++;

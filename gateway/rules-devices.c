@@ -51,7 +51,8 @@ void devices_input_failed(Rules *r, const Event *e, const json_t *evidence)
                 bool alarm = !s || s->role == ROLE_ALARM_BUTTON; /* unknown: assume the worst */
                 snprintf(msg, sizeof msg, "input %s does not work%s", e->sensor,
                          alarm ? ": the alarm button cannot raise an alarm" : "");
-                rules_raise(r, ALERT_KIND_INPUT_FAILED, e->sensor, alarm ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg, evidence);
+                rules_raise(r, ALERT_KIND_INPUT_FAILED, e->sensor,
+                            alarm ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg, evidence);
         } else
                 rules_clear(r, ALERT_KIND_INPUT_FAILED, e->sensor, "the input works again", evidence);
 }
@@ -60,7 +61,8 @@ int64_t devices_next_deadline(Rules *r)
 {
         int64_t d = INT64_MAX;
         for (size_t i = 0; i < r->n_sensors; i++)
-                if (r->sensors[i].expected && !rules_find_open(r, ALERT_KIND_SENSOR_SILENT, r->sensors[i].id))
+                if (r->sensors[i].expected &&
+                    !rules_find_open(r, ALERT_KIND_SENSOR_SILENT, r->sensors[i].id))
                         d = earliest(d, r->sensors[i].last_seen + r->sensors[i].expected);
         return d;
 }
@@ -73,7 +75,8 @@ void devices_fire(Rules *r)
                 SensorState *s = &r->sensors[i];
                 if (!s->expected || s->last_seen + s->expected > r->now)
                         continue;
-                snprintf(msg, sizeof msg, "%s silent for %lld minutes", s->id, (long long)((r->now - s->last_seen) / MIN));
+                snprintf(msg, sizeof msg, "%s silent for %lld minutes", s->id,
+                         (long long)((r->now - s->last_seen) / MIN));
                 json_auto_t *ev = evidence_since(s->id, "last_seen", s->last_seen, r->now);
                 rules_raise(r, ALERT_KIND_SENSOR_SILENT, s->id, SEVERITY_WARNING, msg, ev);
         }

@@ -21,14 +21,15 @@ json_t *evidence_number(double v)
         return json_real(v);
 }
 
-json_t *evidence_item(const char *sensor, const char *what, const char *name, const double *value, const char *unit,
-                      int64_t t)
+json_t *evidence_item(const char *sensor, const char *what, const char *name, const double *value,
+                      const char *unit, int64_t t)
 {
         char buf[RFC3339_MAX];
 
         /* "s*" and "o*" leave a NULL out; json_pack builds all of it or nothing. */
-        return json_pack("{s:s*, s:s, s:o*, s:s*, s:s}", "sensor", sensor && sensor[0] ? sensor : NULL, what, name,
-                         "value", value ? evidence_number(*value) : NULL, "unit", unit, "time", format_rfc3339(buf, t));
+        return json_pack("{s:s*, s:s, s:o*, s:s*, s:s}", "sensor", sensor && sensor[0] ? sensor : NULL, what,
+                         name, "value", value ? evidence_number(*value) : NULL, "unit", unit, "time",
+                         format_rfc3339(buf, t));
 }
 
 int evidence_add(json_t *item, const char *key, json_t *value)
@@ -43,21 +44,22 @@ json_t *evidence_of(json_t *item)
 
 json_t *evidence_reading(const Reading *rd)
 {
-        return evidence_of(evidence_item(rd->sensor, "metric", metric_name(rd->metric), rd->absent ? NULL : &rd->value,
-                                         rd->unit, rd->time_usec));
+        return evidence_of(evidence_item(rd->sensor, "metric", metric_name(rd->metric),
+                                         rd->absent ? NULL : &rd->value, rd->unit, rd->time_usec));
 }
 
 json_t *evidence_event(const Event *e)
 {
         double value = e->value;
-        return evidence_of(evidence_item(e->sensor, "event", event_kind_name(e->kind), &value, NULL, e->time_usec));
+        return evidence_of(
+            evidence_item(e->sensor, "event", event_kind_name(e->kind), &value, NULL, e->time_usec));
 }
 
 json_t *evidence_since(const char *sensor, const char *key, int64_t since, int64_t now)
 {
         char buf[RFC3339_MAX];
-        return evidence_of(json_pack("{s:s*, s:s, s:I}", "sensor", sensor, key, format_rfc3339(buf, since), "minutes",
-                                     (json_int_t)((now - since) / MIN)));
+        return evidence_of(json_pack("{s:s*, s:s, s:I}", "sensor", sensor, key, format_rfc3339(buf, since),
+                                     "minutes", (json_int_t)((now - since) / MIN)));
 }
 
 /* The significant digits v needs to read back as itself: 15 if they do, else 17 (which always do). */
@@ -79,12 +81,14 @@ static int max_real_digits(const json_t *j)
         if (json_is_real(j))
                 return real_digits(json_real_value(j));
         if (json_is_array(j))
-                json_array_foreach(j, i, v) {
+                json_array_foreach(j, i, v)
+                {
                         int e = max_real_digits(v);
                         d = e > d ? e : d;
                 }
         else if (json_is_object(j))
-                json_object_foreach((json_t *)j, key, v) {
+                json_object_foreach((json_t *)j, key, v)
+                {
                         int e = max_real_digits(v);
                         d = e > d ? e : d;
                 }

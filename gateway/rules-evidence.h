@@ -18,8 +18,8 @@
 /* One object: {"sensor": sensor, what: name, "value": value, "unit": unit, "time": t}. No "sensor"
  * if sensor is NULL or "", no "value" if value is NULL, no "unit" if unit is NULL. The strings are
  * copied. A rule may add keys (evidence_add()) before it puts the item in an array. */
-json_t *evidence_item(const char *sensor, const char *what, const char *name, const double *value, const char *unit,
-                      int64_t t);
+json_t *evidence_item(const char *sensor, const char *what, const char *name, const double *value,
+                      const char *unit, int64_t t);
 /* Adds key: value to item, taking the reference to value (even on failure). -ENOMEM on failure. */
 int evidence_add(json_t *item, const char *key, json_t *value);
 /* A number as it reads best: a whole number as an integer, NaN and infinities as null. */

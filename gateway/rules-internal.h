@@ -53,10 +53,10 @@ typedef enum Role {
 typedef struct SensorState {
         char id[SENSOR_ID_MAX];
         Role role;
-        int64_t expected;  /* silence limit, usec; 0: not watched */
+        int64_t expected; /* silence limit, usec; 0: not watched */
         int64_t last_seen;
-        bool is_input;     /* a wired input: events only */
-        bool added;        /* by rules_add_sensor(), not from the configuration: kept over a reload */
+        bool is_input; /* a wired input: events only */
+        bool added;    /* by rules_add_sensor(), not from the configuration: kept over a reload */
 } SensorState;
 
 typedef struct Open {
@@ -75,7 +75,7 @@ typedef struct Param {
 } Param;
 
 typedef struct Baseline {
-        int dir;          /* +1: rising is bad, -1: falling is bad */
+        int dir; /* +1: rising is bad, -1: falling is bad */
         double sd_min;
         unsigned n;
         double mean, var, cusum;
@@ -110,7 +110,8 @@ struct Rules {
         int night_start, night_end; /* minutes after local midnight */
         int schedule[12];
         size_t n_schedule;
-        int64_t grace, night_exit, bed_exit, news2_window, inact_floor, inact_ceiling, inact_default, alarm_clear;
+        int64_t grace, night_exit, bed_exit, news2_window, inact_floor, inact_ceiling, inact_default,
+            alarm_clear;
         double weight_gain_kg;
         unsigned weight_gain_days, baseline_min_days, battery_low;
         struct {
@@ -138,20 +139,20 @@ struct Rules {
         /* activity */
         int64_t last_activity;
         bool in_bed;
-        bool bed_known;           /* a bed event has been seen; before that, at night, assume asleep */
+        bool bed_known; /* a bed event has been seen; before that, at night, assume asleep */
         int64_t bed_since;
         bool away;
-        int64_t door_at;          /* last exit-door event; 0: none pending */
+        int64_t door_at; /* last exit-door event; 0: none pending */
         bool night_exit_pending;
-        int64_t bed_exit_at;      /* out of bed in the night window; 0: not pending */
+        int64_t bed_exit_at;               /* out of bed in the night window; 0: not pending */
         unsigned maxspell[LEARN_DAYS][24]; /* longest quiet spell (minutes) seen during each local hour */
-        int64_t learn_day;        /* local day of the current slot */
+        int64_t learn_day;                 /* local day of the current slot */
         unsigned learned_days;
 
         /* medication */
         Due dues[MAX_DUES];
         size_t n_dues;
-        int64_t next_schedule;    /* next scheduled dose time not yet registered */
+        int64_t next_schedule; /* next scheduled dose time not yet registered */
 
         /* cached local day for time arithmetic */
         int64_t cache_day_start, cache_day_end;
@@ -207,7 +208,8 @@ int64_t next_night_end(Rules *r, int64_t t);
 /* rules-vitals.c */
 void vitals_init(Rules *r);
 /* A measurement of m in unit; rd and evidence are the reading's, or NULL for a nurse's observation. */
-void vitals_measured(Rules *r, Metric m, double v, const char *unit, const Reading *rd, const json_t *evidence);
+void vitals_measured(Rules *r, Metric m, double v, const char *unit, const Reading *rd,
+                     const json_t *evidence);
 /* ACVPU from a nurse: -EINVAL for anything but A, C, V, P, U. */
 int vitals_consciousness(Rules *r, char acvpu);
 

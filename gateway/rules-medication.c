@@ -83,14 +83,16 @@ void medication_dispenser_missed(Rules *r, const json_t *evidence)
 {
         char key[32];
         snprintf(key, sizeof key, "dispenser-%lld", (long long)(r->now / 1000000));
-        rules_raise(r, ALERT_KIND_MISSED_DOSE, key, SEVERITY_WARNING, "the dispenser reports a missed dose", evidence);
+        rules_raise(r, ALERT_KIND_MISSED_DOSE, key, SEVERITY_WARNING, "the dispenser reports a missed dose",
+                    evidence);
 }
 
 /* empty: it reports being empty; else that it was refilled. */
 void medication_dispenser_empty(Rules *r, bool empty, const json_t *evidence)
 {
         if (empty)
-                rules_raise(r, ALERT_KIND_DISPENSER_FAULT, "empty", SEVERITY_WARNING, "the dispenser is empty", evidence);
+                rules_raise(r, ALERT_KIND_DISPENSER_FAULT, "empty", SEVERITY_WARNING,
+                            "the dispenser is empty", evidence);
         else
                 rules_clear(r, ALERT_KIND_DISPENSER_FAULT, "empty", "refilled", evidence);
 }
@@ -98,8 +100,8 @@ void medication_dispenser_empty(Rules *r, bool empty, const json_t *evidence)
 void medication_dispenser_fault(Rules *r, bool fault, const json_t *evidence)
 {
         if (fault)
-                rules_raise(r, ALERT_KIND_DISPENSER_FAULT, "fault", SEVERITY_WARNING, "the dispenser reports a fault",
-                            evidence);
+                rules_raise(r, ALERT_KIND_DISPENSER_FAULT, "fault", SEVERITY_WARNING,
+                            "the dispenser reports a fault", evidence);
         else
                 rules_clear(r, ALERT_KIND_DISPENSER_FAULT, "fault", "fault gone", evidence);
 }
@@ -131,9 +133,11 @@ void medication_fire(Rules *r)
                 /* Each due is its own alert; an older open one is closed by the newer. */
                 for (size_t j = 0; j < i; j++)
                         if (r->dues[j].reported && !r->dues[j].taken)
-                                rules_clear(r, ALERT_KIND_MISSED_DOSE, r->dues[j].key, "superseded by the next dose", NULL);
+                                rules_clear(r, ALERT_KIND_MISSED_DOSE, r->dues[j].key,
+                                            "superseded by the next dose", NULL);
                 snprintf(msg, sizeof msg, "dose due at %02d:%02d not taken within %lld minutes",
-                         minute_of_day(r, d->at) / 60, minute_of_day(r, d->at) % 60, (long long)(r->grace / MIN));
+                         minute_of_day(r, d->at) / 60, minute_of_day(r, d->at) % 60,
+                         (long long)(r->grace / MIN));
                 json_auto_t *ev = evidence_of(evidence_item(NULL, "event", "dose_due", &due, NULL, d->at));
                 rules_raise(r, ALERT_KIND_MISSED_DOSE, d->key, SEVERITY_WARNING, msg, ev);
         }

@@ -76,15 +76,15 @@ static bool kind_of_rules(AlertKind k)
         return false;
 }
 
-#define SET(obj, key, value)                                                                               \
-        do {                                                                                               \
-                if (json_object_set_new(obj, key, value) < 0)                                              \
-                        goto oom;                                                                          \
+#define SET(obj, key, value)                                                                                \
+        do {                                                                                                \
+                if (json_object_set_new(obj, key, value) < 0)                                               \
+                        goto oom;                                                                           \
         } while (0)
-#define APPEND(arr, value)                                                                                 \
-        do {                                                                                               \
-                if (json_array_append_new(arr, value) < 0)                                                 \
-                        goto oom;                                                                          \
+#define APPEND(arr, value)                                                                                  \
+        do {                                                                                                \
+                if (json_array_append_new(arr, value) < 0)                                                  \
+                        goto oom;                                                                           \
         } while (0)
 
 json_t *rules_export(Rules *r)
@@ -99,25 +99,27 @@ json_t *rules_export(Rules *r)
         SET(root, "open", a = json_array());
         for (size_t i = 0; i < r->n_open; i++) {
                 const Open *op = &r->open[i];
-                APPEND(a, o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", alert_kind_name(op->kind), "key", op->key, "id", op->id,
-                                        "severity", alert_severity_name(op->severity), "raised",
-                                        (json_int_t)op->raised));
+                APPEND(a,
+                       o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", alert_kind_name(op->kind), "key",
+                                     op->key, "id", op->id, "severity", alert_severity_name(op->severity),
+                                     "raised", (json_int_t)op->raised));
         }
 
         SET(root, "dues", a = json_array());
         for (size_t i = 0; i < r->n_dues; i++) {
                 const Due *d = &r->dues[i];
-                APPEND(a, json_pack("{s:I, s:b, s:b, s:s}", "at", (json_int_t)d->at, "taken", d->taken, "reported",
-                                    d->reported, "key", d->key));
+                APPEND(a, json_pack("{s:I, s:b, s:b, s:s}", "at", (json_int_t)d->at, "taken", d->taken,
+                                    "reported", d->reported, "key", d->key));
         }
         SET(root, "next_schedule", json_integer(r->next_schedule));
 
         SET(root, "activity",
-            o = json_pack("{s:I, s:b, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:i}", "last", (json_int_t)r->last_activity,
-                          "in_bed", r->in_bed, "bed_known", r->bed_known, "bed_since", (json_int_t)r->bed_since, "away",
-                          r->away, "door_at", (json_int_t)r->door_at, "night_exit_pending", r->night_exit_pending,
-                          "bed_exit_at", (json_int_t)r->bed_exit_at, "learn_day", (json_int_t)r->learn_day,
-                          "learned_days", (int)r->learned_days));
+            o = json_pack("{s:I, s:b, s:b, s:I, s:b, s:I, s:b, s:I, s:I, s:i}", "last",
+                          (json_int_t)r->last_activity, "in_bed", r->in_bed, "bed_known", r->bed_known,
+                          "bed_since", (json_int_t)r->bed_since, "away", r->away, "door_at",
+                          (json_int_t)r->door_at, "night_exit_pending", r->night_exit_pending, "bed_exit_at",
+                          (json_int_t)r->bed_exit_at, "learn_day", (json_int_t)r->learn_day, "learned_days",
+                          (int)r->learned_days));
         if (!o)
                 goto oom;
         SET(o, "maxspell", a = json_array());
@@ -132,21 +134,22 @@ json_t *rules_export(Rules *r)
         for (News2Param p = 0; p < _NEWS2_MAX; p++)
                 if (r->param[p].have)
                         SET(a, news2_param_name(p),
-                            json_pack("{s:f, s:i, s:I}", "value", r->param[p].value, "score", r->param[p].score, "time",
-                                      (json_int_t)r->param[p].time));
+                            json_pack("{s:f, s:i, s:I}", "value", r->param[p].value, "score",
+                                      r->param[p].score, "time", (json_int_t)r->param[p].time));
 
         SET(root, "baselines", a = json_object());
         for (Metric m = 0; m < _METRIC_MAX; m++) {
                 const Baseline *b = &r->baseline[m];
                 if (b->dir && b->n > 0)
                         SET(a, metric_name(m),
-                            json_pack("{s:i, s:f, s:f, s:f, s:I}", "n", (int)b->n, "mean", b->mean, "var", b->var, "cusum",
-                                      b->cusum, "first", (json_int_t)b->first));
+                            json_pack("{s:i, s:f, s:f, s:f, s:I}", "n", (int)b->n, "mean", b->mean, "var",
+                                      b->var, "cusum", b->cusum, "first", (json_int_t)b->first));
         }
 
         SET(root, "weights", a = json_array());
         for (size_t i = 0; i < r->n_weights; i++)
-                APPEND(a, json_pack("{s:I, s:f}", "day", (json_int_t)r->weights[i].day, "kg", r->weights[i].kg));
+                APPEND(a, json_pack("{s:I, s:f}", "day", (json_int_t)r->weights[i].day, "kg",
+                                    r->weights[i].kg));
         return root;
 oom:
         json_decref(root);
@@ -184,14 +187,16 @@ static int import_open(Rules *r, const json_t *a)
         const json_t *o;
         size_t i;
 
-        json_array_foreach(a, i, o) {
+        json_array_foreach(a, i, o)
+        {
                 const char *key = json_string_value(json_object_get(o, "key"));
                 const char *id = json_string_value(json_object_get(o, "id"));
                 Open op = {.raised = get_time(o, "raised", r->now)};
                 if (alert_kind_from_name(json_string_value(json_object_get(o, "kind")), &op.kind) < 0 ||
                     !kind_of_rules(op.kind) || !key || !id || !id[0] || strlen(key) >= sizeof op.key ||
                     strlen(id) >= sizeof op.id ||
-                    alert_severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "", &op.severity) < 0 ||
+                    alert_severity_from_name(json_string_value(json_object_get(o, "severity")) ?: "",
+                                             &op.severity) < 0 ||
                     rules_find_open(r, op.kind, key))
                         continue;
                 snprintf(op.key, sizeof op.key, "%s", key);
@@ -209,13 +214,17 @@ static void import_medication(Rules *r, const json_t *dues, const json_t *next_s
         size_t i;
 
         r->n_dues = 0;
-        json_array_foreach(dues, i, o) {
+        json_array_foreach(dues, i, o)
+        {
                 const char *key = json_string_value(json_object_get(o, "key"));
                 Due *d;
-                if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key || get_time(o, "at", -1) < 0)
+                if (r->n_dues == MAX_DUES || !key || strlen(key) >= sizeof d->key ||
+                    get_time(o, "at", -1) < 0)
                         continue;
                 d = &r->dues[r->n_dues++];
-                *d = (Due){.at = get_time(o, "at", 0), .taken = get_bool(o, "taken"), .reported = get_bool(o, "reported")};
+                *d = (Due){.at = get_time(o, "at", 0),
+                           .taken = get_bool(o, "taken"),
+                           .reported = get_bool(o, "reported")};
                 snprintf(d->key, sizeof d->key, "%s", key);
         }
         if (json_is_integer(next_schedule) && json_integer_value(next_schedule) >= 0 && r->n_schedule > 0) {
@@ -248,7 +257,8 @@ static void import_activity(Rules *r, const json_t *o)
         for (int d = 0; d < LEARN_DAYS; d++)
                 for (int h = 0; h < 24; h++) {
                         v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
-                        r->maxspell[d][h] = (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
+                        r->maxspell[d][h] =
+                            (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
                 }
 }
 
@@ -259,7 +269,8 @@ static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines
         const char *name;
         size_t i;
 
-        json_object_foreach((json_t *)news2, name, v) {
+        json_object_foreach((json_t *)news2, name, v)
+        {
                 News2Param p;
                 if (news2_param_from_name(name, &p) < 0)
                         continue;
@@ -269,7 +280,8 @@ static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines
                                       .time = get_time(v, "time", 0)};
         }
 
-        json_object_foreach((json_t *)baselines, name, v) {
+        json_object_foreach((json_t *)baselines, name, v)
+        {
                 Metric m;
                 Baseline *b;
                 if (metric_from_name(name, &m) < 0 || !r->baseline[m].dir)
@@ -280,17 +292,19 @@ static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines
                 b->var = get_num(v, "var", b->sd_min * b->sd_min);
                 b->cusum = get_num(v, "cusum", 0);
                 b->first = get_time(v, "first", r->now);
-                if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) || b->cusum < 0)
+                if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) ||
+                    b->cusum < 0)
                         b->n = 0; /* learn it again */
         }
 
         r->n_weights = 0;
-        json_array_foreach(weights, i, o)
-                if (r->n_weights < MAX_WEIGHTS && json_is_number(json_object_get(o, "kg"))) {
-                        r->weights[r->n_weights].day = get_time(o, "day", 0);
-                        r->weights[r->n_weights].kg = get_num(o, "kg", 0);
-                        r->n_weights++;
-                }
+        json_array_foreach(weights, i,
+                           o) if (r->n_weights < MAX_WEIGHTS && json_is_number(json_object_get(o, "kg")))
+        {
+                r->weights[r->n_weights].day = get_time(o, "day", 0);
+                r->weights[r->n_weights].kg = get_num(o, "kg", 0);
+                r->n_weights++;
+        }
 }
 
 int rules_import(Rules *r, const json_t *j)
@@ -305,7 +319,8 @@ int rules_import(Rules *r, const json_t *j)
                 return -ENOMEM;
         import_medication(r, json_object_get(j, "dues"), json_object_get(j, "next_schedule"));
         import_activity(r, json_object_get(j, "activity"));
-        import_vitals(r, json_object_get(j, "news2"), json_object_get(j, "baselines"), json_object_get(j, "weights"));
+        import_vitals(r, json_object_get(j, "news2"), json_object_get(j, "baselines"),
+                      json_object_get(j, "weights"));
         rules_note_pending(r);
         return 0;
 }

@@ -24,9 +24,14 @@ void vitals_init(Rules *r)
                 int dir;
                 double sd_min;
         } b[] = {
-                {METRIC_SYSTOLIC, +1, 6},     {METRIC_DIASTOLIC, +1, 4},   {METRIC_PULSE_RATE, +1, 4},
-                {METRIC_HEART_RATE, +1, 4},   {METRIC_SPO2, -1, 1.0},      {METRIC_BODY_TEMPERATURE, +1, 0.2},
-                {METRIC_RESPIRATORY_RATE, +1, 1.5}, {METRIC_GLUCOSE, +1, 0},
+            {METRIC_SYSTOLIC, +1, 6},
+            {METRIC_DIASTOLIC, +1, 4},
+            {METRIC_PULSE_RATE, +1, 4},
+            {METRIC_HEART_RATE, +1, 4},
+            {METRIC_SPO2, -1, 1.0},
+            {METRIC_BODY_TEMPERATURE, +1, 0.2},
+            {METRIC_RESPIRATORY_RATE, +1, 1.5},
+            {METRIC_GLUCOSE, +1, 0},
         };
         for (size_t i = 0; i < ELEMENTSOF(b); i++)
                 r->baseline[b[i].m] = (Baseline){.dir = b[i].dir, .sd_min = b[i].sd_min};
@@ -74,8 +79,8 @@ static json_t *news2_evidence(Rules *r, int total)
         json_t *ev = json_array();
 
         for (News2Param p = 0; p < _NEWS2_MAX; p++) {
-                json_t *item = evidence_item(NULL, "parameter", news2_param_name(p), &r->param[p].value, NULL,
-                                             r->param[p].time);
+                json_t *item = evidence_item(NULL, "parameter", news2_param_name(p), &r->param[p].value,
+                                             NULL, r->param[p].time);
                 if (evidence_add(item, "score", json_integer(r->param[p].score)) < 0 ||
                     json_array_append_new(ev, item) < 0)
                         return json_decref(ev), NULL;
@@ -92,10 +97,11 @@ static void news2_aggregate(Rules *r)
         char msg[128];
         Open *o;
 
-        r->param[NEWS2_AIR_OXYGEN] = (Param){.have = true, .score = news2_air_oxygen(r->oxygen), .time = r->now,
-                                             .value = r->oxygen};
+        r->param[NEWS2_AIR_OXYGEN] =
+            (Param){.have = true, .score = news2_air_oxygen(r->oxygen), .time = r->now, .value = r->oxygen};
         for (News2Param p = 0; p < _NEWS2_MAX; p++) {
-                if (!r->param[p].have || (p != NEWS2_AIR_OXYGEN && r->now - r->param[p].time > r->news2_window))
+                if (!r->param[p].have ||
+                    (p != NEWS2_AIR_OXYGEN && r->now - r->param[p].time > r->news2_window))
                         return; /* no complete set within the window */
                 total += r->param[p].score;
         }
@@ -104,7 +110,9 @@ static void news2_aggregate(Rules *r)
         s = news2_risk(total);
         o = rules_find_open(r, ALERT_KIND_NEWS2_AGGREGATE, "");
         snprintf(msg, sizeof msg, "NEWS2 %d (%s risk)", total,
-                 s == NEWS2_RISK_HIGH ? "high" : s == NEWS2_RISK_MEDIUM ? "medium" : "low");
+                 s == NEWS2_RISK_HIGH     ? "high"
+                 : s == NEWS2_RISK_MEDIUM ? "medium"
+                                          : "low");
         if (o && total <= 3)
                 rules_clear(r, ALERT_KIND_NEWS2_AGGREGATE, "", msg, ev);
         else if (o && s == NEWS2_RISK_HIGH && o->severity != SEVERITY_CRITICAL) {
@@ -112,8 +120,8 @@ static void news2_aggregate(Rules *r)
                 rules_clear(r, ALERT_KIND_NEWS2_AGGREGATE, "", "escalated", ev);
                 rules_raise(r, ALERT_KIND_NEWS2_AGGREGATE, "", SEVERITY_CRITICAL, msg, ev);
         } else if (!o && s >= NEWS2_RISK_MEDIUM)
-                rules_raise(r, ALERT_KIND_NEWS2_AGGREGATE, "", s == NEWS2_RISK_HIGH ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg,
-                            ev);
+                rules_raise(r, ALERT_KIND_NEWS2_AGGREGATE, "",
+                            s == NEWS2_RISK_HIGH ? SEVERITY_CRITICAL : SEVERITY_WARNING, msg, ev);
 }
 
 static void news2_update(Rules *r, News2Param p, double value, int score, const Reading *rd, Metric m,
@@ -124,12 +132,15 @@ static void news2_update(Rules *r, News2Param p, double value, int score, const 
         if (!r->threshold[m].set) {
                 if (score == 3) {
                         snprintf(msg, sizeof msg, "%s %g scores 3 on NEWS2", news2_param_name(p), value);
-                        json_t *item = evidence_item(rd ? rd->sensor : "nurse", "metric", metric_name(m), &value,
-                                                     rd ? rd->unit : NULL, r->now);
-                        json_auto_t *ev = evidence_add(item, "score", json_integer(score)) < 0 ? NULL : evidence_of(item);
-                        rules_raise(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), SEVERITY_WARNING, msg, ev);
+                        json_t *item = evidence_item(rd ? rd->sensor : "nurse", "metric", metric_name(m),
+                                                     &value, rd ? rd->unit : NULL, r->now);
+                        json_auto_t *ev =
+                            evidence_add(item, "score", json_integer(score)) < 0 ? NULL : evidence_of(item);
+                        rules_raise(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p),
+                                    SEVERITY_WARNING, msg, ev);
                 } else if (score <= 1) /* hysteresis: a 2 keeps it open */
-                        rules_clear(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p), "back in range", evidence);
+                        rules_clear(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, news2_param_name(p),
+                                    "back in range", evidence);
         }
         news2_aggregate(r);
 }
@@ -149,15 +160,17 @@ static void threshold_check(Rules *r, Metric m, double v, const json_t *evidence
         mhigh = r->threshold[m].high - fabs(r->threshold[m].high) * 0.02;
         back = (!r->threshold[m].has_low || v >= mlow) && (!r->threshold[m].has_high || v <= mhigh);
         if (low || high) {
-                snprintf(msg, sizeof msg, "%s %g is %s the personal limit %g", metric_name(m), v, low ? "below" : "above",
-                         low ? r->threshold[m].low : r->threshold[m].high);
+                snprintf(msg, sizeof msg, "%s %g is %s the personal limit %g", metric_name(m), v,
+                         low ? "below" : "above", low ? r->threshold[m].low : r->threshold[m].high);
                 rules_raise(r, ALERT_KIND_THRESHOLD, metric_name(m), SEVERITY_WARNING, msg, evidence);
         } else if (back)
-                rules_clear(r, ALERT_KIND_THRESHOLD, metric_name(m), "back within the personal limits", evidence);
+                rules_clear(r, ALERT_KIND_THRESHOLD, metric_name(m), "back within the personal limits",
+                            evidence);
 }
 
 /* The measurement and the baseline it left, rounded to what a nurse reads. */
-static json_t *baseline_evidence(Rules *r, Metric m, double x, const Reading *rd, const Baseline *b, double sd)
+static json_t *baseline_evidence(Rules *r, Metric m, double x, const Reading *rd, const Baseline *b,
+                                 double sd)
 {
         json_t *item = evidence_item(rd->sensor, "metric", metric_name(m), &x, rd->unit, r->now);
 
@@ -194,12 +207,15 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
         if (!learning) {
                 b->cusum = fmax(0, b->cusum + z - CUSUM_K);
                 if (b->cusum > CUSUM_H) {
-                        snprintf(msg, sizeof msg, "%s %g is %s the personal baseline %.1f (sd %.1f) for a while", metric_name(m),
-                                 x, b->dir > 0 ? "above" : "below", b->mean, sd);
+                        snprintf(msg, sizeof msg,
+                                 "%s %g is %s the personal baseline %.1f (sd %.1f) for a while",
+                                 metric_name(m), x, b->dir > 0 ? "above" : "below", b->mean, sd);
                         json_auto_t *ev = baseline_evidence(r, m, x, rd, b, sd);
-                        rules_raise(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg, ev);
+                        rules_raise(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg,
+                                    ev);
                 } else if (b->cusum == 0)
-                        rules_clear(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), "back to the personal baseline", evidence);
+                        rules_clear(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m),
+                                    "back to the personal baseline", evidence);
         }
         /* Learn from ordinary readings only: an outlier or an open deviation does not move the baseline. */
         if (fabs(z) < 2.5 && !rules_find_open(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m))) {
@@ -223,7 +239,8 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
                 if (r->weights[i].day == day)
                         return; /* the first morning weight of the day counts */
         for (size_t i = 0; i < r->n_weights; i++)
-                if (r->weights[i].day < day && r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR &&
+                if (r->weights[i].day < day &&
+                    r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR &&
                     r->weights[i].kg < min_prev)
                         min_prev = r->weights[i].kg;
         if (r->n_weights == MAX_WEIGHTS) {
@@ -244,7 +261,8 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
 }
 
 /* rd and evidence (the reading's): NULL for a nurse's observation. */
-void vitals_measured(Rules *r, Metric m, double v, const char *unit, const Reading *rd, const json_t *evidence)
+void vitals_measured(Rules *r, Metric m, double v, const char *unit, const Reading *rd,
+                     const json_t *evidence)
 {
         News2Param p;
         double x = chart_value(m, v, unit);
@@ -289,12 +307,15 @@ int vitals_consciousness(Rules *r, char acvpu)
         char msg[96];
         if (score < 0)
                 return -EINVAL;
-        r->param[NEWS2_CONSCIOUSNESS] = (Param){.have = true, .value = score, .score = score, .time = r->now};
+        r->param[NEWS2_CONSCIOUSNESS] =
+            (Param){.have = true, .value = score, .score = score, .time = r->now};
         if (score == 3) {
                 const double value = score;
-                json_auto_t *ev = evidence_of(evidence_item("nurse", "observation", "consciousness", &value, NULL, r->now));
+                json_auto_t *ev = evidence_of(
+                    evidence_item("nurse", "observation", "consciousness", &value, NULL, r->now));
                 snprintf(msg, sizeof msg, "consciousness %c scores 3 on NEWS2", acvpu);
-                rules_raise(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", SEVERITY_WARNING, msg, ev);
+                rules_raise(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", SEVERITY_WARNING, msg,
+                            ev);
         } else
                 rules_clear(r, ALERT_KIND_NEWS2_SINGLE_PARAMETER, "consciousness", "alert", NULL);
         news2_aggregate(r);

@@ -241,8 +241,9 @@ static const char *cannot_clear(Rules *r, const Open *o)
         case ALERT_KIND_INPUT_FAILED:
                 return rules_find_sensor(r, o->key) ? NULL : "no longer configured";
         case ALERT_KIND_THRESHOLD:
-                return metric_from_name(o->key, &m) >= 0 && !r->threshold[m].set ? "the personal limit was removed"
-                                                                                   : NULL;
+                return metric_from_name(o->key, &m) >= 0 && !r->threshold[m].set
+                           ? "the personal limit was removed"
+                           : NULL;
         case ALERT_KIND_NEWS2_SINGLE_PARAMETER:
         case ALERT_KIND_NEWS2_AGGREGATE:
         case ALERT_KIND_BASELINE_DEVIATION:
@@ -283,7 +284,8 @@ int rules_reconfigure(Rules *r, const Config *c)
                         *s = old[j];
                 }
         free(old);
-        if (n_schedule != r->n_schedule || memcmp(schedule, r->schedule, n_schedule * sizeof schedule[0]) != 0)
+        if (n_schedule != r->n_schedule ||
+            memcmp(schedule, r->schedule, n_schedule * sizeof schedule[0]) != 0)
                 r->next_schedule = medication_next_scheduled(r, r->now);
         /* An alert about something that is gone from the configuration would stay open for ever. */
         for (size_t i = 0; i < r->n_open;) {

@@ -41,7 +41,8 @@ int decode_blood_pressure(const uint8_t *buf, size_t len, const DecodeContext *c
 
         decoded_reset(out);
         if ((e = cursor_u8(&c, "flags", &flags)) < 0 || (e = cursor_u16(&c, "systolic", &sys)) < 0 ||
-            (e = cursor_u16(&c, "diastolic", &dia)) < 0 || (e = cursor_u16(&c, "mean arterial pressure", &map)) < 0)
+            (e = cursor_u16(&c, "diastolic", &dia)) < 0 ||
+            (e = cursor_u16(&c, "mean arterial pressure", &map)) < 0)
                 return e;
         if ((flags & BP_TIME) && (e = cursor_time_stamp(&c, ctx, &t, &q)) < 0)
                 return e;

@@ -18,7 +18,8 @@ static int passkey_for(Bluez *b, sd_bus_message *m)
 {
         const char *path;
         BluezDevice *d;
-        if (sd_bus_message_read(m, "o", &path) < 0 || !(d = bluez_find_device(b, path)) || d->provisioned < 0)
+        if (sd_bus_message_read(m, "o", &path) < 0 || !(d = bluez_find_device(b, path)) ||
+            d->provisioned < 0)
                 return -1;
         return b->cfg[d->provisioned].passkey;
 }
@@ -54,25 +55,27 @@ static int agent_authorize(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         Bluez *b = userdata;
         const char *path = NULL;
         BluezDevice *d;
-        if (sd_bus_message_read(m, "o", &path) < 0 || !(d = bluez_find_device(b, path)) || d->provisioned < 0) {
-                bluez_log(b, LOG_WARNING, "Refused pairing with %s: not a configured sensor", path ? path : "?");
+        if (sd_bus_message_read(m, "o", &path) < 0 || !(d = bluez_find_device(b, path)) ||
+            d->provisioned < 0) {
+                bluez_log(b, LOG_WARNING, "Refused pairing with %s: not a configured sensor",
+                          path ? path : "?");
                 return agent_reject(m, userdata, ret_error);
         }
         return sd_bus_reply_method_return(m, "");
 }
 
 static const sd_bus_vtable agent_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        SD_BUS_METHOD("Release", "", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestPinCode", "o", "s", agent_pin, 0),
-        SD_BUS_METHOD("DisplayPinCode", "os", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestPasskey", "o", "u", agent_passkey, 0),
-        SD_BUS_METHOD("DisplayPasskey", "ouq", "", agent_accept, 0),
-        SD_BUS_METHOD("RequestConfirmation", "ou", "", agent_authorize, 0),
-        SD_BUS_METHOD("RequestAuthorization", "o", "", agent_authorize, 0),
-        SD_BUS_METHOD("AuthorizeService", "os", "", agent_authorize, 0),
-        SD_BUS_METHOD("Cancel", "", "", agent_accept, 0),
-        SD_BUS_VTABLE_END,
+    SD_BUS_VTABLE_START(0),
+    SD_BUS_METHOD("Release", "", "", agent_accept, 0),
+    SD_BUS_METHOD("RequestPinCode", "o", "s", agent_pin, 0),
+    SD_BUS_METHOD("DisplayPinCode", "os", "", agent_accept, 0),
+    SD_BUS_METHOD("RequestPasskey", "o", "u", agent_passkey, 0),
+    SD_BUS_METHOD("DisplayPasskey", "ouq", "", agent_accept, 0),
+    SD_BUS_METHOD("RequestConfirmation", "ou", "", agent_authorize, 0),
+    SD_BUS_METHOD("RequestAuthorization", "o", "", agent_authorize, 0),
+    SD_BUS_METHOD("AuthorizeService", "os", "", agent_authorize, 0),
+    SD_BUS_METHOD("Cancel", "", "", agent_accept, 0),
+    SD_BUS_VTABLE_END,
 };
 
 /* The answer to RegisterAgent carries the Bluez in a floating slot: the bus, and with it the slot,
@@ -93,13 +96,14 @@ static int on_agent_registered(sd_bus_message *m, void *userdata, sd_bus_error *
 void bluez_agent_register(Bluez *b)
 {
         bool keyboard = false;
-        if (!b->agent && sd_bus_add_object_vtable(b->bus, &b->agent, AGENT_PATH, "org.bluez.Agent1", agent_vtable, b) < 0)
+        if (!b->agent &&
+            sd_bus_add_object_vtable(b->bus, &b->agent, AGENT_PATH, "org.bluez.Agent1", agent_vtable, b) < 0)
                 bluez_log(b, LOG_WARNING, "Could not create the pairing agent");
         for (size_t i = 0; i < b->n_cfg; i++)
                 keyboard |= b->cfg[i].passkey >= 0;
         /* With a passkey configured for some device, the gateway can "type" it. */
-        (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, "/org/bluez", "org.bluez.AgentManager1", "RegisterAgent",
-                                       on_agent_registered, b, "os", AGENT_PATH,
+        (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, "/org/bluez", "org.bluez.AgentManager1",
+                                       "RegisterAgent", on_agent_registered, b, "os", AGENT_PATH,
                                        keyboard ? "KeyboardOnly" : "NoInputNoOutput");
 }
 

@@ -45,8 +45,9 @@ bool bluez_device_is_health(const Bluez *b, const BluezDevice *d)
  * not be made. bluetoothd answers Connect only when the device advertised and the link is up, or
  * after its own time-outs (tens of seconds with the kernel's): D-Bus's default 25 s would give up
  * first and leave its Connect running. */
-static int call_async(Bluez *b, const char *path, const char *iface, const char *method, sd_bus_message_handler_t cb,
-                      void *userdata, sd_bus_destroy_t destroy, const char *types, ...)
+static int call_async(Bluez *b, const char *path, const char *iface, const char *method,
+                      sd_bus_message_handler_t cb, void *userdata, sd_bus_destroy_t destroy,
+                      const char *types, ...)
 {
         sd_bus_message *msg = NULL;
         sd_bus_slot *slot = NULL;
@@ -75,7 +76,8 @@ static int call_async(Bluez *b, const char *path, const char *iface, const char 
 /* A method of Device1 without arguments; the call holds a reference to d. */
 static int device_call(Bluez *b, BluezDevice *d, const char *method, sd_bus_message_handler_t cb)
 {
-        return call_async(b, d->path, DEVICE_IFACE, method, cb, bluez_device_ref(d), bluez_device_unref_void, "");
+        return call_async(b, d->path, DEVICE_IFACE, method, cb, bluez_device_ref(d), bluez_device_unref_void,
+                          "");
 }
 
 /* ---- connecting, with back-off ---- */
@@ -92,7 +94,8 @@ static void connect_after(Bluez *b, BluezDevice *d, uint64_t delay)
 {
         d->next_try = now_monotonic() + (int64_t)delay;
         d->retry = sd_event_source_disable_unref(d->retry);
-        (void)sd_event_add_time_relative(b->event, &d->retry, CLOCK_MONOTONIC, delay, 0, on_connect_retry, d);
+        (void)sd_event_add_time_relative(b->event, &d->retry, CLOCK_MONOTONIC, delay, 0, on_connect_retry,
+                                         d);
 }
 
 static void connect_later(Bluez *b, BluezDevice *d, const char *why)
@@ -158,8 +161,8 @@ void bluez_device_set_connected(Bluez *b, BluezDevice *d, bool v)
         d->resolved = d->subscribed = d->pair_failed = false;
         d->no_chars = sd_event_source_disable_unref(d->no_chars);
         BLUEZ_LIST_FOREACH(c, b->chars)
-                if (bluez_device_of_char(b, c) == d)
-                        bluez_char_stop(c);
+        if (bluez_device_of_char(b, c) == d)
+                bluez_char_stop(c);
 }
 
 void bluez_device_set_resolved(Bluez *b, BluezDevice *d, bool v)
@@ -188,7 +191,8 @@ static int on_no_chars(sd_event_source *s, uint64_t usec, void *userdata)
         Bluez *b = d->bluez;
         if (d->subscribed || !d->connected)
                 return 0;
-        bluez_log(b, LOG_NOTICE, "%s shows no measurement characteristic %d s after its services were resolved; "
+        bluez_log(b, LOG_NOTICE,
+                  "%s shows no measurement characteristic %d s after its services were resolved; "
                   "disconnecting, to read its services again when it is back",
                   bluez_device_id(b, d), (int)(NO_CHARS_USEC / 1000000));
         (void)device_call(b, d, "Disconnect", on_disconnect_reply);
@@ -201,7 +205,8 @@ static void watch_for_chars(Bluez *b, BluezDevice *d)
 {
         if (d->no_chars)
                 return;
-        (void)sd_event_add_time_relative(b->event, &d->no_chars, CLOCK_MONOTONIC, NO_CHARS_USEC, 0, on_no_chars, d);
+        (void)sd_event_add_time_relative(b->event, &d->no_chars, CLOCK_MONOTONIC, NO_CHARS_USEC, 0,
+                                         on_no_chars, d);
 }
 
 /* ---- pairing ---- */
@@ -218,7 +223,8 @@ static int on_pair(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
                 bluez_log(b, LOG_WARNING, "Pairing with %s failed: %s", bluez_device_id(b, d), e->name);
                 d->pair_failed = true;
                 if (!d->subscribed)
-                        bluez_device_subscribe(b, d); /* Bond=yes: it may work unbonded; StartNotify will tell */
+                        bluez_device_subscribe(
+                            b, d); /* Bond=yes: it may work unbonded; StartNotify will tell */
                 return 0;
         }
         bluez_log(b, LOG_NOTICE, "Paired with %s", bluez_device_id(b, d));
@@ -275,7 +281,8 @@ static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 /* bluetoothd signals Notifying=true only when it changes: a session it kept over a
                  * reconnect answers this call with no signal at all. */
                 c->notifying = true;
-                bluez_log(b, LOG_INFO, "Subscribed to %s of %s", c->path + strlen(d->path) + 1, bluez_device_id(b, d));
+                bluez_log(b, LOG_INFO, "Subscribed to %s of %s", c->path + strlen(d->path) + 1,
+                          bluez_device_id(b, d));
                 return 0;
         }
         /* Measurements of many devices need an encrypted link: bond, then subscribe again. */
@@ -286,14 +293,15 @@ static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 if (device_call(b, d, "Pair", on_pair) >= 0)
                         return 0;
         }
-        bluez_log(b, LOG_WARNING, "Could not subscribe to %s of %s: %s", c->path, bluez_device_id(b, d), e->name);
+        bluez_log(b, LOG_WARNING, "Could not subscribe to %s of %s: %s", c->path, bluez_device_id(b, d),
+                  e->name);
         return 0;
 }
 
 static void start_notify(Bluez *b, BluezChar *c)
 {
-        if (call_async(b, c->path, CHAR_IFACE, "StartNotify", on_start_notify, bluez_char_ref(c), bluez_char_unref_void,
-                       "") < 0)
+        if (call_async(b, c->path, CHAR_IFACE, "StartNotify", on_start_notify, bluez_char_ref(c),
+                       bluez_char_unref_void, "") < 0)
                 bluez_log(b, LOG_WARNING, "Could not ask for notifications from %s", c->path);
 }
 
@@ -347,12 +355,14 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
         }
         if (e) {
                 /* NotSupported, NotPermitted (bonding), Failed: StartNotify handles those cases. */
-                bluez_log(b, LOG_INFO, "AcquireNotify on %s refused (%s); using StartNotify", c->path, e->name);
+                bluez_log(b, LOG_INFO, "AcquireNotify on %s refused (%s); using StartNotify", c->path,
+                          e->name);
                 acquire_failed(b, c);
                 return 0;
         }
         if ((r = sd_bus_message_read(m, "hq", &fd, &mtu)) < 0 || (fd = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0) {
-                bluez_log(b, LOG_WARNING, "AcquireNotify on %s gave no usable socket; using StartNotify", c->path);
+                bluez_log(b, LOG_WARNING, "AcquireNotify on %s gave no usable socket; using StartNotify",
+                          c->path);
                 acquire_failed(b, c);
                 return 0;
         }
@@ -404,7 +414,7 @@ static void set_clock(Bluez *b, BluezDevice *d, const BluezChar *cts)
         v[4] = (uint8_t)tm.tm_hour;
         v[5] = (uint8_t)tm.tm_min;
         v[6] = (uint8_t)tm.tm_sec;
-        v[7] = (uint8_t)(tm.tm_wday == 0 ? 7 : tm.tm_wday); /* 1 = Monday .. 7 = Sunday */
+        v[7] = (uint8_t)(tm.tm_wday == 0 ? 7 : tm.tm_wday);                /* 1 = Monday .. 7 = Sunday */
         v[8] = (uint8_t)(now % USEC_PER_SEC / USEC_PER_MSEC * 256 / 1000); /* fractions: 1/256 s */
         v[9] = 1; /* adjust reason: manual time update */
         r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, cts->path, CHAR_IFACE, "WriteValue");
@@ -416,7 +426,8 @@ static void set_clock(Bluez *b, BluezDevice *d, const BluezChar *cts)
                 r = sd_bus_call_async(b->bus, NULL, msg, NULL, NULL, 0);
         sd_bus_message_unref(msg);
         if (r < 0)
-                bluez_log(b, LOG_WARNING, "Could not set the clock of %s: %s", bluez_device_id(b, d), strerror(-r));
+                bluez_log(b, LOG_WARNING, "Could not set the clock of %s: %s", bluez_device_id(b, d),
+                          strerror(-r));
         else
                 bluez_log(b, LOG_INFO, "Set the clock of %s", bluez_device_id(b, d));
 }
@@ -426,8 +437,8 @@ static void set_clock(Bluez *b, BluezDevice *d, const BluezChar *cts)
 static bool has_measurement(const Bluez *b, const BluezDevice *d)
 {
         BLUEZ_LIST_FOREACH(c, b->chars)
-                if (bluez_device_of_char(b, c) == d && wanted(b, d, c->uuid16))
-                        return true;
+        if (bluez_device_of_char(b, c) == d && wanted(b, d, c->uuid16))
+                return true;
         return false;
 }
 
@@ -445,7 +456,8 @@ void bluez_device_subscribe(Bluez *b, BluezDevice *d)
         if (pair_first(b, d))
                 return;
         d->subscribed = true;
-        BLUEZ_LIST_FOREACH(c, b->chars) {
+        BLUEZ_LIST_FOREACH(c, b->chars)
+        {
                 if (bluez_device_of_char(b, c) != d)
                         continue;
                 if (c->uuid16 == CTS_UUID16)

@@ -20,7 +20,8 @@ void bluez_discovery_retry_later(Bluez *b, const char *why)
                 (void)sd_event_source_set_time_relative(b->retry, delay);
                 (void)sd_event_source_set_enabled(b->retry, SD_EVENT_ONESHOT);
         } else
-                (void)sd_event_add_time_relative(b->event, &b->retry, CLOCK_MONOTONIC, delay, 0, on_retry, b);
+                (void)sd_event_add_time_relative(b->event, &b->retry, CLOCK_MONOTONIC, delay, 0, on_retry,
+                                                 b);
 }
 
 static int on_start_discovery(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -83,7 +84,8 @@ static void choose_adapter(Bluez *b)
         BluezAdapter *pick = NULL;
         if (b->adapter && bluez_find_adapter(b, b->adapter))
                 return;
-        BLUEZ_LIST_FOREACH(a, b->adapters) {
+        BLUEZ_LIST_FOREACH(a, b->adapters)
+        {
                 const char *name = strrchr(a->path, '/');
                 if (b->want_adapter) {
                         if (name && strcmp(name + 1, b->want_adapter) == 0)
@@ -104,15 +106,17 @@ static void choose_adapter(Bluez *b)
 static int power_on(Bluez *b)
 {
         bluez_log(b, LOG_NOTICE, "Powering Bluetooth adapter %s on", b->adapter);
-        return sd_bus_call_method_async(b->bus, &b->call, BLUEZ, b->adapter, "org.freedesktop.DBus.Properties", "Set",
-                                        on_powered, b, "ssv", ADAPTER_IFACE, "Powered", "b", 1);
+        return sd_bus_call_method_async(b->bus, &b->call, BLUEZ, b->adapter,
+                                        "org.freedesktop.DBus.Properties", "Set", on_powered, b, "ssv",
+                                        ADAPTER_IFACE, "Powered", "b", 1);
 }
 
 /* SetDiscoveryFilter, then (on_set_filter) StartDiscovery. */
 static int set_filter(Bluez *b)
 {
         sd_bus_message *msg = NULL;
-        int r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, b->adapter, ADAPTER_IFACE, "SetDiscoveryFilter");
+        int r = sd_bus_message_new_method_call(b->bus, &msg, BLUEZ, b->adapter, ADAPTER_IFACE,
+                                               "SetDiscoveryFilter");
         if (r >= 0)
                 r = sd_bus_message_append(msg, "a{sv}", 2, "Transport", "s", "le", "DuplicateData", "b", 1);
         if (r >= 0)

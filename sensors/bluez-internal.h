@@ -43,22 +43,22 @@
  * them (the first adapter is the fallback choice; the first device of a sensor is the one status
  * reports). A handful of objects: walking the list is cheap. */
 #define BLUEZ_LIST_FOREACH(i, head) for (__typeof__(*(head)) *i = (head); i; i = i->next)
-#define BLUEZ_LIST_APPEND(head, item)                                                                              \
-        do {                                                                                                       \
-                __typeof__(item) *_p = &(head);                                                                    \
-                while (*_p)                                                                                        \
-                        _p = &(*_p)->next;                                                                         \
-                (item)->next = NULL;                                                                               \
-                *_p = (item);                                                                                      \
+#define BLUEZ_LIST_APPEND(head, item)                                                                       \
+        do {                                                                                                \
+                __typeof__(item) *_p = &(head);                                                             \
+                while (*_p)                                                                                 \
+                        _p = &(*_p)->next;                                                                  \
+                (item)->next = NULL;                                                                        \
+                *_p = (item);                                                                               \
         } while (0)
-#define BLUEZ_LIST_REMOVE(head, item)                                                                              \
-        do {                                                                                                       \
-                for (__typeof__(item) *_p = &(head); *_p; _p = &(*_p)->next)                                      \
-                        if (*_p == (item)) {                                                                       \
-                                *_p = (item)->next;                                                                \
-                                (item)->next = NULL;                                                               \
-                                break;                                                                             \
-                        }                                                                                          \
+#define BLUEZ_LIST_REMOVE(head, item)                                                                       \
+        do {                                                                                                \
+                for (__typeof__(item) *_p = &(head); *_p; _p = &(*_p)->next)                                \
+                        if (*_p == (item)) {                                                                \
+                                *_p = (item)->next;                                                         \
+                                (item)->next = NULL;                                                        \
+                                break;                                                                      \
+                        }                                                                                   \
         } while (0)
 
 typedef struct BluezAdapter BluezAdapter;
@@ -79,15 +79,15 @@ struct BluezDevice {
         BluezUnknown info; /* what it advertises, for an unknown device */
         bool has_address;
         uint8_t address[6];
-        int provisioned;   /* index into the configuration, or -1 */
+        int provisioned; /* index into the configuration, or -1 */
         bool connected, resolved;
-        bool connecting;   /* a Connect is under way */
-        bool subscribed;   /* StartNotify asked in this connection */
-        bool paired;       /* bluetoothd's Paired: keys are stored */
-        bool pairing;      /* a Pair is under way */
-        bool pair_failed;  /* in this connection: subscribe without a bond */
-        int64_t next_try;  /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
-        Backoff backoff;   /* failed Connects since the last one that worked */
+        bool connecting;           /* a Connect is under way */
+        bool subscribed;           /* StartNotify asked in this connection */
+        bool paired;               /* bluetoothd's Paired: keys are stored */
+        bool pairing;              /* a Pair is under way */
+        bool pair_failed;          /* in this connection: subscribe without a bond */
+        int64_t next_try;          /* CLOCK_MONOTONIC usec: no Connect before this (back-off) */
+        Backoff backoff;           /* failed Connects since the last one that worked */
         sd_event_source *retry;    /* owned: tries again at next_try; its userdata is this device */
         sd_event_source *no_chars; /* owned: connected and resolved, but no measurement characteristic yet */
 };
@@ -95,8 +95,8 @@ struct BluezDevice {
 struct BluezChar {
         BluezChar *next;
         unsigned n_ref;
-        Bluez *bluez;        /* the client; NULL once detached from the mirror */
-        char *path;          /* owned */
+        Bluez *bluez; /* the client; NULL once detached from the mirror */
+        char *path;   /* owned */
         uint16_t uuid16;
         bool notifying;      /* bluetoothd's Notifying: a StartNotify session, kept over reconnects */
         bool can_notify;     /* Flags has "notify" (not only "indicate"): AcquireNotify may work */
@@ -107,7 +107,7 @@ struct BluezChar {
 struct Bluez {
         sd_event *event;
         sd_bus *bus;
-        char *want_adapter; /* "hci0", or NULL */
+        char *want_adapter;     /* "hci0", or NULL */
         BluezDeviceConfig *cfg; /* owned, ids too */
         size_t n_cfg;
         int64_t *last_seen; /* per configured device */
@@ -196,7 +196,8 @@ void bluez_discovery_ensure(Bluez *b);
 /* Tries again with back-off, saying why in the log. */
 void bluez_discovery_retry_later(Bluez *b, const char *why);
 /* The adapter in use changed its Powered or Discovering (was_* is what it said before). */
-void bluez_discovery_adapter_changed(Bluez *b, const BluezAdapter *a, bool was_powered, bool was_discovering);
+void bluez_discovery_adapter_changed(Bluez *b, const BluezAdapter *a, bool was_powered,
+                                     bool was_discovering);
 
 /* ---- bluez-device.c ---- */
 

@@ -29,24 +29,24 @@ static uint16_t uuid16_of(const char *uuid)
 BluezAdapter *bluez_find_adapter(const Bluez *b, const char *path)
 {
         BLUEZ_LIST_FOREACH(a, b->adapters)
-                if (strcmp(a->path, path) == 0)
-                        return a;
+        if (strcmp(a->path, path) == 0)
+                return a;
         return NULL;
 }
 
 BluezDevice *bluez_find_device(const Bluez *b, const char *path)
 {
         BLUEZ_LIST_FOREACH(d, b->devices)
-                if (strcmp(d->path, path) == 0)
-                        return d;
+        if (strcmp(d->path, path) == 0)
+                return d;
         return NULL;
 }
 
 static BluezChar *find_char(const Bluez *b, const char *path)
 {
         BLUEZ_LIST_FOREACH(c, b->chars)
-                if (strcmp(c->path, path) == 0)
-                        return c;
+        if (strcmp(c->path, path) == 0)
+                return c;
         return NULL;
 }
 
@@ -59,8 +59,8 @@ bool bluez_path_is_under(const char *path, const char *parent)
 BluezDevice *bluez_device_of_char(const Bluez *b, const BluezChar *c)
 {
         BLUEZ_LIST_FOREACH(d, b->devices)
-                if (bluez_path_is_under(c->path, d->path))
-                        return d;
+        if (bluez_path_is_under(c->path, d->path))
+                return d;
         return NULL;
 }
 
@@ -224,7 +224,8 @@ void bluez_mirror_remove(Bluez *b, const char *path)
 
 /* Reads one property's variant into object, returning 1, or 0 when it is not one it wants (the
  * caller skips it), or a negative errno. contents is the variant's signature. */
-typedef int (*PropertyReader)(Bluez *b, void *object, const char *name, const char *contents, sd_bus_message *m);
+typedef int (*PropertyReader)(Bluez *b, void *object, const char *name, const char *contents,
+                              sd_bus_message *m);
 
 /* a{sv}, each entry through read. */
 static int read_property_array(Bluez *b, void *object, PropertyReader read, sd_bus_message *m)
@@ -235,7 +236,8 @@ static int read_property_array(Bluez *b, void *object, PropertyReader read, sd_b
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *name, *contents;
                 char type;
-                if ((r = sd_bus_message_read(m, "s", &name)) < 0 || (r = sd_bus_message_peek_type(m, &type, &contents)) < 0)
+                if ((r = sd_bus_message_read(m, "s", &name)) < 0 ||
+                    (r = sd_bus_message_peek_type(m, &type, &contents)) < 0)
                         return r;
                 if ((r = read(b, object, name, contents, m)) < 0)
                         return r;
@@ -257,7 +259,8 @@ static int read_bool(sd_bus_message *m, bool *ret)
         return r;
 }
 
-static int read_adapter_property(Bluez *b, void *object, const char *name, const char *contents, sd_bus_message *m)
+static int read_adapter_property(Bluez *b, void *object, const char *name, const char *contents,
+                                 sd_bus_message *m)
 {
         BluezAdapter *a = object;
         int r;
@@ -306,13 +309,15 @@ static int read_uuids(BluezDevice *d, sd_bus_message *m)
         const char *u;
         size_t n = 0;
         int r;
-        if ((r = sd_bus_message_enter_container(m, 'v', "as")) < 0 || (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
+        if ((r = sd_bus_message_enter_container(m, 'v', "as")) < 0 ||
+            (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
                 return r;
         d->info.uuids[0] = '\0';
         while ((r = sd_bus_message_read(m, "s", &u)) > 0) {
                 uint16_t x = uuid16_of(u);
                 if (x && n + 6 < sizeof d->info.uuids)
-                        n += (size_t)snprintf(d->info.uuids + n, sizeof d->info.uuids - n, "%s%04x", n ? " " : "", x);
+                        n += (size_t)snprintf(d->info.uuids + n, sizeof d->info.uuids - n, "%s%04x",
+                                              n ? " " : "", x);
         }
         if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
                 return r;
@@ -323,7 +328,8 @@ static int read_uuids(BluezDevice *d, sd_bus_message *m)
 static int read_service_data(Bluez *b, BluezDevice *d, sd_bus_message *m)
 {
         int r;
-        if ((r = sd_bus_message_enter_container(m, 'v', "a{sv}")) < 0 || (r = sd_bus_message_enter_container(m, 'a', "{sv}")) < 0)
+        if ((r = sd_bus_message_enter_container(m, 'v', "a{sv}")) < 0 ||
+            (r = sd_bus_message_enter_container(m, 'a', "{sv}")) < 0)
                 return r;
         while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
                 const char *uuid;
@@ -397,7 +403,8 @@ static int read_link_state(Bluez *b, BluezDevice *d, const char *name, sd_bus_me
         return 1;
 }
 
-static int read_device_property(Bluez *b, void *object, const char *name, const char *contents, sd_bus_message *m)
+static int read_device_property(Bluez *b, void *object, const char *name, const char *contents,
+                                sd_bus_message *m)
 {
         BluezDevice *d = object;
         int r;
@@ -409,7 +416,8 @@ static int read_device_property(Bluez *b, void *object, const char *name, const 
                 return read_rssi(b, d, m);
         if (strcmp(name, "Paired") == 0 && strcmp(contents, "b") == 0)
                 return (r = read_bool(m, &d->paired)) < 0 ? r : 1;
-        if ((strcmp(name, "Connected") == 0 || strcmp(name, "ServicesResolved") == 0) && strcmp(contents, "b") == 0)
+        if ((strcmp(name, "Connected") == 0 || strcmp(name, "ServicesResolved") == 0) &&
+            strcmp(contents, "b") == 0)
                 return read_link_state(b, d, name, m);
         if (strcmp(name, "ServiceData") == 0 && strcmp(contents, "a{sv}") == 0)
                 return (r = read_service_data(b, d, m)) < 0 ? r : 1;
@@ -433,7 +441,8 @@ static int read_flags(BluezChar *c, sd_bus_message *m)
 {
         const char *f;
         int r;
-        if ((r = sd_bus_message_enter_container(m, 'v', "as")) < 0 || (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
+        if ((r = sd_bus_message_enter_container(m, 'v', "as")) < 0 ||
+            (r = sd_bus_message_enter_container(m, 'a', "s")) < 0)
                 return r;
         c->can_notify = false;
         while ((r = sd_bus_message_read(m, "s", &f)) > 0)
@@ -449,14 +458,16 @@ static int read_value(Bluez *b, BluezChar *c, sd_bus_message *m)
         const void *data;
         size_t len;
         int r;
-        if ((r = sd_bus_message_enter_container(m, 'v', "ay")) < 0 || (r = sd_bus_message_read_array(m, 'y', &data, &len)) < 0 ||
+        if ((r = sd_bus_message_enter_container(m, 'v', "ay")) < 0 ||
+            (r = sd_bus_message_read_array(m, 'y', &data, &len)) < 0 ||
             (r = sd_bus_message_exit_container(m)) < 0)
                 return r;
         bluez_char_value(b, c, data, len);
         return 1;
 }
 
-static int read_char_property(Bluez *b, void *object, const char *name, const char *contents, sd_bus_message *m)
+static int read_char_property(Bluez *b, void *object, const char *name, const char *contents,
+                              sd_bus_message *m)
 {
         BluezChar *c = object;
         int r;
@@ -508,7 +519,8 @@ int bluez_mirror_read_interfaces(Bluez *b, const char *path, sd_bus_message *m)
         while ((r = sd_bus_message_enter_container(m, 'e', "sa{sv}")) > 0) {
                 const char *iface;
                 if ((r = sd_bus_message_read(m, "s", &iface)) < 0 ||
-                    (r = bluez_mirror_read_properties(b, path, iface, m)) < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+                    (r = bluez_mirror_read_properties(b, path, iface, m)) < 0 ||
+                    (r = sd_bus_message_exit_container(m)) < 0)
                         return r;
         }
         if (r < 0)

@@ -36,7 +36,7 @@ static size_t count_adapters(const Bluez *b)
 {
         size_t n = 0;
         BLUEZ_LIST_FOREACH(a, b->adapters)
-                n++;
+        n++;
         return n;
 }
 
@@ -44,7 +44,7 @@ static size_t count_devices(const Bluez *b)
 {
         size_t n = 0;
         BLUEZ_LIST_FOREACH(d, b->devices)
-                n++;
+        n++;
         return n;
 }
 
@@ -63,20 +63,21 @@ static int on_managed_objects(sd_bus_message *m, void *userdata, sd_bus_error *r
         r = sd_bus_message_enter_container(m, 'a', "{oa{sa{sv}}}");
         while (r > 0 && (r = sd_bus_message_enter_container(m, 'e', "oa{sa{sv}}")) > 0) {
                 const char *path;
-                if ((r = sd_bus_message_read(m, "o", &path)) < 0 || (r = bluez_mirror_read_interfaces(b, path, m)) < 0 ||
+                if ((r = sd_bus_message_read(m, "o", &path)) < 0 ||
+                    (r = bluez_mirror_read_interfaces(b, path, m)) < 0 ||
                     (r = sd_bus_message_exit_container(m)) < 0)
                         break;
         }
         if (r < 0)
                 bluez_log(b, LOG_ERR, "Could not read bluetoothd's objects: %s", strerror(-r));
-        bluez_log(b, LOG_INFO, "bluetoothd: %zu adapters, %zu devices (%zu not provisioned)", count_adapters(b),
-                  count_devices(b), b->unknown);
+        bluez_log(b, LOG_INFO, "bluetoothd: %zu adapters, %zu devices (%zu not provisioned)",
+                  count_adapters(b), count_devices(b), b->unknown);
         bluez_agent_register(b);
         bluez_discovery_ensure(b);
         /* Devices bluetoothd already knew (bonded ones come back from its storage): now that the
          * adapter is chosen, connect to those on it. */
         BLUEZ_LIST_FOREACH(d, b->devices)
-                bluez_device_maybe_connect(b, d);
+        bluez_device_maybe_connect(b, d);
         return 0;
 }
 
@@ -97,7 +98,8 @@ static int on_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         if (sd_bus_message_read(m, "sss", &name, &old, &new) < 0 || strcmp(name, BLUEZ) != 0)
                 return 0;
         if (old[0]) {
-                bluez_log(b, LOG_WARNING, "bluetoothd went away; its devices are forgotten until it is back");
+                bluez_log(b, LOG_WARNING,
+                          "bluetoothd went away; its devices are forgotten until it is back");
                 b->present = false;
                 bluez_mirror_forget(b);
         }
@@ -124,7 +126,8 @@ static int on_interfaces_removed(sd_bus_message *m, void *userdata, sd_bus_error
 {
         Bluez *b = userdata;
         const char *path, *iface;
-        if (!b->present || sd_bus_message_read(m, "o", &path) < 0 || sd_bus_message_enter_container(m, 'a', "s") < 0)
+        if (!b->present || sd_bus_message_read(m, "o", &path) < 0 ||
+            sd_bus_message_enter_container(m, 'a', "s") < 0)
                 return 0;
         while (sd_bus_message_read(m, "s", &iface) > 0)
                 if (strcmp(iface, ADAPTER_IFACE) == 0 || strcmp(iface, DEVICE_IFACE) == 0)
@@ -144,8 +147,8 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
-int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices, size_t n, const SensorSink *sink,
-              const BluezCallbacks *cb, Bluez **ret)
+int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices, size_t n,
+              const SensorSink *sink, const BluezCallbacks *cb, Bluez **ret)
 {
         Bluez *b = calloc(1, sizeof *b);
         if (!b)
@@ -182,8 +185,8 @@ Bluez *bluez_free(Bluez *b)
          * session and our agent. bluetoothd would do both when our connection closes; saying it first
          * means the next client does not find discovery still running for a client that is gone. */
         if (b->bus && b->present && bluez_discovering(b))
-                (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, b->adapter, ADAPTER_IFACE, "StopDiscovery", NULL,
-                                               NULL, "");
+                (void)sd_bus_call_method_async(b->bus, NULL, BLUEZ, b->adapter, ADAPTER_IFACE,
+                                               "StopDiscovery", NULL, NULL, "");
         bluez_agent_unregister(b);
         /* Detach every object first: a call still under way holds a reference to its object, and
          * closing the bus below ends those calls, dropping the last references. */
@@ -213,22 +216,26 @@ int bluez_start(Bluez *b)
         if (r < 0)
                 return r;
         if ((r = sd_bus_attach_event(b->bus, b->event, 0)) < 0 ||
-            (r = sd_bus_add_match(b->bus, &b->match_owner,
-                                  "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
-                                  "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.bluez'",
-                                  on_owner_changed, b)) < 0 ||
-            (r = sd_bus_add_match(b->bus, &b->match_added,
-                                  "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',"
-                                  "member='InterfacesAdded'",
-                                  on_interfaces_added, b)) < 0 ||
-            (r = sd_bus_add_match(b->bus, &b->match_removed,
-                                  "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',"
-                                  "member='InterfacesRemoved'",
-                                  on_interfaces_removed, b)) < 0 ||
-            (r = sd_bus_add_match(b->bus, &b->match_props,
-                                  "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.Properties',"
-                                  "member='PropertiesChanged',path_namespace='/org/bluez'",
-                                  on_properties_changed, b)) < 0)
+            (r = sd_bus_add_match(
+                 b->bus, &b->match_owner,
+                 "type='signal',sender='org.freedesktop.DBus',path='/org/freedesktop/DBus',"
+                 "interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.bluez'",
+                 on_owner_changed, b)) < 0 ||
+            (r = sd_bus_add_match(
+                 b->bus, &b->match_added,
+                 "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',"
+                 "member='InterfacesAdded'",
+                 on_interfaces_added, b)) < 0 ||
+            (r = sd_bus_add_match(
+                 b->bus, &b->match_removed,
+                 "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.ObjectManager',"
+                 "member='InterfacesRemoved'",
+                 on_interfaces_removed, b)) < 0 ||
+            (r = sd_bus_add_match(
+                 b->bus, &b->match_props,
+                 "type='signal',sender='org.bluez',interface='org.freedesktop.DBus.Properties',"
+                 "member='PropertiesChanged',path_namespace='/org/bluez'",
+                 on_properties_changed, b)) < 0)
                 return r;
         get_objects(b);
         return 0;
@@ -268,8 +275,8 @@ size_t bluez_unknown_list(const Bluez *b, const BluezUnknown **ret)
         m->unknown_list = calloc(32, sizeof *m->unknown_list);
         if (m->unknown_list)
                 BLUEZ_LIST_FOREACH(d, b->devices)
-                        if (d->provisioned < 0 && d->has_address && n < 32)
-                                m->unknown_list[n++] = d->info;
+        if (d->provisioned < 0 && d->has_address && n < 32)
+                m->unknown_list[n++] = d->info;
         *ret = m->unknown_list;
         return m->unknown_list ? n : 0;
 }
@@ -277,7 +284,7 @@ size_t bluez_unknown_list(const Bluez *b, const BluezUnknown **ret)
 bool bluez_connected(const Bluez *b, size_t i)
 {
         BLUEZ_LIST_FOREACH(d, b->devices)
-                if (d->provisioned == (int)i)
-                        return d->connected;
+        if (d->provisioned == (int)i)
+                return d->connected;
         return false;
 }

@@ -26,12 +26,13 @@
 #include "sensors/reading.h"
 
 typedef struct BluezDeviceConfig {
-        const char *id;      /* sensor id */
+        const char *id; /* sensor id */
         uint8_t address[6];
-        bool advertises;     /* a BTHome sensor: its ServiceData (UUID 0xFCD2) is the frame */
-        uint16_t measure[2]; /* a health device: the measurement characteristics to subscribe to (0 = none) */
-        int passkey;         /* the pairing passkey, or -1: "just works" */
-        bool bond;           /* pair (bond) when first connected, before subscribing */
+        bool advertises; /* a BTHome sensor: its ServiceData (UUID 0xFCD2) is the frame */
+        uint16_t
+            measure[2]; /* a health device: the measurement characteristics to subscribe to (0 = none) */
+        int passkey;    /* the pairing passkey, or -1: "just works" */
+        bool bond;      /* pair (bond) when first connected, before subscribing */
 } BluezDeviceConfig;
 
 typedef struct BluezCallbacks {
@@ -45,8 +46,8 @@ typedef struct Bluez Bluez;
 /* adapter: "hci0", or NULL for the first powered one. Copies what it needs: adapter, devices (ids
  * too) and the two structs are the caller's again on return; sink->userdata and cb->userdata are
  * borrowed and must outlive the Bluez. On success *ret is the caller's, to free with bluez_free(). */
-int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices, size_t n, const SensorSink *sink,
-              const BluezCallbacks *cb, Bluez **ret);
+int bluez_new(sd_event *e, const char *adapter, const BluezDeviceConfig *devices, size_t n,
+              const SensorSink *sink, const BluezCallbacks *cb, Bluez **ret);
 /* Takes NULL; ends our discovery and agent politely, closes the bus and frees everything. No callback
  * of sink or cb runs after it. Returns NULL. */
 Bluez *bluez_free(Bluez *b);
@@ -71,9 +72,9 @@ bool bluez_connected(const Bluez *b, size_t i);
 typedef struct BluezUnknown {
         char address[MAC_STRING_MAX]; /* as bluetoothd wrote it */
         char name[32];
-        int rssi;          /* 0 unknown */
-        bool bthome;       /* advertises BTHome service data */
-        char uuids[96];    /* the 16-bit service UUIDs it advertises, "180d 1810" */
+        int rssi;       /* 0 unknown */
+        bool bthome;    /* advertises BTHome service data */
+        char uuids[96]; /* the 16-bit service UUIDs it advertises, "180d 1810" */
 } BluezUnknown;
 /* Returns how many are in *ret (0 when out of memory). The array is borrowed: it belongs to b and is
  * valid until the next bluez_unknown_list() or bluez_free(). */

@@ -12,9 +12,9 @@
 
 typedef struct BthomeState {
         bool has_counter;
-        uint32_t counter;   /* the last accepted encryption counter */
+        uint32_t counter; /* the last accepted encryption counter */
         bool has_packet_id;
-        uint8_t packet_id;  /* the last packet id seen */
+        uint8_t packet_id; /* the last packet id seen */
 } BthomeState;
 
 /* Decodes buf (the service data after the UUID). key is the 16-byte bind key or NULL; mac is the

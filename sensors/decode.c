@@ -40,7 +40,8 @@ int decoded_fail(Decoded *out, int error, const char *fmt, ...)
 int cursor_take(Cursor *c, size_t n, const char *field, const uint8_t **ret)
 {
         if (c->len - c->off < n)
-                return decoded_fail(c->out, -EBADMSG, "too short: %s needs %zu bytes at offset %zu, %zu left", field, n,
+                return decoded_fail(c->out, -EBADMSG,
+                                    "too short: %s needs %zu bytes at offset %zu, %zu left", field, n,
                                     c->off, c->len - c->off);
         *ret = c->buf + c->off;
         c->off += n;
@@ -86,7 +87,8 @@ int cursor_u32(Cursor *c, const char *field, uint32_t *ret)
 int cursor_end(Cursor *c)
 {
         if (c->off != c->len)
-                return decoded_fail(c->out, -EBADMSG, "%zu unexpected bytes after the last field (offset %zu)",
+                return decoded_fail(c->out, -EBADMSG,
+                                    "%zu unexpected bytes after the last field (offset %zu)",
                                     c->len - c->off, c->off);
         return 0;
 }
@@ -111,8 +113,9 @@ int cursor_datetime(Cursor *c, const DecodeContext *ctx, int64_t *ret_usec, bool
                 return 0;
         }
         if (year < 1582 || year > 9999 || month > 12 || day > 31 || h > 23 || m > 59 || s > 59)
-                return decoded_fail(c->out, -EBADMSG, "time stamp out of range: %04u-%02u-%02u %02u:%02u:%02u", year,
-                                    month, day, h, m, s);
+                return decoded_fail(c->out, -EBADMSG,
+                                    "time stamp out of range: %04u-%02u-%02u %02u:%02u:%02u", year, month,
+                                    day, h, m, s);
         tm.tm_year = (int)year - 1900;
         tm.tm_mon = (int)month - 1;
         tm.tm_mday = (int)day;
@@ -189,7 +192,8 @@ Reading *decoded_add_sfloat(Decoded *out, Metric m, const char *unit, uint16_t r
         return r;
 }
 
-Reading *decoded_add_float(Decoded *out, Metric m, const char *unit, uint32_t raw, int64_t time_usec, TimeQuality q)
+Reading *decoded_add_float(Decoded *out, Metric m, const char *unit, uint32_t raw, int64_t time_usec,
+                           TimeQuality q)
 {
         Reading *r = decoded_add_reading(out, m, unit, time_usec, q);
         double v;

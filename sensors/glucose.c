@@ -12,14 +12,16 @@ enum {
 };
 
 static const char *const sample_types[] = {
-        [1] = "capillary whole blood", [2] = "capillary plasma", [3] = "venous whole blood",
-        [4] = "venous plasma",         [5] = "arterial whole blood", [6] = "arterial plasma",
-        [7] = "undetermined whole blood", [8] = "undetermined plasma", [9] = "interstitial fluid",
-        [10] = "control solution",
+    [1] = "capillary whole blood",    [2] = "capillary plasma",
+    [3] = "venous whole blood",       [4] = "venous plasma",
+    [5] = "arterial whole blood",     [6] = "arterial plasma",
+    [7] = "undetermined whole blood", [8] = "undetermined plasma",
+    [9] = "interstitial fluid",       [10] = "control solution",
 };
 
 static const char *const locations[] = {
-        [1] = "finger", [2] = "alternate site", [3] = "earlobe", [4] = "control solution", [15] = "not available",
+    [1] = "finger",           [2] = "alternate site", [3] = "earlobe",
+    [4] = "control solution", [15] = "not available",
 };
 
 static uint32_t annunciation_flags(uint16_t s)
@@ -85,9 +87,11 @@ int decode_glucose(const uint8_t *buf, size_t len, const DecodeContext *ctx, Dec
                 return -EBADMSG;
         type = type_loc & 0x0F;
         loc = type_loc >> 4;
-        r->sample = type < sizeof sample_types / sizeof sample_types[0] && sample_types[type] ? sample_types[type]
-                                                                                            : "reserved";
-        r->site = loc < sizeof locations / sizeof locations[0] && locations[loc] ? locations[loc] : "reserved";
+        r->sample = type < sizeof sample_types / sizeof sample_types[0] && sample_types[type]
+                        ? sample_types[type]
+                        : "reserved";
+        r->site =
+            loc < sizeof locations / sizeof locations[0] && locations[loc] ? locations[loc] : "reserved";
         r->has_sequence = true;
         r->sequence = seq;
         r->flags = annunciation_flags(status);

@@ -18,14 +18,14 @@
 #define RETRY_CAP_USEC (60 * 1000 * 1000ULL)
 
 static const char *const gpio_kind_table[_GPIO_KIND_MAX] = {
-        [GPIO_DOOR] = "door",
-        [GPIO_BUTTON] = "button",
-        [GPIO_BED] = "bed",
-        [GPIO_DISPENSER_DOSE_TAKEN] = "dispenser-dose-taken",
-        [GPIO_DISPENSER_DOSE_DUE] = "dispenser-dose-due",
-        [GPIO_DISPENSER_FAULT] = "dispenser-fault",
-        [GPIO_MOTION] = "motion",
-        [GPIO_GENERIC] = "generic",
+    [GPIO_DOOR] = "door",
+    [GPIO_BUTTON] = "button",
+    [GPIO_BED] = "bed",
+    [GPIO_DISPENSER_DOSE_TAKEN] = "dispenser-dose-taken",
+    [GPIO_DISPENSER_DOSE_DUE] = "dispenser-dose-due",
+    [GPIO_DISPENSER_FAULT] = "dispenser-fault",
+    [GPIO_MOTION] = "motion",
+    [GPIO_GENERIC] = "generic",
 };
 
 DEFINE_STRING_TABLE_LOOKUP(gpio_kind, GpioKind, gpio_kind_table, _GPIO_KIND_MAX);
@@ -193,7 +193,8 @@ static void emit(Input *in, int value, int64_t mono)
 /* Up to the Manager, once per change: the input stopped working (1), or works again (0). */
 static void emit_failed(Input *in, bool failed)
 {
-        Event e = {.kind = EVENT_INPUT_FAILED, .value = failed, .time_usec = mono_to_realtime(now_monotonic())};
+        Event e = {
+            .kind = EVENT_INPUT_FAILED, .value = failed, .time_usec = mono_to_realtime(now_monotonic())};
         snprintf(e.sensor, sizeof e.sensor, "%s", in->id);
         in->reported_failed = failed;
         in->owner->sink.event(in->owner->sink.userdata, &e);
@@ -290,11 +291,13 @@ static void input_failed(Input *in, char *error)
                 if (r >= 0)
                         r = sd_event_source_set_enabled(in->retry, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time(in->owner->event, &in->retry, CLOCK_MONOTONIC, at, 100 * 1000, on_retry, in);
+                r = sd_event_add_time(in->owner->event, &in->retry, CLOCK_MONOTONIC, at, 100 * 1000,
+                                      on_retry, in);
         if (r < 0) {
                 /* Only without memory; status and the raised input_failed still say it does not work. */
                 char *why = NULL;
-                if (asprintf(&why, "%s; cannot try again: %s", in->error ? in->error : "", strerror(-r)) >= 0) {
+                if (asprintf(&why, "%s; cannot try again: %s", in->error ? in->error : "", strerror(-r)) >=
+                    0) {
                         free(in->error);
                         in->error = why;
                 }
@@ -383,13 +386,14 @@ static int open_input(Input *in)
                 r = asprintf(&err, "no line '%s' on %s", in->line_name, in->chip_name);
         else if (gpiod_line_request_both_edges_events_flags(in->line, CONSUMER, flags) < 0) {
                 const char *holder = gpiod_line_consumer(in->line);
-                r = errno == EBUSY ? asprintf(&err, "line %s of %s is held by another program (%s)", in->line_name,
-                                              in->chip_name, holder ? holder : "unknown")
-                                   : asprintf(&err, "cannot request line %s of %s: %s", in->line_name, in->chip_name,
-                                              strerror(errno));
+                r = errno == EBUSY ? asprintf(&err, "line %s of %s is held by another program (%s)",
+                                              in->line_name, in->chip_name, holder ? holder : "unknown")
+                                   : asprintf(&err, "cannot request line %s of %s: %s", in->line_name,
+                                              in->chip_name, strerror(errno));
                 in->line = NULL; /* not ours to release */
         } else if ((value = gpiod_line_get_value(in->line)) < 0)
-                r = asprintf(&err, "cannot read line %s of %s: %s", in->line_name, in->chip_name, strerror(errno));
+                r = asprintf(&err, "cannot read line %s of %s: %s", in->line_name, in->chip_name,
+                             strerror(errno));
         else {
                 fd = gpiod_line_event_get_fd(in->line);
                 r = sd_event_add_io(in->owner->event, &in->io, fd, EPOLLIN, on_line_event, in);
@@ -432,7 +436,8 @@ int64_t gpio_input_next_retry(const GpioInputs *g, size_t i)
         return (int64_t)at;
 }
 
-int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const SensorSink *sink, GpioInputs **ret)
+int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const SensorSink *sink,
+                    GpioInputs **ret)
 {
         GpioInputs *g = calloc(1, sizeof *g);
         if (!g)

@@ -24,18 +24,18 @@ typedef enum GpioKind {
 } GpioKind;
 
 int gpio_kind_from_name(const char *name, GpioKind *ret); /* the Kind= names: door, button, ... */
-const char *gpio_kind_name(GpioKind k);                    /* a static string; NULL out of range */
+const char *gpio_kind_name(GpioKind k);                   /* a static string; NULL out of range */
 
 /* ---- pure parts (unit-tested) ---- */
 
 typedef struct Debounce {
-        int64_t window;      /* usec; 0: every edge counts */
-        int stable;          /* the last reported value, -1 before the first */
-        bool pending;        /* a different value is waiting to prove itself */
-        bool bouncing;       /* edges within the window of each other: one burst */
+        int64_t window; /* usec; 0: every edge counts */
+        int stable;     /* the last reported value, -1 before the first */
+        bool pending;   /* a different value is waiting to prove itself */
+        bool bouncing;  /* edges within the window of each other: one burst */
         int pending_value;
-        int64_t first_edge;  /* when the pending change began (the time reported) */
-        int64_t last_edge;   /* the last edge of the burst */
+        int64_t first_edge; /* when the pending change began (the time reported) */
+        int64_t last_edge;  /* the last edge of the burst */
 } Debounce;
 
 void debounce_init(Debounce *d, int64_t window_usec, int initial_value);
@@ -59,8 +59,8 @@ bool gpio_kind_has_state(GpioKind kind);
 
 typedef struct GpioInputConfig {
         const char *id;
-        const char *chip;    /* gpiochip0, /dev/gpiochip0, a number or a label */
-        const char *line;    /* an offset, or a line name */
+        const char *chip; /* gpiochip0, /dev/gpiochip0, a number or a label */
+        const char *line; /* an offset, or a line name */
         GpioKind kind;
         bool active_low;
         unsigned debounce_ms;
@@ -69,7 +69,8 @@ typedef struct GpioInputConfig {
 typedef struct GpioInputs GpioInputs;
 
 /* Copies the configuration. Nothing is opened until gpio_inputs_start(). */
-int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const SensorSink *sink, GpioInputs **ret);
+int gpio_inputs_new(sd_event *e, const GpioInputConfig *cfg, size_t n, const SensorSink *sink,
+                    GpioInputs **ret);
 GpioInputs *gpio_inputs_free(GpioInputs *g);
 /* Requests every line; an input that fails keeps its error (gpio_input_error()) and the rest go on.
  * Reports the start-up state of state kinds once. Returns the number of inputs that failed.

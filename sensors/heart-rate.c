@@ -38,17 +38,20 @@ int decode_heart_rate(const uint8_t *buf, size_t len, const DecodeContext *ctx, 
         if (flags & HR_ENERGY) {
                 if ((e = cursor_u16(&c, "energy expended", &u16)) < 0)
                         return e;
-                if (!(r = decoded_add_reading(out, METRIC_ENERGY_EXPENDED, "kJ", ctx->now_usec, ctx->now_quality)))
+                if (!(r = decoded_add_reading(out, METRIC_ENERGY_EXPENDED, "kJ", ctx->now_usec,
+                                              ctx->now_quality)))
                         return -EBADMSG;
                 r->value = u16;
         }
         if (flags & HR_RR) {
                 if (c.off == c.len)
-                        return decoded_fail(out, -EBADMSG, "too short: the flags promise RR intervals, none follow");
+                        return decoded_fail(out, -EBADMSG,
+                                            "too short: the flags promise RR intervals, none follow");
                 while (c.off < c.len) {
                         if ((e = cursor_u16(&c, "RR interval", &u16)) < 0)
                                 return e;
-                        if (!(r = decoded_add_reading(out, METRIC_RR_INTERVAL, "s", ctx->now_usec, ctx->now_quality)))
+                        if (!(r = decoded_add_reading(out, METRIC_RR_INTERVAL, "s", ctx->now_usec,
+                                                      ctx->now_quality)))
                                 return -EBADMSG;
                         r->value = u16 / 1024.0;
                 }

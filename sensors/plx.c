@@ -115,11 +115,11 @@ int decode_plx_continuous(const uint8_t *buf, size_t len, const DecodeContext *c
         if ((e = cursor_u8(&c, "flags", &flags)) < 0 || (e = cursor_u16(&c, "SpO2", &spo2)) < 0 ||
             (e = cursor_u16(&c, "pulse rate", &pr)) < 0)
                 return e;
-        if ((flags & CONT_FAST) &&
-            ((e = cursor_u16(&c, "SpO2 fast", &fspo2)) < 0 || (e = cursor_u16(&c, "pulse rate fast", &fpr)) < 0))
+        if ((flags & CONT_FAST) && ((e = cursor_u16(&c, "SpO2 fast", &fspo2)) < 0 ||
+                                    (e = cursor_u16(&c, "pulse rate fast", &fpr)) < 0))
                 return e;
-        if ((flags & CONT_SLOW) &&
-            ((e = cursor_u16(&c, "SpO2 slow", &sspo2)) < 0 || (e = cursor_u16(&c, "pulse rate slow", &spr)) < 0))
+        if ((flags & CONT_SLOW) && ((e = cursor_u16(&c, "SpO2 slow", &sspo2)) < 0 ||
+                                    (e = cursor_u16(&c, "pulse rate slow", &spr)) < 0))
                 return e;
         if ((flags & CONT_MEAS_STATUS) && (e = cursor_u16(&c, "measurement status", &mstatus)) < 0)
                 return e;

@@ -32,9 +32,9 @@ typedef enum Metric {
         METRIC_HUMIDITY,
         METRIC_BATTERY,
         METRIC_ILLUMINANCE,
-        METRIC_PULSE_RATE_FAST,   /* PLX continuous: fast-response averages */
+        METRIC_PULSE_RATE_FAST, /* PLX continuous: fast-response averages */
         METRIC_SPO2_FAST,
-        METRIC_PULSE_RATE_SLOW,   /* PLX continuous: slow-response averages */
+        METRIC_PULSE_RATE_SLOW, /* PLX continuous: slow-response averages */
         METRIC_SPO2_SLOW,
         METRIC_VOLTAGE,
         METRIC_POWER,
@@ -53,45 +53,45 @@ typedef enum TimeQuality {
 /* Device status flags that make a measurement doubtful, or say where it came from; they travel
  * with the reading as a list of names (reading_flag_name()). */
 enum {
-        READING_BODY_MOVEMENT = 1u << 0,       /* BP: body movement during measurement */
-        READING_CUFF_LOOSE = 1u << 1,          /* BP: cuff fit too loose */
-        READING_IRREGULAR_PULSE = 1u << 2,     /* BP */
-        READING_QUESTIONABLE = 1u << 3,        /* PLX: questionable measurement; pulse questionable */
-        READING_INVALID = 1u << 4,             /* PLX: invalid measurement */
-        READING_LOW_PERFUSION = 1u << 5,       /* PLX */
-        READING_PULSE_OUT_OF_RANGE = 1u << 6,  /* BP: pulse rate above or below the device's range */
-        READING_IMPROPER_POSITION = 1u << 7,   /* BP: improper measurement position */
-        READING_SIGNAL_POOR = 1u << 8,         /* PLX: inadequate, poor, erratic or non-pulsatile signal */
-        READING_SENSOR_PROBLEM = 1u << 9,      /* PLX: sensor displaced, unconnected, malfunctioning */
-        READING_EARLY_ESTIMATE = 1u << 10,     /* PLX: early estimated data */
-        READING_FROM_STORAGE = 1u << 11,       /* PLX: data from measurement storage */
-        READING_DEMO_OR_TEST = 1u << 12,       /* PLX: demonstration or testing data */
+        READING_BODY_MOVEMENT = 1u << 0,         /* BP: body movement during measurement */
+        READING_CUFF_LOOSE = 1u << 1,            /* BP: cuff fit too loose */
+        READING_IRREGULAR_PULSE = 1u << 2,       /* BP */
+        READING_QUESTIONABLE = 1u << 3,          /* PLX: questionable measurement; pulse questionable */
+        READING_INVALID = 1u << 4,               /* PLX: invalid measurement */
+        READING_LOW_PERFUSION = 1u << 5,         /* PLX */
+        READING_PULSE_OUT_OF_RANGE = 1u << 6,    /* BP: pulse rate above or below the device's range */
+        READING_IMPROPER_POSITION = 1u << 7,     /* BP: improper measurement position */
+        READING_SIGNAL_POOR = 1u << 8,           /* PLX: inadequate, poor, erratic or non-pulsatile signal */
+        READING_SENSOR_PROBLEM = 1u << 9,        /* PLX: sensor displaced, unconnected, malfunctioning */
+        READING_EARLY_ESTIMATE = 1u << 10,       /* PLX: early estimated data */
+        READING_FROM_STORAGE = 1u << 11,         /* PLX: data from measurement storage */
+        READING_DEMO_OR_TEST = 1u << 12,         /* PLX: demonstration or testing data */
         READING_DEVICE_CLOCK_NOT_SET = 1u << 13, /* PLX: the device's clock was not set */
-        READING_NO_SKIN_CONTACT = 1u << 14,    /* HR: contact supported but not detected */
-        READING_BATTERY_LOW = 1u << 15,        /* glucose annunciation */
-        READING_SENSOR_FAULT = 1u << 16,       /* glucose: sensor malfunction or general device fault */
-        READING_SAMPLE_INSUFFICIENT = 1u << 17, /* glucose */
-        READING_STRIP_ERROR = 1u << 18,        /* glucose: insertion error, wrong strip type, pulled too soon */
-        READING_RESULT_HIGH = 1u << 19,        /* glucose: result higher than the device can process */
-        READING_RESULT_LOW = 1u << 20,         /* glucose */
+        READING_NO_SKIN_CONTACT = 1u << 14,      /* HR: contact supported but not detected */
+        READING_BATTERY_LOW = 1u << 15,          /* glucose annunciation */
+        READING_SENSOR_FAULT = 1u << 16,         /* glucose: sensor malfunction or general device fault */
+        READING_SAMPLE_INSUFFICIENT = 1u << 17,  /* glucose */
+        READING_STRIP_ERROR = 1u << 18, /* glucose: insertion error, wrong strip type, pulled too soon */
+        READING_RESULT_HIGH = 1u << 19, /* glucose: result higher than the device can process */
+        READING_RESULT_LOW = 1u << 20,  /* glucose */
         READING_TEMPERATURE_OUT_OF_RANGE = 1u << 21, /* glucose */
-        READING_TIME_FAULT = 1u << 22,         /* glucose */
-        READING_EQUIPMENT_MALFUNCTION = 1u << 23, /* PLX */
+        READING_TIME_FAULT = 1u << 22,               /* glucose */
+        READING_EQUIPMENT_MALFUNCTION = 1u << 23,    /* PLX */
         _READING_FLAG_COUNT = 24,
 };
 
 typedef enum EventKind {
-        EVENT_DOOR,      /* value 1 open, 0 closed */
-        EVENT_MOTION,    /* value 1 motion, 0 clear */
-        EVENT_BED,       /* value 1 in bed, 0 out of bed */
-        EVENT_BUTTON,    /* value 1 press, 2 double, 3 triple, 4 long, 5 long double, 6 long triple, 128 hold */
+        EVENT_DOOR,   /* value 1 open, 0 closed */
+        EVENT_MOTION, /* value 1 motion, 0 clear */
+        EVENT_BED,    /* value 1 in bed, 0 out of bed */
+        EVENT_BUTTON, /* value 1 press, 2 double, 3 triple, 4 long, 5 long double, 6 long triple, 128 hold */
         EVENT_DOSE_DUE,
         EVENT_DOSE_TAKEN,
         EVENT_DOSE_MISSED,
         EVENT_DISPENSER_EMPTY,
         EVENT_DISPENSER_REFILL,
         EVENT_DISPENSER_FAULT,
-        EVENT_WINDOW,    /* BTHome binary states, value 1/0 */
+        EVENT_WINDOW, /* BTHome binary states, value 1/0 */
         EVENT_OPENING,
         EVENT_OCCUPANCY,
         EVENT_PRESENCE,
@@ -105,7 +105,7 @@ typedef enum EventKind {
         EVENT_WATER_LEAK,
         EVENT_PROBLEM,
         EVENT_POWER,
-        EVENT_DIMMER,    /* value: steps, negative to the left */
+        EVENT_DIMMER,       /* value: steps, negative to the left */
         EVENT_INPUT_FAILED, /* value 1 the input failed, 0 it works again; sensor: the input's id */
         _EVENT_KIND_MAX,
 } EventKind;
@@ -115,19 +115,19 @@ typedef enum EventKind {
 typedef struct Reading {
         char sensor[SENSOR_ID_MAX]; /* sensor id from the config; empty until the caller sets it */
         Metric metric;
-        double value;               /* meaningless when absent is set */
-        const char *unit;           /* UCUM, a static string */
-        const char *absent;         /* NULL, or why there is no value: "NaN", "NRes", "+INF", "-INF",
-                                     * "reserved", "unsuccessful" (static) */
-        int64_t time_usec;          /* UTC, usec since the epoch */
+        double value;       /* meaningless when absent is set */
+        const char *unit;   /* UCUM, a static string */
+        const char *absent; /* NULL, or why there is no value: "NaN", "NRes", "+INF", "-INF",
+                             * "reserved", "unsuccessful" (static) */
+        int64_t time_usec;  /* UTC, usec since the epoch */
         TimeQuality time_quality;
-        uint32_t flags;             /* READING_* */
+        uint32_t flags; /* READING_* */
         bool has_user;
-        uint8_t user;               /* the device's user index (BP, weight) */
+        uint8_t user; /* the device's user index (BP, weight) */
         bool has_sequence;
-        uint16_t sequence;          /* the device's record number (glucose) */
-        const char *site;           /* where measured (temperature type, glucose location), or NULL */
-        const char *sample;         /* what was measured (glucose sample type), or NULL */
+        uint16_t sequence;  /* the device's record number (glucose) */
+        const char *site;   /* where measured (temperature type, glucose location), or NULL */
+        const char *sample; /* what was measured (glucose sample type), or NULL */
 } Reading;
 
 typedef struct Event {

@@ -44,26 +44,32 @@ typedef struct Action {
 
 /* Motion sensors advertise unencrypted; the climate sensor is encrypted with this bind key. */
 static const SimDevice devices[] = {
-        {"bp-cuff", PROFILE_BLOOD_PRESSURE, "A4:C1:38:10:00:01", NULL},
-        {"scale", PROFILE_WEIGHT, "A4:C1:38:10:00:02", NULL},
-        {"oximeter", PROFILE_PLX_SPOT, "A4:C1:38:10:00:03", NULL},
-        {"thermometer", PROFILE_TEMPERATURE, "A4:C1:38:10:00:04", NULL},
-        {"bedroom-motion", PROFILE_BTHOME, "A4:C1:38:20:00:01", NULL},
-        {"bathroom-motion", PROFILE_BTHOME, "A4:C1:38:20:00:02", NULL},
-        {"kitchen-motion", PROFILE_BTHOME, "A4:C1:38:20:00:03", NULL},
-        {"living-room-motion", PROFILE_BTHOME, "A4:C1:38:20:00:04", NULL},
-        {"hall-motion", PROFILE_BTHOME, "A4:C1:38:20:00:05", NULL},
-        {"living-room-climate", PROFILE_BTHOME, "A4:C1:38:30:00:01", "231d39c1d7cc1ab1aee224cd096db932"},
+    {"bp-cuff", PROFILE_BLOOD_PRESSURE, "A4:C1:38:10:00:01", NULL},
+    {"scale", PROFILE_WEIGHT, "A4:C1:38:10:00:02", NULL},
+    {"oximeter", PROFILE_PLX_SPOT, "A4:C1:38:10:00:03", NULL},
+    {"thermometer", PROFILE_TEMPERATURE, "A4:C1:38:10:00:04", NULL},
+    {"bedroom-motion", PROFILE_BTHOME, "A4:C1:38:20:00:01", NULL},
+    {"bathroom-motion", PROFILE_BTHOME, "A4:C1:38:20:00:02", NULL},
+    {"kitchen-motion", PROFILE_BTHOME, "A4:C1:38:20:00:03", NULL},
+    {"living-room-motion", PROFILE_BTHOME, "A4:C1:38:20:00:04", NULL},
+    {"hall-motion", PROFILE_BTHOME, "A4:C1:38:20:00:05", NULL},
+    {"living-room-climate", PROFILE_BTHOME, "A4:C1:38:30:00:01", "231d39c1d7cc1ab1aee224cd096db932"},
 };
 
 static const SimRole roles[] = {
-        {"bp-cuff", NULL, false},          {"scale", NULL, false},
-        {"oximeter", NULL, false},         {"thermometer", NULL, false},
-        {"bedroom-motion", "bedroom", false}, {"bathroom-motion", "bathroom", false},
-        {"kitchen-motion", "kitchen", false}, {"living-room-motion", "living-room", false},
-        {"hall-motion", "hall", false},    {"living-room-climate", "living-room", false},
-        {"bed-mat", "bed", true},          {"front-door", "exit-door", true},
-        {"dispenser", "dispenser", true},
+    {"bp-cuff", NULL, false},
+    {"scale", NULL, false},
+    {"oximeter", NULL, false},
+    {"thermometer", NULL, false},
+    {"bedroom-motion", "bedroom", false},
+    {"bathroom-motion", "bathroom", false},
+    {"kitchen-motion", "kitchen", false},
+    {"living-room-motion", "living-room", false},
+    {"hall-motion", "hall", false},
+    {"living-room-climate", "living-room", false},
+    {"bed-mat", "bed", true},
+    {"front-door", "exit-door", true},
+    {"dispenser", "dispenser", true},
 };
 
 const SimRole *sim_roles(size_t *ret_n)
@@ -87,11 +93,11 @@ struct Sim {
         uint8_t packet_id[sizeof devices / sizeof devices[0]]; /* BTHome packet ids, per device */
         uint8_t climate_key[16], climate_mac[6];
 
-        uint64_t rng;           /* xorshift64* state */
-        int64_t sim_start;      /* simulated clock at start */
-        uint64_t real_start;    /* CLOCK_MONOTONIC at start */
-        int64_t day;            /* start (00:00 UTC) of the day planned in actions */
-        Action *actions;        /* that day's plan, sorted by time */
+        uint64_t rng;        /* xorshift64* state */
+        int64_t sim_start;   /* simulated clock at start */
+        uint64_t real_start; /* CLOCK_MONOTONIC at start */
+        int64_t day;         /* start (00:00 UTC) of the day planned in actions */
+        Action *actions;     /* that day's plan, sorted by time */
         size_t n_actions, cap_actions, next;
         uint64_t emitted;
         bool paused, stopped;
@@ -182,7 +188,8 @@ static void plan_day(Sim *s, int64_t day)
         motion(s, wake + 30 * 1000000LL, "bedroom-motion");
         motion(s, wake + 3 * MIN, "bathroom-motion");
         t = wake + 40 * MIN + (int64_t)uniform(s, 0, 20 * MIN);
-        measure(s, t, ACT_BP, "bp-cuff", round(normal(s, 134, 8)), round(normal(s, 82, 6)), round(normal(s, 72, 5)));
+        measure(s, t, ACT_BP, "bp-cuff", round(normal(s, 134, 8)), round(normal(s, 82, 6)),
+                round(normal(s, 72, 5)));
         measure(s, t + 5 * MIN, ACT_WEIGHT, "scale", round_to(normal(s, 78.0, 0.3), 0.05), 0, 0);
 
         /* Medication: due at the scheduled times, usually taken within a quarter of an hour. */
@@ -190,12 +197,14 @@ static void plan_day(Sim *s, int64_t day)
                 t = day + doses[i];
                 event(s, t, "dispenser", EVENT_DOSE_DUE, 1);
                 if (uniform(s, 0, 1) < 0.97)
-                        event(s, t + (int64_t)uniform(s, 1 * MIN, 15 * MIN), "dispenser", EVENT_DOSE_TAKEN, 1);
+                        event(s, t + (int64_t)uniform(s, 1 * MIN, 15 * MIN), "dispenser", EVENT_DOSE_TAKEN,
+                              1);
         }
 
         /* Mid-morning spot checks. */
         t = day + 9 * HOUR + (int64_t)uniform(s, 0, 30 * MIN);
-        measure(s, t, ACT_PLX, "oximeter", fmin(100, round(normal(s, 96.5, 1.0))), round(normal(s, 74, 5)), 0);
+        measure(s, t, ACT_PLX, "oximeter", fmin(100, round(normal(s, 96.5, 1.0))), round(normal(s, 74, 5)),
+                0);
         measure(s, t + 2 * MIN, ACT_TEMPERATURE, "thermometer", round_to(normal(s, 36.8, 0.2), 0.1), 0, 0);
 
         /* Going out for a walk or shopping on most days. */
@@ -222,7 +231,9 @@ static void plan_day(Sim *s, int64_t day)
         for (t = day; t < day + DAY; t += 10 * MIN) {
                 double hour = (double)(t - day) / HOUR;
                 /* The battery is reported once a day, at noon. */
-                double battery = t == day + 12 * HOUR ? fmax(0, round(100 - (double)((day - s->sim_start) / DAY) * 0.05)) : -1;
+                double battery = t == day + 12 * HOUR
+                                     ? fmax(0, round(100 - (double)((day - s->sim_start) / DAY) * 0.05))
+                                     : -1;
                 measure(s, t, ACT_CLIMATE, "living-room-climate",
                         round_to(21.0 + 1.5 * sin((hour - 9) / 24 * 2 * M_PI) + normal(s, 0, 0.1), 0.01),
                         round_to(normal(s, 38, 1.5), 0.01), battery);
@@ -289,9 +300,13 @@ static void emit(Sim *s, const Action *a)
                 break;
         }
         case ACT_BP: {
-                BloodPressureValue v = {.systolic = a->m.a, .diastolic = a->m.b,
-                                        .map = round(a->m.b + (a->m.a - a->m.b) / 3), .pulse = a->m.c,
-                                        .has_time = true, .time = dt, .user = 1};
+                BloodPressureValue v = {.systolic = a->m.a,
+                                        .diastolic = a->m.b,
+                                        .map = round(a->m.b + (a->m.a - a->m.b) / 3),
+                                        .pulse = a->m.c,
+                                        .has_time = true,
+                                        .time = dt,
+                                        .user = 1};
                 n = encode_blood_pressure(buf, &v);
                 frame(s, a, buf, n);
                 break;
@@ -424,8 +439,8 @@ int sim_start(Sim *s)
         plan_day(s, s->sim_start - ((s->sim_start % DAY) + DAY) % DAY);
 
         if (s->opt.speed > 0)
-                return sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, real_time_of(s, peek(s)->at), 0,
-                                         on_timer, s);
+                return sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, real_time_of(s, peek(s)->at),
+                                         0, on_timer, s);
         r = sd_event_add_defer(s->event, &s->defer, on_defer, s);
         if (r < 0)
                 return r;

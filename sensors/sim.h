@@ -15,7 +15,7 @@
 #include "sensors/reading.h"
 
 typedef struct SimOptions {
-        double speed;           /* simulated seconds per real second; 0: as fast as the sink takes them */
+        double speed; /* simulated seconds per real second; 0: as fast as the sink takes them */
         uint64_t seed;
         int64_t start_usec;     /* simulated clock at start (UTC); 0: the real clock now */
         int32_t utc_offset_sec; /* device clocks show local time: local minus UTC */

@@ -11,8 +11,8 @@ enum {
 };
 
 static const char *const types[] = {
-        [1] = "armpit", [2] = "body", [3] = "ear", [4] = "finger", [5] = "gastrointestinal",
-        [6] = "mouth",  [7] = "rectum", [8] = "toe", [9] = "tympanum",
+    [1] = "armpit", [2] = "body",   [3] = "ear", [4] = "finger",   [5] = "gastrointestinal",
+    [6] = "mouth",  [7] = "rectum", [8] = "toe", [9] = "tympanum",
 };
 
 int decode_temperature(const uint8_t *buf, size_t len, const DecodeContext *ctx, Decoded *out)
@@ -34,7 +34,8 @@ int decode_temperature(const uint8_t *buf, size_t len, const DecodeContext *ctx,
                 return e;
         if ((e = cursor_end(&c)) < 0)
                 return e;
-        r = decoded_add_float(out, METRIC_BODY_TEMPERATURE, (flags & TEMP_FAHRENHEIT) ? "[degF]" : "Cel", raw, t, q);
+        r = decoded_add_float(out, METRIC_BODY_TEMPERATURE, (flags & TEMP_FAHRENHEIT) ? "[degF]" : "Cel",
+                              raw, t, q);
         if (r && (flags & TEMP_TYPE))
                 r->site = type < sizeof types / sizeof types[0] && types[type] ? types[type] : "reserved";
         return 0;

@@ -58,9 +58,9 @@ struct Mqtt {
         MqttCallbacks cb;
         char *topic_prefix, *topic_status, *topic_cmd, *topic_lane[_LANE_MAX];
 
-        struct mosquitto *mosq;         /* the current connection attempt, or NULL */
-        sd_event_source *io;            /* its socket */
-        sd_event_source *probe_io;      /* v5: the TCP probe that precedes the connection */
+        struct mosquitto *mosq;    /* the current connection attempt, or NULL */
+        sd_event_source *io;       /* its socket */
+        sd_event_source *probe_io; /* v5: the TCP probe that precedes the connection */
         int probe_fd;
         struct addrinfo *probe_ai, *probe_cur;
         sd_event_source *misc_timer;    /* keepalive bookkeeping (mosquitto_loop_misc) */
@@ -125,12 +125,14 @@ static int options_copy(MqttOptions *dst, const MqttOptions *src)
         *dst = *src;
         dst->gateway_id = dst->host = dst->ca_file = dst->cert_file = dst->key_file = NULL;
         dst->username = dst->password = dst->will_payload = NULL;
-#define DUP(f)                                                                                             \
-        if (src->f && !(dst->f = strdup(src->f)))                                                          \
-                goto oom;
-        DUP(gateway_id) DUP(host) DUP(ca_file) DUP(cert_file) DUP(key_file) DUP(username) DUP(password)
-        DUP(will_payload)
-#undef DUP
+        /* Each string is the copy's own. */
+        const char *const *from[] = {&src->gateway_id, &src->host,     &src->ca_file,  &src->cert_file,
+                                     &src->key_file,   &src->username, &src->password, &src->will_payload};
+        const char **to[] = {&dst->gateway_id, &dst->host,     &dst->ca_file,  &dst->cert_file,
+                             &dst->key_file,   &dst->username, &dst->password, &dst->will_payload};
+        for (size_t i = 0; i < ELEMENTSOF(from); i++)
+                if (*from[i] && !(*to[i] = strdup(*from[i])))
+                        goto oom;
         return 0;
 oom:
         options_clear(dst);
@@ -141,8 +143,8 @@ static bool options_equal(const MqttOptions *a, const MqttOptions *b)
 {
 #define S(f) ((a->f == NULL) == (b->f == NULL) && (!a->f || strcmp(a->f, b->f) == 0))
         return S(gateway_id) && S(host) && a->port == b->port && a->tls == b->tls && S(ca_file) &&
-               S(cert_file) && S(key_file) && S(username) && S(password) && a->keepalive_sec == b->keepalive_sec &&
-               S(will_payload);
+               S(cert_file) && S(key_file) && S(username) && S(password) &&
+               a->keepalive_sec == b->keepalive_sec && S(will_payload);
 #undef S
 }
 
@@ -231,8 +233,8 @@ static void schedule_retry(Mqtt *m, bool immediately)
                 if (r >= 0)
                         r = sd_event_source_set_enabled(m->retry_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_MONOTONIC, delay, 0, on_retry_timer,
-                                               m);
+                r = sd_event_add_time_relative(m->event, &m->retry_timer, CLOCK_MONOTONIC, delay, 0,
+                                               on_retry_timer, m);
         if (r < 0)
                 logf_(m, LOG_ERR, "Failed to schedule reconnection to the broker: %s", strerror(-r));
         else if (!immediately)
@@ -252,19 +254,21 @@ static void session_lost(Mqtt *m, const char *why)
         m->connected = false;
         inflight_clear(m);
         if (was) {
-                logf_(m, m->stopping ? LOG_INFO : LOG_WARNING, "Disconnected from broker %s:%u: %s", m->opt.host,
-                      m->opt.port, why);
+                logf_(m, m->stopping ? LOG_INFO : LOG_WARNING, "Disconnected from broker %s:%u: %s",
+                      m->opt.host, m->opt.port, why);
                 if (m->cb.state)
                         m->cb.state(m->cb.userdata, false);
         } else if (!m->stopping)
-                logf_(m, LOG_WARNING, "Could not connect to broker %s:%u: %s", m->opt.host, m->opt.port, why);
+                logf_(m, LOG_WARNING, "Could not connect to broker %s:%u: %s", m->opt.host, m->opt.port,
+                      why);
         schedule_retry(m, false);
 }
 
 static void update_io(Mqtt *m)
 {
         if (m->live && m->io && m->mosq)
-                (void)sd_event_source_set_io_events(m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0));
+                (void)sd_event_source_set_io_events(
+                    m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0));
 }
 
 static int publish(Mqtt *m, int *mid, const char *topic, const void *payload, size_t len, bool retain)
@@ -292,8 +296,8 @@ static size_t announced_payload_max(const Mqtt *m, const char *topic)
 /* One MQTT payload from the first items of a batch that fit in max_len (at least one item, even if it
  * alone does not): items get their seq; events and telemetry are wrapped in an envelope. *ret_n says
  * how many items it holds. A NULL body makes a notice in place of the item: it was too large. */
-static char *build_payload(Mqtt *m, Lane lane, const OutboxBatch *b, size_t max_len, bool notice, size_t *ret_n,
-                           size_t *ret_len)
+static char *build_payload(Mqtt *m, Lane lane, const OutboxBatch *b, size_t max_len, bool notice,
+                           size_t *ret_n, size_t *ret_len)
 {
         size_t cap = 128 + strlen(m->opt.gateway_id), len = 0, n = 0, tail = lane != LANE_ALERTS ? 2 : 0;
         char *s;
@@ -312,7 +316,8 @@ static char *build_payload(Mqtt *m, Lane lane, const OutboxBatch *b, size_t max_
 
                 if (notice) {
                         /* The service learns which seq it will not get, and why. */
-                        len += (size_t)snprintf(s + len, cap - len, "{\"seq\":%llu,\"error\":\"too_large\",\"bytes\":%zu}",
+                        len += (size_t)snprintf(s + len, cap - len,
+                                                "{\"seq\":%llu,\"error\":\"too_large\",\"bytes\":%zu}",
                                                 (unsigned long long)it->seq, it->len);
                 } else {
                         len += (size_t)snprintf(s + len, cap - len, "%s{\"seq\":%llu%s", i ? "," : "",
@@ -352,7 +357,8 @@ static int inflight_add(Mqtt *m, Lane lane, int mid, const OutboxBatch *b, size_
         if (GREEDY_REALLOC(m->inflight, m->cap_inflight, m->n_inflight + 1, 32) < 0)
                 return -ENOMEM;
         f = &m->inflight[m->n_inflight];
-        *f = (Inflight){.mid = mid, .lane = lane, .n = n, .bytes = bytes, .seqs = malloc(n * sizeof(uint64_t))};
+        *f = (Inflight){
+            .mid = mid, .lane = lane, .n = n, .bytes = bytes, .seqs = malloc(n * sizeof(uint64_t))};
         if (!f->seqs)
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++)
@@ -391,7 +397,8 @@ static int send_batch(Mqtt *m, Lane lane)
         r = outbox_fetch(m->outbox, lane, ls->cursor, lane == LANE_ALERTS ? 1 : m->opt.batch_max,
                          MIN(MIN((size_t)BATCH_MAX_BYTES, m->payload_cap), limit), &b);
         if (r < 0) {
-                logf_(m, LOG_ERR, "Failed to read the outbox: %s", outbox_last_error(m->outbox) ?: strerror(-r));
+                logf_(m, LOG_ERR, "Failed to read the outbox: %s",
+                      outbox_last_error(m->outbox) ?: strerror(-r));
                 return r;
         }
         if (b.n == 0) {
@@ -409,7 +416,8 @@ static int send_batch(Mqtt *m, Lane lane)
                          * forever. A notice with its seq goes in its place. */
                         m->too_large++;
                         logf_(m, LOG_ERR,
-                              "Item seq %llu of %s (%zu bytes) is too large for the broker%s; sending a notice instead",
+                              "Item seq %llu of %s (%zu bytes) is too large for the broker%s; sending a "
+                              "notice instead",
                               (unsigned long long)b.items[0].seq, lane_name(lane), b.items[0].len,
                               m->max_packet ? "'s maximum packet size" : "");
                         free(payload);
@@ -418,7 +426,9 @@ static int send_batch(Mqtt *m, Lane lane)
                 }
                 if (notice && (len > limit || notice_refused)) {
                         /* Not even the notice fits: the item cannot be delivered to this broker at all. */
-                        logf_(m, LOG_ERR, "Dropping %s item seq %llu: not even a notice of it fits the broker's maximum packet size",
+                        logf_(m, LOG_ERR,
+                              "Dropping %s item seq %llu: not even a notice of it fits the broker's maximum "
+                              "packet size",
                               lane_name(lane), (unsigned long long)b.items[0].seq);
                         free(payload);
                         (void)outbox_ack(m->outbox, &b.items[0].seq, 1);
@@ -518,7 +528,8 @@ static void lane_refused(Mqtt *m, const Inflight *f, int reason)
         m->refused += f->n;
         if (!ls->refusing) {
                 ls->refusing = true;
-                logf_(m, LOG_ERR, "Broker refused a %s message (%zu items): %s; sending refused %s again with back-off",
+                logf_(m, LOG_ERR,
+                      "Broker refused a %s message (%zu items): %s; sending refused %s again with back-off",
                       lane_name(f->lane), f->n, mosquitto_reason_string(reason), lane_name(f->lane));
         }
         if (ls->retry_from == 0 || f->seqs[0] < ls->retry_from)
@@ -537,10 +548,12 @@ static void lane_refused(Mqtt *m, const Inflight *f, int reason)
                 if (r >= 0)
                         r = sd_event_source_set_enabled(ls->retry_timer, SD_EVENT_ONESHOT);
         } else
-                r = sd_event_add_time_relative(m->event, &ls->retry_timer, CLOCK_MONOTONIC, delay, 0, on_lane_retry, m);
+                r = sd_event_add_time_relative(m->event, &ls->retry_timer, CLOCK_MONOTONIC, delay, 0,
+                                               on_lane_retry, m);
         if (r < 0) {
                 /* Without a timer, retry at once rather than hold the items until the next connection. */
-                logf_(m, LOG_ERR, "Failed to schedule a retry of refused %s: %s", lane_name(f->lane), strerror(-r));
+                logf_(m, LOG_ERR, "Failed to schedule a retry of refused %s: %s", lane_name(f->lane),
+                      strerror(-r));
                 ls->retry_due = true;
         }
 }
@@ -562,7 +575,8 @@ static void maybe_finish_shutdown(Mqtt *m)
         if (m->final_status_mid == 0) {
                 /* Everything sent is acknowledged: say goodbye with the figures as they now are. */
                 final = m->cb.status ? m->cb.status(m->cb.userdata, false) : NULL;
-                if (final && publish(m, &m->final_status_mid, m->topic_status, final, strlen(final), true) == 0) {
+                if (final &&
+                    publish(m, &m->final_status_mid, m->topic_status, final, strlen(final), true) == 0) {
                         free(final);
                         update_io(m);
                         return;
@@ -578,7 +592,8 @@ static void maybe_finish_shutdown(Mqtt *m)
         update_io(m);
 }
 
-static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags, const mosquitto_property *props)
+static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags,
+                       const mosquitto_property *props)
 {
         Mqtt *m = userdata;
         uint32_t max_packet = 0;
@@ -586,8 +601,9 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
 
         if (rc != 0) {
                 const char *why = m->protocol == MQTT_PROTOCOL_V5 ? mosquitto_reason_string(rc)
-                                                                    : mosquitto_connack_string(rc);
-                if (m->protocol == MQTT_PROTOCOL_V5 && (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || rc == 1)) {
+                                                                  : mosquitto_connack_string(rc);
+                if (m->protocol == MQTT_PROTOCOL_V5 &&
+                    (rc == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION || rc == 1)) {
                         logf_(m, LOG_NOTICE, "Broker does not speak MQTT v5, falling back to v3.1.1");
                         m->protocol = MQTT_PROTOCOL_V311;
                         session_detach(m);
@@ -609,7 +625,8 @@ static void on_connect(struct mosquitto *mosq, void *userdata, int rc, int flags
         if (max_packet)
                 logf_(m, LOG_INFO, "Broker's maximum packet size: %u bytes", max_packet);
 
-        /* Everything not acknowledged goes again, from the store: acks first, so none is resent needlessly. */
+        /* Everything not acknowledged goes again, from the store: acks first, so none is resent needlessly.
+         */
         (void)outbox_commit(m->outbox);
         for (Lane l = 0; l < _LANE_MAX; l++)
                 m->lanes[l].cursor = 0;
@@ -641,18 +658,21 @@ static void on_disconnect(struct mosquitto *mosq, void *userdata, int rc, const 
                 size_t largest = 0;
                 for (size_t i = 0; i < m->n_inflight; i++)
                         largest = MAX(largest, m->inflight[i].bytes);
-                logf_(m, LOG_WARNING, "Broker closed the connection: packet too large (largest in flight: %zu bytes)",
+                logf_(m, LOG_WARNING,
+                      "Broker closed the connection: packet too large (largest in flight: %zu bytes)",
                       largest);
                 learn_too_large(m, largest);
         }
         /* libmosquitto 2.0.11's strerror has no text for its keepalive timeout ("Unknown error"). */
-        session_lost(m, rc == MOSQ_ERR_SUCCESS     ? "closed"
-                        : rc == MOSQ_ERR_KEEPALIVE ? "no answer within the keepalive (the broker or the path is silent)"
-                        : rc >= 0x80               ? mosquitto_reason_string(rc)
-                                                   : mosquitto_strerror(rc));
+        session_lost(m, rc == MOSQ_ERR_SUCCESS ? "closed"
+                        : rc == MOSQ_ERR_KEEPALIVE
+                            ? "no answer within the keepalive (the broker or the path is silent)"
+                        : rc >= 0x80 ? mosquitto_reason_string(rc)
+                                     : mosquitto_strerror(rc));
 }
 
-static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason, const mosquitto_property *props)
+static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reason,
+                       const mosquitto_property *props)
 {
         Mqtt *m = userdata;
 
@@ -706,7 +726,8 @@ static void on_message(struct mosquitto *mosq, void *userdata, const struct mosq
         if (name[0] == '\0' || strchr(name, '/'))
                 return;
         if (m->cb.command)
-                m->cb.command(m->cb.userdata, name, msg->payload, (size_t)(msg->payloadlen > 0 ? msg->payloadlen : 0));
+                m->cb.command(m->cb.userdata, name, msg->payload,
+                              (size_t)(msg->payloadlen > 0 ? msg->payloadlen : 0));
 }
 
 static void on_log(struct mosquitto *mosq, void *userdata, int level, const char *str)
@@ -778,7 +799,8 @@ static int session_attach(Mqtt *m)
         r = sd_event_add_io(m->event, &m->io, mosquitto_socket(m->mosq), EPOLLIN | EPOLLOUT, on_io, m);
         if (r >= 0)
                 r = sd_event_add_time_relative(m->event, &m->misc_timer, CLOCK_MONOTONIC,
-                                               (uint64_t)m->opt.keepalive_sec * 1000000 / 4, 0, on_misc_timer, m);
+                                               (uint64_t)m->opt.keepalive_sec * 1000000 / 4, 0,
+                                               on_misc_timer, m);
         if (r < 0)
                 session_lost(m, strerror(-r));
         return r;
@@ -798,8 +820,8 @@ static void connect_v5(Mqtt *m)
         probe_close(m);
         rc = mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, SESSION_EXPIRY_SEC);
         if (rc == MOSQ_ERR_SUCCESS)
-                rc = mosquitto_connect_bind_v5(m->mosq, m->opt.host, m->opt.port, (int)m->opt.keepalive_sec, NULL,
-                                               props);
+                rc = mosquitto_connect_bind_v5(m->mosq, m->opt.host, m->opt.port, (int)m->opt.keepalive_sec,
+                                               NULL, props);
         mosquitto_property_free_all(&props);
         if (rc != MOSQ_ERR_SUCCESS) {
                 session_lost(m, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
@@ -838,7 +860,8 @@ static int probe_next(Mqtt *m)
 
         for (; m->probe_cur; m->probe_cur = m->probe_cur->ai_next) {
                 const struct addrinfo *ai = m->probe_cur;
-                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+                int fd =
+                    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
                 if (fd < 0)
                         continue;
                 if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
@@ -900,14 +923,16 @@ static int session_open(Mqtt *m)
         m->max_packet = 0;
         mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, m->protocol);
         mosquitto_int_option(m->mosq, MOSQ_OPT_TCP_NODELAY, 1); /* an alarm is one small packet: no Nagle */
-        mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM, 65535); /* our own window limits what is in flight */
+        mosquitto_int_option(m->mosq, MOSQ_OPT_SEND_MAXIMUM,
+                             65535); /* our own window limits what is in flight */
         mosquitto_connect_v5_callback_set(m->mosq, on_connect);
         mosquitto_disconnect_v5_callback_set(m->mosq, on_disconnect);
         mosquitto_publish_v5_callback_set(m->mosq, on_publish);
         mosquitto_message_v5_callback_set(m->mosq, on_message);
         mosquitto_log_callback_set(m->mosq, on_log);
 
-        rc = mosquitto_will_set(m->mosq, m->topic_status, (int)strlen(o->will_payload), o->will_payload, 1, true);
+        rc = mosquitto_will_set(m->mosq, m->topic_status, (int)strlen(o->will_payload), o->will_payload, 1,
+                                true);
         if (rc == MOSQ_ERR_SUCCESS && o->username)
                 rc = mosquitto_username_pw_set(m->mosq, o->username, o->password);
         if (rc == MOSQ_ERR_SUCCESS && o->tls) {
@@ -921,7 +946,8 @@ static int session_open(Mqtt *m)
                         rc = mosquitto_tls_opts_set(m->mosq, 1, NULL, NULL);
                 if (rc != MOSQ_ERR_SUCCESS) {
                         logf_(m, LOG_ERR, "Failed to set up TLS (CAFile=%s CertFile=%s KeyFile=%s): %s",
-                              o->ca_file ?: ca_dir, o->cert_file ?: "-", o->key_file ?: "-", mosquitto_strerror(rc));
+                              o->ca_file ?: ca_dir, o->cert_file ?: "-", o->key_file ?: "-",
+                              mosquitto_strerror(rc));
                         session_lost(m, "TLS set-up failed");
                         return -EINVAL;
                 }
@@ -1095,7 +1121,8 @@ static int on_stop_timer(sd_event_source *s, uint64_t usec, void *userdata)
         if (m->connected && m->mosq && !m->drain_expired) {
                 m->drain_expired = true;
                 if (m->n_inflight > 0)
-                        logf_(m, LOG_WARNING, "Shutdown: %zu messages still unacknowledged; they stay in the outbox",
+                        logf_(m, LOG_WARNING,
+                              "Shutdown: %zu messages still unacknowledged; they stay in the outbox",
                               m->n_inflight);
                 inflight_clear(m);
                 maybe_finish_shutdown(m);
@@ -1121,7 +1148,8 @@ int mqtt_shutdown(Mqtt *m, uint64_t timeout_usec)
                 finish_stop(m);
                 return 0;
         }
-        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0, on_stop_timer, m);
+        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, timeout_usec, 0,
+                                       on_stop_timer, m);
         if (r < 0) {
                 finish_stop(m);
                 return 0;

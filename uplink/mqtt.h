@@ -16,14 +16,14 @@
 #include "uplink/outbox.h"
 
 typedef struct MqttOptions {
-        const char *gateway_id;   /* client id and <gw> in topics */
+        const char *gateway_id; /* client id and <gw> in topics */
         const char *host;
         uint16_t port;
         bool tls;
-        const char *ca_file;      /* NULL: the system's trust store */
-        const char *cert_file;    /* client certificate, or NULL */
+        const char *ca_file;   /* NULL: the system's trust store */
+        const char *cert_file; /* client certificate, or NULL */
         const char *key_file;
-        const char *username;     /* or NULL */
+        const char *username; /* or NULL */
         const char *password;
         unsigned keepalive_sec;
         unsigned max_inflight;    /* batches awaiting PUBACK; alerts come on top */

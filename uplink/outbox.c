@@ -62,8 +62,9 @@ struct Outbox {
         sqlite3 *db;
         sqlite3_stmt *st_insert, *st_delete, *st_fetch, *st_set_meta, *st_page_count, *st_freelist;
         char *path, *dir;
-        char *replaced; /* where a corrupt store was moved at open */
-        char *memory_reason; /* the file could not be opened (a full or failing disk): why; the store is in memory */
+        char *replaced;      /* where a corrupt store was moved at open */
+        char *memory_reason; /* the file could not be opened (a full or failing disk): why; the store is in
+                                memory */
         OutboxOptions opt;
         uint64_t page_size;
         uint64_t wal_frames; /* frames in the WAL after the last commit (from the WAL hook) */
@@ -76,20 +77,21 @@ struct Outbox {
         size_t n_acks, cap_acks;
         bool acks_sorted;
 
-        uint64_t count[_LANE_MAX]; /* committed rows per lane */
+        uint64_t count[_LANE_MAX];       /* committed rows per lane */
         uint64_t dropped, dropped_saved; /* items lost; the count last written to meta */
         uint64_t epoch;
         uint64_t last_seq;     /* highest seq stored */
         uint64_t next_seq;     /* next seq to hand out */
         uint64_t seq_reserved; /* seqs up to this one are reserved on disk */
-        uint64_t skipped_from, skipped_to; /* reserved by the last run, unused by stored items (from > to: none) */
-        uint64_t skipped;         /* seqs skipped after unclean stops since the store was made */
-        uint64_t seq_floor;       /* the first seq this run may hand out */
-        uint64_t alert_seq_max;   /* the highest seq handed to an alert (it may have been sent from memory) */
-        bool window_warned;       /* an alert went past SEQ_FAIL_WINDOW in this episode (logged once) */
-        bool read_failing;        /* reading stored items fails (logged once per episode) */
-        bool memory_full;         /* new non-alert items are refused for lack of memory (logged once) */
-        Backoff retry; /* commit retries: attempts since the last commit that worked */
+        uint64_t skipped_from,
+            skipped_to;         /* reserved by the last run, unused by stored items (from > to: none) */
+        uint64_t skipped;       /* seqs skipped after unclean stops since the store was made */
+        uint64_t seq_floor;     /* the first seq this run may hand out */
+        uint64_t alert_seq_max; /* the highest seq handed to an alert (it may have been sent from memory) */
+        bool window_warned;     /* an alert went past SEQ_FAIL_WINDOW in this episode (logged once) */
+        bool read_failing;      /* reading stored items fails (logged once per episode) */
+        bool memory_full;       /* new non-alert items are refused for lack of memory (logged once) */
+        Backoff retry;          /* commit retries: attempts since the last commit that worked */
         char *last_error;
         uint64_t failing_since, failed_commits;
         unsigned refusing; /* 0: nothing; 1: telemetry; 2: telemetry and events */
@@ -101,9 +103,9 @@ struct Outbox {
 };
 
 static const char *const lane_table[_LANE_MAX] = {
-        [LANE_ALERTS] = "alerts",
-        [LANE_EVENTS] = "events",
-        [LANE_TELEMETRY] = "telemetry",
+    [LANE_ALERTS] = "alerts",
+    [LANE_EVENTS] = "events",
+    [LANE_TELEMETRY] = "telemetry",
 };
 DEFINE_STRING_TABLE_LOOKUP_TO_NAME(lane, Lane, lane_table, _LANE_MAX);
 
@@ -175,7 +177,8 @@ static int live_pages(Outbox *o, uint64_t *ret)
 {
         uint64_t pages, free_pages;
         int r;
-        if ((r = query_u64(o, o->st_page_count, &pages)) < 0 || (r = query_u64(o, o->st_freelist, &free_pages)) < 0)
+        if ((r = query_u64(o, o->st_page_count, &pages)) < 0 ||
+            (r = query_u64(o, o->st_freelist, &free_pages)) < 0)
                 return r;
         *ret = pages - free_pages;
         return 0;
@@ -267,7 +270,8 @@ static void close_db(Outbox *o)
         sqlite3_finalize(o->st_set_meta);
         sqlite3_finalize(o->st_page_count);
         sqlite3_finalize(o->st_freelist);
-        o->st_insert = o->st_delete = o->st_fetch = o->st_set_meta = o->st_page_count = o->st_freelist = NULL;
+        o->st_insert = o->st_delete = o->st_fetch = o->st_set_meta = o->st_page_count = o->st_freelist =
+            NULL;
         sqlite3_close(o->db);
         o->db = NULL;
         memset(o->count, 0, sizeof o->count);
@@ -276,29 +280,29 @@ static void close_db(Outbox *o)
 
 /* The outbox's schema, version by version (PRAGMA user_version; common/sqlite.h applies them). */
 static const SqliteMigration migrations[] = {
-        /* 1: the schema before stores carried a version (idempotent, so such a store is adopted). */
-        {1, "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-            "                                  lane INTEGER NOT NULL, body TEXT NOT NULL);"
-            "CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, seq);"
-            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
-            "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', abs(random()) % 9007199254740991),"
-            "                                             ('dropped', 0), ('seq_reserved', 0);"},
-        /* 2: 'running' (cleared by a clean stop) and the count of skipped seqs. A store that ever
-         * reserved seqs cannot tell whether its last run stopped cleanly: it counts as unclean. */
-        {2, "INSERT OR IGNORE INTO meta(key, value) VALUES('skipped', 0), ('skipped_top', 0),"
-            " ('running', (SELECT value > 0 FROM meta WHERE key='seq_reserved'));"},
+    /* 1: the schema before stores carried a version (idempotent, so such a store is adopted). */
+    {1, "CREATE TABLE IF NOT EXISTS outbox(seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "                                  lane INTEGER NOT NULL, body TEXT NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS outbox_lane ON outbox(lane, seq);"
+        "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "INSERT OR IGNORE INTO meta(key, value) VALUES('epoch', abs(random()) % 9007199254740991),"
+        "                                             ('dropped', 0), ('seq_reserved', 0);"},
+    /* 2: 'running' (cleared by a clean stop) and the count of skipped seqs. A store that ever
+     * reserved seqs cannot tell whether its last run stopped cleanly: it counts as unclean. */
+    {2, "INSERT OR IGNORE INTO meta(key, value) VALUES('skipped', 0), ('skipped_top', 0),"
+        " ('running', (SELECT value > 0 FROM meta WHERE key='seq_reserved'));"},
 };
 
 static const SqliteOptions store_options = {
-        .migrations = migrations,
-        .n_migrations = sizeof migrations / sizeof migrations[0],
-        /* Freed pages can be given back to the file system after thinning. */
-        .auto_vacuum_incremental = true,
-        .quick_check = true,
-        /* Only this process writes (StateDirectory/lock); a tool reading the file can hold a lock
-         * for a moment. Waiting blocks the loop, and an alarm with it: a busy commit fails at once
-         * and is retried, and alerts go out from memory meanwhile. */
-        .busy_timeout_msec = 100,
+    .migrations = migrations,
+    .n_migrations = sizeof migrations / sizeof migrations[0],
+    /* Freed pages can be given back to the file system after thinning. */
+    .auto_vacuum_incremental = true,
+    .quick_check = true,
+    /* Only this process writes (StateDirectory/lock); a tool reading the file can hold a lock
+     * for a moment. Waiting blocks the loop, and an alarm with it: a busy commit fails at once
+     * and is retried, and alerts go out from memory meanwhile. */
+    .busy_timeout_msec = 100,
 };
 
 static int prepare_statements(Outbox *o)
@@ -307,16 +311,18 @@ static int prepare_statements(Outbox *o)
                 const char *sql;
                 size_t offset;
         } statements[] = {
-                {"INSERT INTO outbox(seq, lane, body) VALUES(?1, ?2, ?3)", offsetof(Outbox, st_insert)},
-                {"DELETE FROM outbox WHERE seq=?1 RETURNING lane", offsetof(Outbox, st_delete)},
-                {"SELECT seq, body FROM outbox WHERE lane=?1 AND seq>?2 ORDER BY seq", offsetof(Outbox, st_fetch)},
-                {"INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", offsetof(Outbox, st_set_meta)},
-                {"PRAGMA page_count", offsetof(Outbox, st_page_count)},
-                {"PRAGMA freelist_count", offsetof(Outbox, st_freelist)},
+            {"INSERT INTO outbox(seq, lane, body) VALUES(?1, ?2, ?3)", offsetof(Outbox, st_insert)},
+            {"DELETE FROM outbox WHERE seq=?1 RETURNING lane", offsetof(Outbox, st_delete)},
+            {"SELECT seq, body FROM outbox WHERE lane=?1 AND seq>?2 ORDER BY seq",
+             offsetof(Outbox, st_fetch)},
+            {"INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)", offsetof(Outbox, st_set_meta)},
+            {"PRAGMA page_count", offsetof(Outbox, st_page_count)},
+            {"PRAGMA freelist_count", offsetof(Outbox, st_freelist)},
         };
         for (size_t i = 0; i < sizeof statements / sizeof statements[0]; i++) {
                 sqlite3_stmt **st = (sqlite3_stmt **)((char *)o + statements[i].offset);
-                int rc = sqlite3_prepare_v3(o->db, statements[i].sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+                int rc =
+                    sqlite3_prepare_v3(o->db, statements[i].sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
                 if (rc != SQLITE_OK)
                         return sqlite_rc_to_errno(rc);
         }
@@ -333,7 +339,8 @@ static int start_seqs(Outbox *o)
         char sql[256];
         int rc;
 
-        if ((rc = get_meta(o, "running", &running)) != SQLITE_OK || (rc = get_meta(o, "skipped_top", &top)) != SQLITE_OK)
+        if ((rc = get_meta(o, "running", &running)) != SQLITE_OK ||
+            (rc = get_meta(o, "skipped_top", &top)) != SQLITE_OK)
                 return sqlite_rc_to_errno(rc);
         o->skipped_from = o->last_seq + 1;
         o->skipped_to = o->seq_reserved;
@@ -352,9 +359,11 @@ static int start_seqs(Outbox *o)
          * first commit (the disk fails, or a kill) must push the next one past its own seqs too. */
         o->seq_reserved = o->next_seq - 1 + SEQ_RESERVE;
         snprintf(sql, sizeof sql,
-                 "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), ('skipped', %llu),"
+                 "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES('running', 1), "
+                 "('skipped', %llu),"
                  " ('skipped_top', %llu), ('seq_reserved', %llu); COMMIT;",
-                 (unsigned long long)o->skipped, (unsigned long long)top, (unsigned long long)o->seq_reserved);
+                 (unsigned long long)o->skipped, (unsigned long long)top,
+                 (unsigned long long)o->seq_reserved);
         rc = sqlite3_exec(o->db, sql, NULL, NULL, NULL);
         if (rc != SQLITE_OK) {
                 (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
@@ -378,9 +387,11 @@ static int open_db(Outbox *o, char **reterr_error)
                 goto fail;
         if ((r = prepare_statements(o)) < 0)
                 goto fail_db;
-        if ((rc = get_meta(o, "epoch", &o->epoch)) != SQLITE_OK || (rc = get_meta(o, "dropped", &o->dropped)) != SQLITE_OK ||
+        if ((rc = get_meta(o, "epoch", &o->epoch)) != SQLITE_OK ||
+            (rc = get_meta(o, "dropped", &o->dropped)) != SQLITE_OK ||
             (rc = get_meta(o, "seq_reserved", &o->seq_reserved)) != SQLITE_OK ||
-            (rc = get_meta(o, "skipped", &o->skipped)) != SQLITE_OK || (rc = load_counters(o)) != SQLITE_OK) {
+            (rc = get_meta(o, "skipped", &o->skipped)) != SQLITE_OK ||
+            (rc = load_counters(o)) != SQLITE_OK) {
                 r = sqlite_rc_to_errno(rc);
                 goto fail_db;
         }
@@ -467,7 +478,8 @@ int outbox_open(sd_event *e, const char *path, const OutboxOptions *opt, Outbox 
                 if (r < 0) {
                         free(error);
                         error = NULL;
-                        (void)!asprintf(&error, "%s is corrupt and could not be moved aside: %s", path, strerror(-r));
+                        (void)!asprintf(&error, "%s is corrupt and could not be moved aside: %s", path,
+                                        strerror(-r));
                         goto fail;
                 }
                 free(error);
@@ -521,7 +533,8 @@ Outbox *outbox_free(Outbox *o)
                 (void)outbox_commit(o);
                 if (o->n_pending > 0) {
                         /* Nowhere left to keep them: lost, and said so, in the log and in the count. */
-                        logf_(o, LOG_ERR, "%zu items (%zu alerts) could not be stored and are lost; counted as dropped",
+                        logf_(o, LOG_ERR,
+                              "%zu items (%zu alerts) could not be stored and are lost; counted as dropped",
                               o->n_pending, o->n_pending_alerts);
                         o->dropped += o->n_pending;
                         while (o->n_pending > 0)
@@ -530,8 +543,8 @@ Outbox *outbox_free(Outbox *o)
                 /* A clean stop: the next run may go on right after the last seq handed out. */
                 if (exec(o, "BEGIN IMMEDIATE") == 0) {
                         if ((o->dropped == o->dropped_saved || set_meta(o, "dropped", o->dropped) == 0) &&
-                            set_meta(o, "seq_reserved", o->next_seq - 1) == 0 && set_meta(o, "running", 0) == 0 &&
-                            exec(o, "COMMIT") == 0)
+                            set_meta(o, "seq_reserved", o->next_seq - 1) == 0 &&
+                            set_meta(o, "running", 0) == 0 && exec(o, "COMMIT") == 0)
                                 o->dropped_saved = o->dropped;
                         else
                                 (void)sqlite3_exec(o->db, "ROLLBACK", NULL, NULL, NULL);
@@ -603,10 +616,11 @@ static int queue(Outbox *o, Lane lane, const char *body, size_t len)
                 if (!o->memory_full) {
                         /* Once per episode: on a disk that stays dead this is every new item. */
                         o->memory_full = true;
-                        logf_(o, LOG_ERR,
-                              "%zu items wait in memory for a store that cannot be written: new readings and "
-                              "events are dropped (counted) until it can; alerts are still sent",
-                              o->n_pending);
+                        logf_(
+                            o, LOG_ERR,
+                            "%zu items wait in memory for a store that cannot be written: new readings and "
+                            "events are dropped (counted) until it can; alerts are still sent",
+                            o->n_pending);
                 }
                 return -ENOBUFS;
         }
@@ -637,7 +651,8 @@ int outbox_add(Outbox *o, Lane lane, const char *body, size_t len)
         /* While commits fail, the retry timer commits; only an alert tries at once (the disk may have
          * room again, and it gets its seq, to be sent from memory if it cannot be stored). */
         if (lane == LANE_ALERTS ||
-            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) && !commits_failing(o))) {
+            ((o->n_pending >= o->opt.max_pending || o->pending_bytes >= wal_budget(o) / 4) &&
+             !commits_failing(o))) {
                 /* A failed commit keeps the item queued and retries on its own. */
                 (void)outbox_commit(o);
                 return 0;
@@ -789,13 +804,15 @@ static void refuse_for_room(Outbox *o)
         if (refusing != o->refusing) {
                 if (refusing > o->refusing)
                         logf_(o, LOG_WARNING,
-                              "Only %llu KiB free on %s: refusing %s so that %s still fit (counted as dropped)",
+                              "Only %llu KiB free on %s: refusing %s so that %s still fit (counted as "
+                              "dropped)",
                               (unsigned long long)(avail / 1024), o->dir,
                               refusing == 2 ? "telemetry and events" : "telemetry",
                               refusing == 2 ? "alerts" : "events and alerts");
                 else
                         logf_(o, LOG_NOTICE, "%llu KiB free on %s again: %s accepted again",
-                              (unsigned long long)(avail / 1024), o->dir, refusing == 0 ? "everything" : "events");
+                              (unsigned long long)(avail / 1024), o->dir,
+                              refusing == 0 ? "everything" : "events");
                 o->refusing = refusing;
         }
         if (refusing == 0)
@@ -841,7 +858,8 @@ static void give_back_seqs(Outbox *o)
         if (!o->window_warned && o->alert_seq_max > o->seq_reserved + SEQ_FAIL_WINDOW) {
                 o->window_warned = true;
                 logf_(o, LOG_ERR,
-                      "More than %d seqs handed out while the store cannot be written: after a crash now, the next "
+                      "More than %d seqs handed out while the store cannot be written: after a crash now, "
+                      "the next "
                       "run may give seqs above %llu to other items again",
                       SEQ_FAIL_WINDOW, (unsigned long long)(o->seq_reserved + SEQ_FAIL_WINDOW));
         }
@@ -853,7 +871,8 @@ static void commit_failed(Outbox *o, int r)
         if (o->failing_since == 0) {
                 /* Once per episode; the recovery is said once too. */
                 o->failing_since = (uint64_t)now_realtime();
-                logf_(o, LOG_ERR, "Failed to commit the outbox (%s): %s. %zu items held in memory, retrying%s",
+                logf_(o, LOG_ERR,
+                      "Failed to commit the outbox (%s): %s. %zu items held in memory, retrying%s",
                       strerror(-r), o->last_error ?: "unknown error", o->n_pending,
                       o->n_pending_alerts ? "; alerts are sent from memory meanwhile" : "");
         }
@@ -932,14 +951,16 @@ static int write_meta(Outbox *o, uint64_t thinned, uint64_t *reserve)
                 if ((r = set_meta(o, "seq_reserved", *reserve)) < 0)
                         return r;
         }
-        if (o->dropped + thinned != o->dropped_saved && (r = set_meta(o, "dropped", o->dropped + thinned)) < 0)
+        if (o->dropped + thinned != o->dropped_saved &&
+            (r = set_meta(o, "dropped", o->dropped + thinned)) < 0)
                 return r;
         if (thinned > 0) {
                 uint64_t pages, lim_t, lim_e;
                 page_limits(o, &lim_t, &lim_e);
                 if (query_u64(o, o->st_page_count, &pages) == 0 && pages > lim_e) {
                         char sql[64];
-                        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%llu)", (unsigned long long)(pages - lim_e));
+                        snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%llu)",
+                                 (unsigned long long)(pages - lim_e));
                         if ((r = exec(o, sql)) < 0)
                                 return r;
                 }
@@ -948,8 +969,8 @@ static int write_meta(Outbox *o, uint64_t thinned, uint64_t *reserve)
 }
 
 /* Everything pending and acknowledged is on disk: memory follows what was committed. */
-static void commit_done(Outbox *o, const uint64_t count[static _LANE_MAX], uint64_t thinned, uint64_t last_seq,
-                        uint64_t reserve)
+static void commit_done(Outbox *o, const uint64_t count[static _LANE_MAX], uint64_t thinned,
+                        uint64_t last_seq, uint64_t reserve)
 {
         memcpy(o->count, count, sizeof o->count);
         o->dropped += thinned;
@@ -1085,8 +1106,10 @@ int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t 
                  * alarm never waits for the disk. Said once per episode. */
                 if (!o->read_failing) {
                         o->read_failing = true;
-                        logf_(o, LOG_ERR, "Failed to read the outbox: %s. Stored items wait; alerts in memory are "
-                              "still sent", sqlite3_errmsg(o->db));
+                        logf_(o, LOG_ERR,
+                              "Failed to read the outbox: %s. Stored items wait; alerts in memory are "
+                              "still sent",
+                              sqlite3_errmsg(o->db));
                 }
         } else if (r == 0 && rc == SQLITE_DONE && o->read_failing) {
                 o->read_failing = false;

@@ -18,7 +18,7 @@
 #include <systemd/sd-event.h>
 
 typedef enum Lane {
-        LANE_ALERTS,    /* highest priority, committed and sent at once */
+        LANE_ALERTS, /* highest priority, committed and sent at once */
         LANE_EVENTS,
         LANE_TELEMETRY, /* lowest priority, thinned first when the store is full */
         _LANE_MAX,
@@ -35,7 +35,7 @@ typedef struct OutboxOptions {
 
 typedef struct OutboxItem {
         uint64_t seq;
-        char *body;    /* NUL-terminated, owned by the OutboxBatch */
+        char *body; /* NUL-terminated, owned by the OutboxBatch */
         size_t len;
 } OutboxItem;
 
@@ -67,8 +67,8 @@ void outbox_set_committed_callback(Outbox *o, outbox_committed_fn fn, void *user
 void outbox_set_log_callback(Outbox *o, outbox_log_fn fn, void *userdata);
 void outbox_set_options(Outbox *o, const OutboxOptions *opt);
 
-/* Queues a copy of body (borrowed for the call) for lane. An alert commits at once (with everything queued before it);
- * other lanes commit when the delay passes or max_pending is reached. Returns 0, or a negative
+/* Queues a copy of body (borrowed for the call) for lane. An alert commits at once (with everything queued
+ * before it); other lanes commit when the delay passes or max_pending is reached. Returns 0, or a negative
  * errno if the item could not be kept even in memory (it is counted as dropped): -ENOBUFS when
  * commits have failed so long that memory holds all it may (logged once per episode here). A failed commit
  * keeps the items queued and is retried; see outbox_last_error(). */
@@ -91,20 +91,20 @@ int outbox_fetch(Outbox *o, Lane lane, uint64_t after, size_t max_items, size_t 
 /* Frees what outbox_fetch() put in b (the caller's once fetched; the bodies are copies). */
 void outbox_batch_done(OutboxBatch *b);
 
-/* The broker acknowledged these items (seqs borrowed for the call): stored rows are deleted in the next commit; an alert that
- * waits in memory is forgotten (it needs no storing any more). */
+/* The broker acknowledged these items (seqs borrowed for the call): stored rows are deleted in the next
+ * commit; an alert that waits in memory is forgotten (it needs no storing any more). */
 int outbox_ack(Outbox *o, const uint64_t *seqs, size_t n);
 
 uint64_t outbox_backlog(const Outbox *o, Lane lane); /* committed, not yet acknowledged */
 uint64_t outbox_backlog_total(const Outbox *o);
-uint64_t outbox_pending(const Outbox *o);            /* queued in memory, not yet committed */
-uint64_t outbox_pending_alerts(const Outbox *o);     /* ... of which alerts (offered to the sender) */
-uint64_t outbox_dropped(const Outbox *o);            /* thinned, refused or lost, since the store was made */
-uint64_t outbox_epoch(const Outbox *o);              /* random id of this store: seq restarts with it */
-uint64_t outbox_last_seq(const Outbox *o);           /* highest seq ever committed */
+uint64_t outbox_pending(const Outbox *o);        /* queued in memory, not yet committed */
+uint64_t outbox_pending_alerts(const Outbox *o); /* ... of which alerts (offered to the sender) */
+uint64_t outbox_dropped(const Outbox *o);        /* thinned, refused or lost, since the store was made */
+uint64_t outbox_epoch(const Outbox *o);          /* random id of this store: seq restarts with it */
+uint64_t outbox_last_seq(const Outbox *o);       /* highest seq ever committed */
 /* The strings below are the outbox's: outbox_last_error() valid until the next commit, outbox_refusing()
  * static, the others until outbox_free(). */
-const char *outbox_last_error(const Outbox *o);      /* the current commit failure, or NULL */
+const char *outbox_last_error(const Outbox *o); /* the current commit failure, or NULL */
 /* After an unclean stop, the seqs the last run had reserved and no stored item carries: true with
  * the range [*ret_from, *ret_to]. Items the last run sent from memory (alerts it could not store)
  * may carry some of them; no stored item does, so the gap they leave is no loss. */
@@ -113,12 +113,11 @@ bool outbox_skipped_at_open(const Outbox *o, uint64_t *ret_from, uint64_t *ret_t
  * seq_skipped item, including those thinned later): a gap in seq is loss only beyond
  * outbox_dropped() + outbox_skipped(). */
 uint64_t outbox_skipped(const Outbox *o);
-uint64_t outbox_failing_since(const Outbox *o);      /* CLOCK_REALTIME µs of the first failed commit, or 0 */
-uint64_t outbox_failed_commits(const Outbox *o);     /* failed commits since the process started */
-const char *outbox_refusing(const Outbox *o);        /* "telemetry", "events" (and telemetry) or NULL */
-const char *outbox_replaced(const Outbox *o);        /* where a corrupt store was moved at open, or NULL */
+uint64_t outbox_failing_since(const Outbox *o);  /* CLOCK_REALTIME µs of the first failed commit, or 0 */
+uint64_t outbox_failed_commits(const Outbox *o); /* failed commits since the process started */
+const char *outbox_refusing(const Outbox *o);    /* "telemetry", "events" (and telemetry) or NULL */
+const char *outbox_replaced(const Outbox *o);    /* where a corrupt store was moved at open, or NULL */
 /* Why the file could not be opened (a full, failing or read-only disk, or a store made by a newer
  * homecare-gw, which is left untouched), or NULL: then outbox_open()
  * made the store in memory, so that the gateway runs; it lasts until the process ends. */
 const char *outbox_memory_reason(const Outbox *o);
-

@@ -15,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static const uint8_t key[16] = {0x23, 0x1d, 0x39, 0xc1, 0xd7, 0xcc, 0x1a, 0xb1,
                                         0xae, 0xe2, 0x24, 0xcd, 0x09, 0x6d, 0xb9, 0x32};
         static const uint8_t mac[6] = {0x54, 0x48, 0xE6, 0x8F, 0x80, 0xA5};
-        const DecodeContext ctx = {.now_usec = 1772442000LL * 1000000, .now_quality = TIME_SYNCED,
-                                   .utc_offset_sec = 3600};
+        const DecodeContext ctx = {
+            .now_usec = 1772442000LL * 1000000, .now_quality = TIME_SYNCED, .utc_offset_sec = 3600};
         int r;
 
 #if FUZZ_BTHOME
@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 return 0;
         st.has_counter = data[0] & 2;
         st.counter = 0x33221100;
-        r = decode_bthome(data + 1, size - 1, (data[0] & 1) ? key : NULL, mac, &ctx, (data[0] & 4) ? &st : NULL, &out);
+        r = decode_bthome(data + 1, size - 1, (data[0] & 1) ? key : NULL, mac, &ctx,
+                          (data[0] & 4) ? &st : NULL, &out);
 #else
         (void)key;
         (void)mac;

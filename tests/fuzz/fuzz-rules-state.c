@@ -20,10 +20,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static Config *c;
-        static const char text[] = "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
-                                   "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
-                                   "[Input \"button\"]\nChip=gpiochip0\nLine=3\nKind=button\nRole=alarm-button\n"
-                                   "[Medication]\nSchedule=08:00,20:00\n[Rules]\nAlarmButtonClearMinutes=30\n";
+        static const char text[] =
+            "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
+            "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
+            "[Input \"button\"]\nChip=gpiochip0\nLine=3\nKind=button\nRole=alarm-button\n"
+            "[Medication]\nSchedule=08:00,20:00\n[Rules]\nAlarmButtonClearMinutes=30\n";
         const int64_t start = 1772445600LL * 1000000; /* 2026-03-02T10:00:00Z */
         json_t *j = json_loadb((const char *)data, size, 0, NULL), *out;
         Rules *r = NULL;

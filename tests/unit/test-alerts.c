@@ -1,6 +1,7 @@
 /* Alert ids when alerts.json is lost (a full disk that never let it be written, corruption,
  * deletion), the once-per-episode log of a failing write, the log's escaping of control
- * characters, and every kind of alert minted, logged and handed on in one place. Real files in a temporary directory; the log is read back from our own stderr. */
+ * characters, and every kind of alert minted, logged and handed on in one place. Real files in a temporary
+ * directory; the log is read back from our own stderr. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,9 @@ static unsigned long long id_number(const Alert *a)
 
 static unsigned long long raise_one(Alerts *al)
 {
-        Alert a = {.kind = "test_alarm", .severity = SEVERITY_CRITICAL, .state = ALERT_RAISED,
+        Alert a = {.kind = "test_alarm",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
                    .time_usec = 1772442000LL * 1000000};
         CHECK(alerts_emit(al, &a) == 0);
         return id_number(&a);
@@ -147,7 +150,8 @@ static void test_missing_file_is_noticed(void)
         capture_start();
         al = open_alerts(77);
         log = capture_end();
-        CHECK(strstr(log, "<5>The alert state") && strstr(log, "is missing") && strstr(log, "go on from 77"));
+        CHECK(strstr(log, "<5>The alert state") && strstr(log, "is missing") &&
+              strstr(log, "go on from 77"));
         CHECK(raise_one(al) == 77);
         alerts_free(al);
         unlink(path);
@@ -235,11 +239,14 @@ static void test_every_emitter_goes_through_one_counter(void)
         char id[ALERT_ID_MAX] = "x";
         Alerts *al = NULL;
         const char *log;
-        Alert r = {.kind = "news2_single_parameter", .severity = SEVERITY_WARNING, .state = ALERT_RAISED,
+        Alert r = {.kind = "news2_single_parameter",
+                   .severity = SEVERITY_WARNING,
+                   .state = ALERT_RAISED,
                    .time_usec = t};
 
         n_sunk = 0;
-        CHECK(alerts_new(&(AlertsOptions){.id_prefix = "gw", .id_floor = 7, .log = true, .sink = sink}, &al) == 0);
+        CHECK(alerts_new(&(AlertsOptions){.id_prefix = "gw", .id_floor = 7, .log = true, .sink = sink},
+                         &al) == 0);
         capture_start();
         CHECK(alerts_raise_store_replaced(al, "p1", "/s/outbox.db", "/s/outbox.db.corrupt", t) == 0);
         CHECK(alerts_raise_store_unavailable(al, "p1", "/s/outbox.db", "No space left on device", t) == 0);
@@ -249,13 +256,14 @@ static void test_every_emitter_goes_through_one_counter(void)
         CHECK_STREQ(id, "gw-1772442000-9");
         CHECK_STREQ(r.id, "gw-1772442000-10");
         CHECK(n_sunk == 4);
-        CHECK(strstr(sunk[0], "\"id\":\"gw-1772442000-7\",\"kind\":\"store_replaced\",\"severity\":\"critical\"") &&
+        CHECK(strstr(sunk[0],
+                     "\"id\":\"gw-1772442000-7\",\"kind\":\"store_replaced\",\"severity\":\"critical\"") &&
               strstr(sunk[0], "\"patient\":\"p1\"") &&
               strstr(sunk[0], "the old file is kept as /s/outbox.db.corrupt"));
         CHECK(strstr(sunk[1], "\"id\":\"gw-1772442000-8\",\"kind\":\"store_unavailable\"") &&
               strstr(sunk[1], "cannot be opened (No space left on device)"));
-        CHECK(strstr(sunk[2], "\"kind\":\"test_alarm\"") && strstr(sunk[2], "\"message\":\"Test alarm requested\"") &&
-              !strstr(sunk[2], "patient"));
+        CHECK(strstr(sunk[2], "\"kind\":\"test_alarm\"") &&
+              strstr(sunk[2], "\"message\":\"Test alarm requested\"") && !strstr(sunk[2], "patient"));
         CHECK(strstr(sunk[3], "\"kind\":\"news2_single_parameter\""));
         CHECK(count(log, "<3>The store /s/outbox.db was corrupt") == 1);
         CHECK(count(log, "<3>The store /s/outbox.db cannot be opened") == 1);

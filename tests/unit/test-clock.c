@@ -36,24 +36,30 @@ static void sink(void *userdata, Alert *a)
         if (only && !strstr(only, a->kind))
                 return;
         if (n + 200 < sizeof log_)
-                snprintf(log_ + n, sizeof log_ - n, "%s%s %s %s", n ? "; " : "", format_rfc3339(t, a->time_usec),
-                         a->kind, alert_state_name(a->state));
+                snprintf(log_ + n, sizeof log_ - n, "%s%s %s %s", n ? "; " : "",
+                         format_rfc3339(t, a->time_usec), a->kind, alert_state_name(a->state));
 }
 
 static Config *config(const char *extra)
 {
         char text[2048];
         Config *c;
-        snprintf(text, sizeof text,
-                 "[Sensor \"climate\"]\nType=bthome\nAddress=A4:C1:38:30:00:01\nRole=living-room\nExpectedIntervalMinutes=60\n"
-                 "[Sensor \"kitchen\"]\nType=bthome\nAddress=A4:C1:38:20:00:03\nRole=kitchen\nExpectedIntervalMinutes=0\n"
-                 "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
-                 "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
-                 "[Input \"dispenser\"]\nChip=gpiochip0\nLine=3\nKind=dispenser-dose-taken\nRole=dispenser\n"
-                 "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n"
-                 "[Patient]\nId=p1\nNightWindow=23:00-06:00\n[Medication]\nSchedule=08:00,14:00,20:00\nGraceMinutes=60\n"
-                 "[Rules]\nInactivityDefaultMinutes=240\nBedExitMinutes=30\nNightExitMinutes=15\nAlarmButtonClearMinutes=30\n%s",
-                 extra);
+        snprintf(
+            text, sizeof text,
+            "[Sensor "
+            "\"climate\"]\nType=bthome\nAddress=A4:C1:38:30:00:01\nRole=living-"
+            "room\nExpectedIntervalMinutes=60\n"
+            "[Sensor "
+            "\"kitchen\"]\nType=bthome\nAddress=A4:C1:38:20:00:03\nRole=kitchen\nExpectedIntervalMinutes=0\n"
+            "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
+            "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
+            "[Input \"dispenser\"]\nChip=gpiochip0\nLine=3\nKind=dispenser-dose-taken\nRole=dispenser\n"
+            "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n"
+            "[Patient]\nId=p1\nNightWindow=23:00-06:00\n[Medication]\nSchedule=08:00,14:00,20:"
+            "00\nGraceMinutes=60\n"
+            "[Rules]\nInactivityDefaultMinutes=240\nBedExitMinutes=30\nNightExitMinutes="
+            "15\nAlarmButtonClearMinutes=30\n%s",
+            extra);
         c = test_config_from_text(text, CONFIG_RULES_ONLY);
         if (!c)
                 abort();
@@ -90,8 +96,8 @@ static void test_forward_step_keeps_elapsed_time_and_fires_nothing_skipped(void)
         Config *c = config("");
         Rules *r = engine(c, "2020-01-01T06:50:00Z");
         event(r, "2020-01-01T06:55:00Z", "kitchen", EVENT_MOTION, 1); /* 07:55 local */
-        rules_advance(r, T("2020-01-01T07:00:00Z"));                   /* the 08:00 dose comes due */
-        step(r, "2020-01-01T07:10:00Z", "2026-03-02T09:00:00Z");       /* 10:00 local, Monday */
+        rules_advance(r, T("2020-01-01T07:00:00Z"));                  /* the 08:00 dose comes due */
+        step(r, "2020-01-01T07:10:00Z", "2026-03-02T09:00:00Z");      /* 10:00 local, Monday */
         CHECK_STREQ(log_, "");
         CHECK(n_alerts == 0);
         /* Real time goes on: the grace of the dose due ten minutes before the step ends 50 minutes
@@ -126,8 +132,8 @@ static void test_forward_step_keeps_bed_exit(void)
         Rules *r = engine(c, "2020-01-01T22:00:00Z");
         only = "bed_exit_no_return";
         event(r, "2020-01-01T22:10:00Z", "bed", EVENT_BED, 1);
-        event(r, "2020-01-02T02:00:00Z", "bed", EVENT_BED, 0);          /* 03:00 local: up */
-        step(r, "2020-01-02T02:10:00Z", "2026-03-03T01:10:00Z");        /* 02:10 local: still night */
+        event(r, "2020-01-02T02:00:00Z", "bed", EVENT_BED, 0);   /* 03:00 local: up */
+        step(r, "2020-01-02T02:10:00Z", "2026-03-03T01:10:00Z"); /* 02:10 local: still night */
         CHECK_STREQ(log_, "");
         rules_advance(r, T("2026-03-03T01:40:00Z"));
         /* 30 minutes out of bed in real time: 20 of them after the step. */
@@ -147,7 +153,7 @@ static void test_backward_step_under_an_hour_no_dose_twice(void)
         Rules *r = engine(c, "2026-03-02T06:00:00Z");
         only = "missed_dose";
         event(r, "2026-03-02T06:10:00Z", "climate", EVENT_MOTION, 0);
-        rules_advance(r, T("2026-03-02T07:20:00Z"));                    /* 08:20 local, fast clock */
+        rules_advance(r, T("2026-03-02T07:20:00Z")); /* 08:20 local, fast clock */
         step(r, "2026-03-02T07:20:00Z", "2026-03-02T06:50:00Z");
         event(r, "2026-03-02T07:05:00Z", "dispenser", EVENT_DOSE_TAKEN, 1);
         event(r, "2026-03-02T07:06:00Z", "climate", EVENT_MOTION, 0);
@@ -174,7 +180,8 @@ static void test_backward_step_of_a_day(void)
         Config *c = config("");
         Rules *r = engine(c, "2026-03-03T05:00:00Z");
         only = "missed_dose alarm_button";
-        event(r, "2026-03-03T07:05:00Z", "dispenser", EVENT_DOSE_TAKEN, 1); /* Tue 08:05 local (really Mon) */
+        event(r, "2026-03-03T07:05:00Z", "dispenser", EVENT_DOSE_TAKEN,
+              1); /* Tue 08:05 local (really Mon) */
         event(r, "2026-03-03T07:10:00Z", "button", EVENT_BUTTON, 1);
         event(r, "2026-03-03T07:15:00Z", "climate", EVENT_MOTION, 0);
         step(r, "2026-03-03T07:20:00Z", "2026-03-02T07:20:00Z");
@@ -188,7 +195,7 @@ static void test_backward_step_of_a_day(void)
         for (int64_t t = T("2026-03-02T08:00:00Z"); t < T("2026-03-03T09:00:00Z"); t += 30 * MIN)
                 test_rules_event(r, t, "climate", EVENT_MOTION, 0);
         r = rules_free(r);
-        CHECK(strstr(log_, "2026-03-02T14:00:00.000Z missed_dose raised"));  /* 14:00 local is 13:00Z */
+        CHECK(strstr(log_, "2026-03-02T14:00:00.000Z missed_dose raised")); /* 14:00 local is 13:00Z */
         CHECK(strstr(log_, "2026-03-02T20:00:00.000Z missed_dose raised"));
         CHECK(strstr(log_, "2026-03-03T08:00:00.000Z missed_dose raised"));
         {
@@ -230,8 +237,8 @@ static void test_dst_spring_forward(void)
 
 static void test_dst_spring_forward_dose_in_the_skipped_hour(void)
 {
-        Config *c = test_config_from_text("[Patient]\nId=p1\n[Medication]\nSchedule=02:30\nGraceMinutes=60\n",
-                                          CONFIG_RULES_ONLY);
+        Config *c = test_config_from_text(
+            "[Patient]\nId=p1\n[Medication]\nSchedule=02:30\nGraceMinutes=60\n", CONFIG_RULES_ONLY);
         Rules *r;
 
         if (!c)
@@ -242,18 +249,22 @@ static void test_dst_spring_forward_dose_in_the_skipped_hour(void)
         rules_free(r);
         /* 28 March 02:30 CET (01:30Z), 29 March: 02:30 does not exist; due when the clock would have
          * shown it, 03:30 CEST (01:30Z), once; 30 March 02:30 CEST (00:30Z). Each missed an hour later. */
-        CHECK_STREQ(log_, "2026-03-28T02:30:00.000Z missed_dose raised; "
-                          "2026-03-29T02:30:00.000Z missed_dose cleared; 2026-03-29T02:30:00.000Z missed_dose raised; "
-                          "2026-03-30T01:30:00.000Z missed_dose cleared; 2026-03-30T01:30:00.000Z missed_dose raised");
+        CHECK_STREQ(
+            log_,
+            "2026-03-28T02:30:00.000Z missed_dose raised; "
+            "2026-03-29T02:30:00.000Z missed_dose cleared; 2026-03-29T02:30:00.000Z missed_dose raised; "
+            "2026-03-30T01:30:00.000Z missed_dose cleared; 2026-03-30T01:30:00.000Z missed_dose raised");
 
         /* 25 October: 03:00 CEST becomes 02:00 CET (01:00Z); 02:30 happens twice: due once. */
         r = engine(c, "2026-10-24T00:00:00Z");
         only = "missed_dose";
         rules_advance(r, T("2026-10-26T12:00:00Z"));
         rules_free(r);
-        CHECK_STREQ(log_, "2026-10-24T01:30:00.000Z missed_dose raised; "
-                          "2026-10-25T02:30:00.000Z missed_dose cleared; 2026-10-25T02:30:00.000Z missed_dose raised; "
-                          "2026-10-26T02:30:00.000Z missed_dose cleared; 2026-10-26T02:30:00.000Z missed_dose raised");
+        CHECK_STREQ(
+            log_,
+            "2026-10-24T01:30:00.000Z missed_dose raised; "
+            "2026-10-25T02:30:00.000Z missed_dose cleared; 2026-10-25T02:30:00.000Z missed_dose raised; "
+            "2026-10-26T02:30:00.000Z missed_dose cleared; 2026-10-26T02:30:00.000Z missed_dose raised");
         config_free(c);
 }
 
@@ -285,7 +296,8 @@ static void test_clock_watch(void)
         CHECK(clock_watch_update(&w, real, boot) == 0);
         /* NTP sets the clock: reported once, with its size and sign. */
         boot += 10 * SEC;
-        CHECK(clock_watch_update(&w, T("2026-03-02T09:00:00Z"), boot) == T("2026-03-02T09:00:00Z") - real - 10 * SEC);
+        CHECK(clock_watch_update(&w, T("2026-03-02T09:00:00Z"), boot) ==
+              T("2026-03-02T09:00:00Z") - real - 10 * SEC);
         CHECK(clock_watch_update(&w, T("2026-03-02T09:00:01Z"), boot + SEC) == 0);
         CHECK(clock_watch_update(&w, T("2026-03-02T08:00:01Z"), boot + SEC) == -HOUR);
 }
@@ -308,7 +320,8 @@ static void setup(void)
         tzset();
 }
 
-TEST_MAIN(TEST(test_forward_step_keeps_elapsed_time_and_fires_nothing_skipped), TEST(test_forward_jump_untold_is_the_flood),
-          TEST(test_forward_step_keeps_bed_exit), TEST(test_backward_step_under_an_hour_no_dose_twice),
-          TEST(test_backward_step_of_a_day), TEST(test_dst_spring_forward), TEST(test_dst_spring_forward_dose_in_the_skipped_hour),
+TEST_MAIN(TEST(test_forward_step_keeps_elapsed_time_and_fires_nothing_skipped),
+          TEST(test_forward_jump_untold_is_the_flood), TEST(test_forward_step_keeps_bed_exit),
+          TEST(test_backward_step_under_an_hour_no_dose_twice), TEST(test_backward_step_of_a_day),
+          TEST(test_dst_spring_forward), TEST(test_dst_spring_forward_dose_in_the_skipped_hour),
           TEST(test_dst_fall_back), TEST(test_clock_watch), TEST(test_clock_quality))

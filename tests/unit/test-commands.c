@@ -85,18 +85,25 @@ static void test_observation_impossible_values(void)
                 const char *json;
                 const char *error;
         } cases[] = {
-                {"{\"metric\":\"spo2\",\"value\":-5}", "observation: spo2 must be from 50 to 100 %"},
-                {"{\"metric\":\"spo2\",\"value\":0}", "observation: spo2 must be from 50 to 100 %"},
-                {"{\"metric\":\"spo2\",\"value\":100.5}", "observation: spo2 must be from 50 to 100 %"},
-                {"{\"metric\":\"respiratory_rate\",\"value\":-1}", "observation: respiratory_rate must be from 1 to 80 /min"},
-                {"{\"metric\":\"body_temperature\",\"value\":1e300}", "observation: body_temperature must be from 25 to 45 Cel"},
-                {"{\"metric\":\"body_temperature\",\"value\":-273.15}", "observation: body_temperature must be from 25 to 45 Cel"},
-                {"{\"metric\":\"heart_rate\",\"value\":0}", "observation: heart_rate must be from 20 to 300 /min"},
-                {"{\"metric\":\"systolic\",\"value\":1200}", "observation: systolic must be from 40 to 300 mm[Hg]"},
-                {"{\"metric\":\"body_weight\",\"value\":70000}", "observation: body_weight must be from 1 to 650 kg"},
-                {"{\"metric\":\"glucose\",\"value\":-1}", "observation: glucose must be from 1 to 3000 mg/dL"},
-                /* The range is in the usual unit: another unit is refused, not checked against it. */
-                {"{\"metric\":\"glucose\",\"value\":5.5,\"unit\":\"mmol/L\"}", "give the value in the metric's usual unit"},
+            {"{\"metric\":\"spo2\",\"value\":-5}", "observation: spo2 must be from 50 to 100 %"},
+            {"{\"metric\":\"spo2\",\"value\":0}", "observation: spo2 must be from 50 to 100 %"},
+            {"{\"metric\":\"spo2\",\"value\":100.5}", "observation: spo2 must be from 50 to 100 %"},
+            {"{\"metric\":\"respiratory_rate\",\"value\":-1}",
+             "observation: respiratory_rate must be from 1 to 80 /min"},
+            {"{\"metric\":\"body_temperature\",\"value\":1e300}",
+             "observation: body_temperature must be from 25 to 45 Cel"},
+            {"{\"metric\":\"body_temperature\",\"value\":-273.15}",
+             "observation: body_temperature must be from 25 to 45 Cel"},
+            {"{\"metric\":\"heart_rate\",\"value\":0}",
+             "observation: heart_rate must be from 20 to 300 /min"},
+            {"{\"metric\":\"systolic\",\"value\":1200}",
+             "observation: systolic must be from 40 to 300 mm[Hg]"},
+            {"{\"metric\":\"body_weight\",\"value\":70000}",
+             "observation: body_weight must be from 1 to 650 kg"},
+            {"{\"metric\":\"glucose\",\"value\":-1}", "observation: glucose must be from 1 to 3000 mg/dL"},
+            /* The range is in the usual unit: another unit is refused, not checked against it. */
+            {"{\"metric\":\"glucose\",\"value\":5.5,\"unit\":\"mmol/L\"}",
+             "give the value in the metric's usual unit"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 Command c;
@@ -117,14 +124,14 @@ static void test_observation_extreme_but_real_values(void)
                 const char *json;
                 double value;
         } ok[] = {
-                {"{\"metric\":\"spo2\",\"value\":50}", 50},
-                {"{\"metric\":\"spo2\",\"value\":100,\"unit\":\"%\"}", 100},
-                {"{\"metric\":\"respiratory_rate\",\"value\":4}", 4},
-                {"{\"metric\":\"body_temperature\",\"value\":42.1}", 42.1},
-                {"{\"metric\":\"body_temperature\",\"value\":28}", 28},
-                {"{\"metric\":\"heart_rate\",\"value\":250}", 250},
-                {"{\"metric\":\"diastolic\",\"value\":25}", 25},
-                {"{\"metric\":\"glucose\",\"value\":1500}", 1500},
+            {"{\"metric\":\"spo2\",\"value\":50}", 50},
+            {"{\"metric\":\"spo2\",\"value\":100,\"unit\":\"%\"}", 100},
+            {"{\"metric\":\"respiratory_rate\",\"value\":4}", 4},
+            {"{\"metric\":\"body_temperature\",\"value\":42.1}", 42.1},
+            {"{\"metric\":\"body_temperature\",\"value\":28}", 28},
+            {"{\"metric\":\"heart_rate\",\"value\":250}", 250},
+            {"{\"metric\":\"diastolic\",\"value\":25}", 25},
+            {"{\"metric\":\"glucose\",\"value\":1500}", 1500},
         };
         for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
                 Command c = {};
@@ -142,8 +149,8 @@ static void test_observation_extreme_but_real_values(void)
                 CHECK(observe(json, &c, &err) == -ERANGE);
                 if (!err || strlen(err) < strlen(unit) || !streq(err + strlen(err) - strlen(unit), unit) ||
                     !strstr(err, metric_name(m))) {
-                        fprintf(stderr, "%s: range error \"%s\" does not end in its unit %s\n", metric_name(m),
-                                err ?: "(none)", unit);
+                        fprintf(stderr, "%s: range error \"%s\" does not end in its unit %s\n",
+                                metric_name(m), err ?: "(none)", unit);
                         test_failed_checks++;
                 }
         }
@@ -156,15 +163,19 @@ static void test_command_parse_precise_errors(void)
                 const char *json;
                 const char *error;
         } cases[] = {
-                {"{\"metric\":\"spo2\",\"value\":NaN}", "a value must be a finite number (not NaN, Infinity or too large)"},
-                {"{\"metric\":\"spo2\",\"value\":Infinity}", "a value must be a finite number (not NaN, Infinity or too large)"},
-                {"{\"metric\":\"spo2\",\"value\":-Infinity}", "a value must be a finite number (not NaN, Infinity or too large)"},
-                {"{\"metric\":\"spo2\",\"value\":1e400}", "a value must be a finite number (not NaN, Infinity or too large)"},
-                {"{\"metric\":\"spo2\",\"value\":95,\"value\":96}", "duplicate key in the JSON object"},
-                /* Still not an object, or not JSON: said as before, even with the words in a string. */
-                {"[1]", "payload is not a JSON object"},
-                {"{\"metric\":\"NaN\",\"value\":}", "payload is not a JSON object"},
-                {"{\"metric\":\"spo2\",\"value\":info}", "payload is not a JSON object"},
+            {"{\"metric\":\"spo2\",\"value\":NaN}",
+             "a value must be a finite number (not NaN, Infinity or too large)"},
+            {"{\"metric\":\"spo2\",\"value\":Infinity}",
+             "a value must be a finite number (not NaN, Infinity or too large)"},
+            {"{\"metric\":\"spo2\",\"value\":-Infinity}",
+             "a value must be a finite number (not NaN, Infinity or too large)"},
+            {"{\"metric\":\"spo2\",\"value\":1e400}",
+             "a value must be a finite number (not NaN, Infinity or too large)"},
+            {"{\"metric\":\"spo2\",\"value\":95,\"value\":96}", "duplicate key in the JSON object"},
+            /* Still not an object, or not JSON: said as before, even with the words in a string. */
+            {"[1]", "payload is not a JSON object"},
+            {"{\"metric\":\"NaN\",\"value\":}", "payload is not a JSON object"},
+            {"{\"metric\":\"spo2\",\"value\":info}", "payload is not a JSON object"},
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 Command c;
@@ -200,7 +211,8 @@ static void on_publish_status(void *userdata)
 
 static bool rig_up(Rig *g)
 {
-        static const char conf[] = "[Gateway]\nId=gw\nStateDirectory=/tmp\n[Uplink]\nBroker=mqtt://127.0.0.1:1883\n";
+        static const char conf[] =
+            "[Gateway]\nId=gw\nStateDirectory=/tmp\n[Uplink]\nBroker=mqtt://127.0.0.1:1883\n";
         char path[300], *err = NULL;
 
         *g = (Rig){};
@@ -217,7 +229,8 @@ static bool rig_up(Rig *g)
         if (!g->c || !g->ob || !g->d)
                 return false;
         CHECK(ingest_new(g->e, g->c, g->ob, &g->ing) == 0);
-        CHECK(alerts_new(&(AlertsOptions){.id_prefix = "gw", .sink = ingest_alerts_sink, .userdata = g->ing}, &g->al) == 0);
+        CHECK(alerts_new(&(AlertsOptions){.id_prefix = "gw", .sink = ingest_alerts_sink, .userdata = g->ing},
+                         &g->al) == 0);
         CHECK(ingest_start(g->ing, g->d, g->al) == 0);
         CHECK(commands_new(&(CommandsOptions){.event = g->e,
                                               .alerts = g->al,
@@ -238,8 +251,9 @@ static void rig_down(Rig *g)
         outbox_free(g->ob);
         sd_event_unref(g->e);
         config_free(g->c);
-        for (const char *const *n = (const char *const[]){"outbox.db", "outbox.db-wal", "outbox.db-shm", "sensors.db",
-                                                          "sensors.db-wal", "sensors.db-shm", NULL};
+        for (const char *const *n =
+                 (const char *const[]){"outbox.db", "outbox.db-wal", "outbox.db-shm", "sensors.db",
+                                       "sensors.db-wal", "sensors.db-shm", NULL};
              *n; n++) {
                 snprintf(p, sizeof p, "%s/%s", dir, *n);
                 (void)unlink(p);
@@ -267,7 +281,8 @@ static void test_dispatch_test_alarm_memo_and_rate_limit(void)
 
         if (!rig_up(&g))
                 return;
-        snprintf(first, sizeof first, "%s", run(&g, "test-alarm", "{\"request_id\":\"t1\",\"message\":\"hi\"}"));
+        snprintf(first, sizeof first, "%s",
+                 run(&g, "test-alarm", "{\"request_id\":\"t1\",\"message\":\"hi\"}"));
         CHECK(!strncmp(first, "{\"ok\":true,\"request_id\":\"t1\",\"alert_id\":\"gw-", 43));
         CHECK(alerts_minted(g.al) == 1);
         CHECK(outbox_backlog(g.ob, LANE_ALERTS) + outbox_pending(g.ob) == 1);
@@ -275,7 +290,9 @@ static void test_dispatch_test_alarm_memo_and_rate_limit(void)
         CHECK(alerts_minted(g.al) == 1);
         CHECK(!strncmp(run(&g, "test-alarm", "{\"request_id\":\"t2\"}"), "{\"ok\":true,", 10));
         CHECK(!strncmp(run(&g, "test-alarm", "{}"), "{\"ok\":true,\"alert_id\":", 22));
-        snprintf(want, sizeof want, "%s", "{\"ok\":false,\"request_id\":\"t4\",\"error\":\"test alarms are rate-limited: try again in ");
+        snprintf(
+            want, sizeof want, "%s",
+            "{\"ok\":false,\"request_id\":\"t4\",\"error\":\"test alarms are rate-limited: try again in ");
         CHECK(!strncmp(run(&g, "test-alarm", "{\"request_id\":\"t4\"}"), want, strlen(want)));
         /* Not remembered: sent again it is refused again (not answered from the memo as "ok"). */
         CHECK(!strncmp(run(&g, "test-alarm", "{\"request_id\":\"t4\"}"), want, strlen(want)));
@@ -298,9 +315,11 @@ static void test_dispatch_status_and_refusals(void)
         CHECK(g.statuses == 2); /* the repeat was answered from the memo */
         CHECK_STREQ(run(&g, "reboot", "{\"request_id\":\"x\"}"),
                     "{\"ok\":false,\"request_id\":\"x\",\"error\":\"unknown command\"}");
-        CHECK_STREQ(run(&g, "observation", "{\"request_id\":\"r9\",\"metric\":\"spo2\",\"value\":-5}"),
-                    "{\"ok\":false,\"request_id\":\"r9\",\"error\":\"observation: spo2 must be from 50 to 100 %\"}");
-        CHECK_STREQ(run(&g, "observation", "not json"), "{\"ok\":false,\"error\":\"payload is not a JSON object\"}");
+        CHECK_STREQ(
+            run(&g, "observation", "{\"request_id\":\"r9\",\"metric\":\"spo2\",\"value\":-5}"),
+            "{\"ok\":false,\"request_id\":\"r9\",\"error\":\"observation: spo2 must be from 50 to 100 %\"}");
+        CHECK_STREQ(run(&g, "observation", "not json"),
+                    "{\"ok\":false,\"error\":\"payload is not a JSON object\"}");
         rig_down(&g);
 }
 
@@ -311,13 +330,16 @@ static void test_dispatch_observation(void)
 
         if (!rig_up(&g))
                 return;
-        CHECK_STREQ(run(&g, "observation", "{\"request_id\":\"o1\",\"metric\":\"respiratory_rate\",\"value\":22}"),
-                    "{\"ok\":true,\"request_id\":\"o1\"}");
+        CHECK_STREQ(
+            run(&g, "observation", "{\"request_id\":\"o1\",\"metric\":\"respiratory_rate\",\"value\":22}"),
+            "{\"ok\":true,\"request_id\":\"o1\"}");
         CHECK(outbox_backlog(g.ob, LANE_TELEMETRY) == 1 && outbox_pending(g.ob) == 0);
-        CHECK_STREQ(run(&g, "observation", "{\"request_id\":\"o1\",\"metric\":\"respiratory_rate\",\"value\":22}"),
-                    "{\"ok\":true,\"request_id\":\"o1\"}");
+        CHECK_STREQ(
+            run(&g, "observation", "{\"request_id\":\"o1\",\"metric\":\"respiratory_rate\",\"value\":22}"),
+            "{\"ok\":true,\"request_id\":\"o1\"}");
         CHECK(outbox_backlog(g.ob, LANE_TELEMETRY) == 1); /* not stored twice */
-        CHECK_STREQ(run(&g, "observation", "{\"metric\":\"consciousness\",\"value\":\"V\"}"), "{\"ok\":true}");
+        CHECK_STREQ(run(&g, "observation", "{\"metric\":\"consciousness\",\"value\":\"V\"}"),
+                    "{\"ok\":true}");
         rig_down(&g);
 }
 

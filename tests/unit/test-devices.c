@@ -65,7 +65,8 @@ static void test_decode_by_profile_and_id(void)
         /* A stored, time-stamped measurement sent again is stored once; one without a device time is
          * a new measurement. */
         CHECK(decode(d, "cuff", "02 79 00 50 00 5D 00 EA 07 03 02 08 1F 00") == 0 && out.n_readings == 3);
-        CHECK(decode(d, "cuff", "02 79 00 50 00 5D 00 EA 07 03 02 08 1F 00") == 0 && out.n_readings == 0 && out.duplicate);
+        CHECK(decode(d, "cuff", "02 79 00 50 00 5D 00 EA 07 03 02 08 1F 00") == 0 && out.n_readings == 0 &&
+              out.duplicate);
         CHECK(decode(d, "cuff", "00 79 00 50 00 5D 00") == 0 && out.n_readings == 3);
         CHECK(decode(d, "cuff", "00 79 00 50 00 5D 00") == 0 && out.n_readings == 3);
         /* A downgrade from the device with a key. */
@@ -88,7 +89,7 @@ static void test_replay_refused_after_restart(void)
         CHECK(devices_find(d, "climate")->rejected == 0);
         /* A different frame with the same counter is refused (here its MIC no longer matches). */
         CHECK(decode(d, "climate", "41 a4 72 66 c9 5f 73 00 11 22 33 78 23 72 15") == -EPROTO);
-        devices_free(d);                               /* writes the counter */
+        devices_free(d); /* writes the counter */
 
         d = open_registry(e);
         CHECK(devices_find(d, "climate")->bthome.has_counter);
@@ -124,7 +125,8 @@ static void test_counter_flushed_by_timer(void)
  * (the ROLLBACK's error), never the disk being full. */
 static void test_full_disk_flush_logged_once(void)
 {
-        char sub[300], db[340], filler[340], buf[4096] = {0}, name[] = "/tmp/hcgw-devices-log-XXXXXX", log[8192];
+        char sub[300], db[340], filler[340], buf[4096] = {0}, name[] = "/tmp/hcgw-devices-log-XXXXXX",
+                                             log[8192];
         sd_event *e = NULL;
         Devices *d = NULL;
         char *err = NULL;
@@ -174,7 +176,8 @@ static void test_full_disk_flush_logged_once(void)
                 close(fd);
                 fputs(log, stderr);
                 CHECK(strstr(log, "Failed to store BTHome counters") &&
-                      !strstr(strstr(log, "Failed to store BTHome counters") + 1, "Failed to store BTHome counters"));
+                      !strstr(strstr(log, "Failed to store BTHome counters") + 1,
+                              "Failed to store BTHome counters"));
                 CHECK(strstr(log, "full") && !strstr(log, "no transaction"));
                 CHECK(strstr(log, "<5>Storing BTHome counters works again."));
                 devices_free(d);
@@ -221,9 +224,9 @@ static char *text_of(const char *sql)
 }
 
 /* What 2939c3e and every earlier release executed on opening sensors.db: no user_version. */
-#define STORE_2939C3E                                                                                      \
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"                                                \
-        "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"                              \
+#define STORE_2939C3E                                                                                       \
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"                                                 \
+        "CREATE TABLE IF NOT EXISTS bthome_counter(address TEXT PRIMARY KEY,"                               \
         "                                          counter INTEGER NOT NULL);"
 
 /* A store made before stores carried a version (user_version 0 and today's table) is version 1:
@@ -279,7 +282,8 @@ static void test_newer_store_refused_untouched(void)
         CHECK(devices_new(e, path, &d, &err) == 0);
         CHECK(d != NULL);
         err = d ? (char *)devices_memory_reason(d) : NULL;
-        CHECK(err && strstr(err, "schema version 2") && strstr(err, "up to 1") && strstr(err, "nothing was changed"));
+        CHECK(err && strstr(err, "schema version 2") && strstr(err, "up to 1") &&
+              strstr(err, "nothing was changed"));
         fprintf(stderr, "(expected) %s\n", err ?: "");
         devices_free(d);
         sd_event_unref(e);

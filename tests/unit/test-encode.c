@@ -91,8 +91,11 @@ static void test_encode_reading_event_alert(void)
                        "\"time\":\"2026-03-02T02:10:00.000Z\"}");
         free(s);
         s = encode_alert(&a, &len);
-        CHECK_STREQ(s, "{\"type\":\"alert\",\"id\":\"home-0042-1-1\",\"kind\":\"test_alarm\",\"severity\":\"critical\","
-                       "\"state\":\"raised\",\"time\":\"1970-01-01T00:00:00.000Z\",\"message\":\"Test\",\"evidence\":[]}");
+        CHECK_STREQ(
+            s,
+            "{\"type\":\"alert\",\"id\":\"home-0042-1-1\",\"kind\":\"test_alarm\",\"severity\":\"critical\","
+            "\"state\":\"raised\",\"time\":\"1970-01-01T00:00:00.000Z\",\"message\":\"Test\",\"evidence\":[]"
+            "}");
         free(s);
 }
 
@@ -127,17 +130,23 @@ static void test_command_parse(void)
         CHECK(command_parse("test-alarm", "{\"request_id\":5}", 16, &c, &err) == -EBADMSG);
         CHECK(command_parse("test-alarm", "{\"a\":1,\"a\":2}", 13, &c, &err) == -EBADMSG);
         CHECK(command_parse("test-alarm", "{\"request_id\":\"a\\u0000b\"}", 25, &c, &err) == -EBADMSG);
-        CHECK(command_parse("observation", "{\"metric\":\"respiratory_rate\",\"value\":22}", strlen("{\"metric\":\"respiratory_rate\",\"value\":22}"), &c, &err) == 0);
+        CHECK(command_parse("observation", "{\"metric\":\"respiratory_rate\",\"value\":22}",
+                            strlen("{\"metric\":\"respiratory_rate\",\"value\":22}"), &c, &err) == 0);
         CHECK(c.kind == COMMAND_OBSERVATION && c.value == 22);
         CHECK_STREQ(c.metric, "respiratory_rate");
-        CHECK(command_parse("observation", "{\"metric\":\"consciousness\",\"value\":\"V\"}", strlen("{\"metric\":\"consciousness\",\"value\":\"V\"}"), &c, &err) == 0 && c.acvpu == 'V');
-        CHECK(command_parse("observation", "{\"metric\":\"consciousness\",\"value\":\"X\"}", strlen("{\"metric\":\"consciousness\",\"value\":\"X\"}"), &c, &err) == -EBADMSG);
-        CHECK(command_parse("observation", "{\"metric\":\"mood\",\"value\":3}", strlen("{\"metric\":\"mood\",\"value\":3}"), &c, &err) == -EBADMSG);
-        CHECK(command_parse("observation", "{\"metric\":\"spo2\",\"value\":\"high\"}", strlen("{\"metric\":\"spo2\",\"value\":\"high\"}"), &c, &err) == -EBADMSG);
+        CHECK(command_parse("observation", "{\"metric\":\"consciousness\",\"value\":\"V\"}",
+                            strlen("{\"metric\":\"consciousness\",\"value\":\"V\"}"), &c, &err) == 0 &&
+              c.acvpu == 'V');
+        CHECK(command_parse("observation", "{\"metric\":\"consciousness\",\"value\":\"X\"}",
+                            strlen("{\"metric\":\"consciousness\",\"value\":\"X\"}"), &c, &err) == -EBADMSG);
+        CHECK(command_parse("observation", "{\"metric\":\"mood\",\"value\":3}",
+                            strlen("{\"metric\":\"mood\",\"value\":3}"), &c, &err) == -EBADMSG);
+        CHECK(command_parse("observation", "{\"metric\":\"spo2\",\"value\":\"high\"}",
+                            strlen("{\"metric\":\"spo2\",\"value\":\"high\"}"), &c, &err) == -EBADMSG);
         CHECK(command_parse("observation", "", strlen(""), &c, &err) == -EBADMSG);
         memset(big, ' ', sizeof big);
         CHECK(command_parse("test-alarm", big, sizeof big, &c, &err) == -EMSGSIZE);
 }
 
-TEST_MAIN(TEST(test_json_writer), TEST(test_rfc3339), TEST(test_encode_reading_event_alert), TEST(test_metric_names),
-          TEST(test_command_parse))
+TEST_MAIN(TEST(test_json_writer), TEST(test_rfc3339), TEST(test_encode_reading_event_alert),
+          TEST(test_metric_names), TEST(test_command_parse))

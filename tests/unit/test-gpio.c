@@ -18,7 +18,8 @@ static size_t n_events;
 static void on_event(void *userdata, const Event *e)
 {
         size_t n = strlen(got);
-        snprintf(got + n, sizeof got - n, "%s%s:%s=%d", n ? " " : "", e->sensor, event_kind_name(e->kind), e->value);
+        snprintf(got + n, sizeof got - n, "%s%s:%s=%d", n ? " " : "", e->sensor, event_kind_name(e->kind),
+                 e->value);
         if (n_events < sizeof events / sizeof events[0])
                 events[n_events++] = *e;
 }
@@ -109,11 +110,13 @@ static void test_edge_meaning_by_kind(void)
         CHECK(gpio_edge_event(GPIO_DISPENSER_DOSE_TAKEN, 1, &e) && e.kind == EVENT_DOSE_TAKEN);
         CHECK(!gpio_edge_event(GPIO_DISPENSER_DOSE_TAKEN, 0, &e));
         CHECK(gpio_edge_event(GPIO_DISPENSER_DOSE_DUE, 1, &e) && e.kind == EVENT_DOSE_DUE);
-        CHECK(gpio_edge_event(GPIO_DISPENSER_FAULT, 1, &e) && e.kind == EVENT_DISPENSER_FAULT && e.value == 1);
+        CHECK(gpio_edge_event(GPIO_DISPENSER_FAULT, 1, &e) && e.kind == EVENT_DISPENSER_FAULT &&
+              e.value == 1);
         CHECK(gpio_edge_event(GPIO_DISPENSER_FAULT, 0, &e) && e.value == 0);
         CHECK(gpio_edge_event(GPIO_MOTION, 1, &e) && e.kind == EVENT_MOTION);
         CHECK(gpio_edge_event(GPIO_GENERIC, 0, &e) && e.kind == EVENT_GENERIC && e.value == 0);
-        CHECK(gpio_kind_has_state(GPIO_DOOR) && gpio_kind_has_state(GPIO_BED) && !gpio_kind_has_state(GPIO_BUTTON));
+        CHECK(gpio_kind_has_state(GPIO_DOOR) && gpio_kind_has_state(GPIO_BED) &&
+              !gpio_kind_has_state(GPIO_BUTTON));
         GpioKind k;
         CHECK(gpio_kind_from_name("dispenser-dose-taken", &k) == 0 && k == GPIO_DISPENSER_DOSE_TAKEN);
         CHECK(gpio_kind_from_name("doorbell", &k) < 0);
@@ -124,9 +127,9 @@ static void test_inputs_through_the_seam(void)
         sd_event *e = NULL;
         GpioInputs *g = NULL;
         const GpioInputConfig cfg[] = {
-                {"front-door", "gpiochip0", "17", GPIO_DOOR, true, 50},
-                {"alarm-button", "gpiochip0", "button", GPIO_BUTTON, true, 20},
-                {"dispenser", "gpiochip0", "18", GPIO_DISPENSER_DOSE_TAKEN, false, 0},
+            {"front-door", "gpiochip0", "17", GPIO_DOOR, true, 50},
+            {"alarm-button", "gpiochip0", "button", GPIO_BUTTON, true, 20},
+            {"dispenser", "gpiochip0", "18", GPIO_DISPENSER_DOSE_TAKEN, false, 0},
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
 
@@ -185,8 +188,8 @@ static void test_edges_read_in_one_batch(void)
         sd_event *e = NULL;
         GpioInputs *g = NULL;
         const GpioInputConfig cfg[] = {
-                {"alarm-button", "gpiochip0", "button", GPIO_BUTTON, true, 20},
-                {"front-door", "gpiochip0", "17", GPIO_DOOR, true, 50},
+            {"alarm-button", "gpiochip0", "button", GPIO_BUTTON, true, 20},
+            {"front-door", "gpiochip0", "17", GPIO_DOOR, true, 50},
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
         /* The first batches happened 10 s ago: the loop reads them only now. */
@@ -218,10 +221,10 @@ static void test_edges_read_in_one_batch(void)
                 int value;
                 int64_t at;
         } batch[10] = {
-                {1, 0},         {0, 2 * MS},    {1, 4 * MS},   /* press 1, bouncing */
-                {0, 150 * MS},  {1, 300 * MS},  {0, 420 * MS}, /* press 2 */
-                {1, 500 * MS},  {0, 505 * MS},                 /* a glitch: no press */
-                {1, 600 * MS},  {0, 750 * MS},                 /* press 3 */
+            {1, 0},        {0, 2 * MS},   {1, 4 * MS},   /* press 1, bouncing */
+            {0, 150 * MS}, {1, 300 * MS}, {0, 420 * MS}, /* press 2 */
+            {1, 500 * MS}, {0, 505 * MS},                /* a glitch: no press */
+            {1, 600 * MS}, {0, 750 * MS},                /* press 3 */
         };
         for (size_t i = 0; i < 10; i++)
                 gpio_inputs_edge(g, 0, batch[i].value, t + batch[i].at);
@@ -250,7 +253,7 @@ static void test_edges_read_in_one_batch(void)
         CHECK_STREQ(got, "");
         run_until_state(e, g, 0, 1);
         CHECK_STREQ(got, "alarm-button:button=1");
-        CHECK(event_at(0, t)); /* the burst's first edge */
+        CHECK(event_at(0, t));                 /* the burst's first edge */
         CHECK(now_monotonic() >= t + 25 * MS); /* not before it had held */
 
         gpio_inputs_free(g);
@@ -274,7 +277,7 @@ static void test_missing_chip_fails_that_input_only(void)
         sd_event *e = NULL;
         GpioInputs *g = NULL;
         const GpioInputConfig cfg[] = {
-                {"front-door", "gpiochip-that-is-not-there", "17", GPIO_DOOR, true, 50},
+            {"front-door", "gpiochip-that-is-not-there", "17", GPIO_DOOR, true, 50},
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
         int64_t first;
@@ -283,7 +286,8 @@ static void test_missing_chip_fails_that_input_only(void)
         sd_event_new(&e);
         CHECK(gpio_inputs_new(e, cfg, 1, &sink, &g) == 0);
         CHECK(gpio_inputs_start(g) == 1);
-        CHECK(gpio_input_error(g, 0) && strstr(gpio_input_error(g, 0), "no GPIO chip 'gpiochip-that-is-not-there'"));
+        CHECK(gpio_input_error(g, 0) &&
+              strstr(gpio_input_error(g, 0), "no GPIO chip 'gpiochip-that-is-not-there'"));
         CHECK(gpio_input_state(g, 0) == -1);
         CHECK_STREQ(got, "front-door:input_failed=1");
         CHECK(retry_in(g, 0, 1000 * MS));
@@ -326,8 +330,8 @@ static void test_input_failing_at_run_time_is_reported_and_retried(void)
         sd_event *e = NULL;
         GpioInputs *g = NULL;
         const GpioInputConfig cfg[] = {
-                {"front-door", "gpiochip-that-is-not-there", "17", GPIO_DOOR, true, 50},
-                {"alarm-button", "gpiochip-that-is-not-there", "button", GPIO_BUTTON, true, 20},
+            {"front-door", "gpiochip-that-is-not-there", "17", GPIO_DOOR, true, 50},
+            {"alarm-button", "gpiochip-that-is-not-there", "button", GPIO_BUTTON, true, 20},
         };
         SensorSink sink = {.reading = on_reading, .event = on_event};
         int64_t t = now_monotonic() - 10000 * MS;
@@ -342,7 +346,8 @@ static void test_input_failing_at_run_time_is_reported_and_retried(void)
 
         gpio_inputs_fail(g, 1, "reading events of line button of gpiochip0 failed: No such device");
         CHECK_STREQ(got, "alarm-button:input_failed=1");
-        CHECK_STREQ(gpio_input_error(g, 1), "reading events of line button of gpiochip0 failed: No such device");
+        CHECK_STREQ(gpio_input_error(g, 1),
+                    "reading events of line button of gpiochip0 failed: No such device");
         CHECK(retry_in(g, 1, 1000 * MS));
         /* EPOLLHUP after the read error, and a failed attempt: still one report. */
         gpio_inputs_fail(g, 1, "line button of gpiochip0: the GPIO chip is gone (EPOLLHUP)");
@@ -372,7 +377,9 @@ static void test_input_failing_at_run_time_is_reported_and_retried(void)
         sd_event_unref(e);
 }
 
-TEST_MAIN(TEST(test_debounce_reed_switch_burst_is_one_change), TEST(test_debounce_glitch_back_to_stable_is_nothing),
+TEST_MAIN(TEST(test_debounce_reed_switch_burst_is_one_change),
+          TEST(test_debounce_glitch_back_to_stable_is_nothing),
           TEST(test_debounce_edge_settles_what_held_before_it), TEST(test_edges_read_in_one_batch),
-          TEST(test_edge_meaning_by_kind), TEST(test_inputs_through_the_seam), TEST(test_missing_chip_fails_that_input_only),
+          TEST(test_edge_meaning_by_kind), TEST(test_inputs_through_the_seam),
+          TEST(test_missing_chip_fails_that_input_only),
           TEST(test_input_failing_at_run_time_is_reported_and_retried))

@@ -253,7 +253,8 @@ static int integrity_ok(void)
         if (sqlite3_open(path, &db) != SQLITE_OK)
                 return 0;
         if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) == SQLITE_OK) {
-                ok = sqlite3_step(st) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
+                ok = sqlite3_step(st) == SQLITE_ROW &&
+                     strcmp((const char *)sqlite3_column_text(st, 0), "ok") == 0;
                 sqlite3_finalize(st);
         }
         sqlite3_close(db);
@@ -766,7 +767,7 @@ static void test_a_busy_commit_leaves_no_gap(void)
         CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
         for (int i = 0; i < 5; i++)
                 add(b, LANE_EVENTS, "e", i); /* waiting for the group commit */
-        add(b, LANE_ALERTS, "a", 1);             /* commits at once: busy, sent from memory */
+        add(b, LANE_ALERTS, "a", 1);         /* commits at once: busy, sent from memory */
         CHECK(outbox_pending(b) == 6);
         CHECK(outbox_fetch(b, LANE_ALERTS, 0, 1, 1 << 20, &batch) == 0);
         CHECK(batch.n == 1);
@@ -812,10 +813,11 @@ static void test_quota_bounds_the_files(void)
         sd_event_new(&e);
         b = open_box(e, 1 << 20, 1000000);
         for (int i = 0; i < 40000; i++) {
-                int n = snprintf(body, sizeof body,
-                                 "{\"type\":\"reading\",\"sensor\":\"bp-cuff\",\"metric\":\"systolic\",\"value\":%d,"
-                                 "\"unit\":\"mm[Hg]\",\"time\":\"2026-03-02T07:31:00.000Z\",\"n\":%d}",
-                                 100 + i % 50, i);
+                int n = snprintf(
+                    body, sizeof body,
+                    "{\"type\":\"reading\",\"sensor\":\"bp-cuff\",\"metric\":\"systolic\",\"value\":%d,"
+                    "\"unit\":\"mm[Hg]\",\"time\":\"2026-03-02T07:31:00.000Z\",\"n\":%d}",
+                    100 + i % 50, i);
                 CHECK(outbox_add(b, i % 10 == 0 ? LANE_EVENTS : LANE_TELEMETRY, body, (size_t)n) == 0);
                 if (i % 500 == 499) {
                         off_t s;
@@ -855,7 +857,8 @@ static int count_corrupt(void)
                 return 0;
         n = 0;
         for (size_t i = 0; i < g.gl_pathc; i++)
-                if (!strstr(g.gl_pathv[i] + strlen(path), "-wal") && !strstr(g.gl_pathv[i] + strlen(path), "-shm"))
+                if (!strstr(g.gl_pathv[i] + strlen(path), "-wal") &&
+                    !strstr(g.gl_pathv[i] + strlen(path), "-shm"))
                         n++;
         globfree(&g);
         return n;
@@ -990,9 +993,11 @@ TEST_MAIN(TEST(test_order_and_seq), TEST(test_alert_commits_at_once_in_order), T
           TEST(test_ack_deletes_and_seq_never_reused), TEST(test_quota_thins_oldest_telemetry_never_alerts),
           TEST(test_only_alerts_are_kept_over_quota), TEST(test_survives_sigkill), TEST(test_open_error),
           TEST(test_disk_full_sending_goes_on_and_alerts_go_from_memory),
-          TEST(test_a_commit_that_only_deletes_wakes_the_sender), TEST(test_failed_commit_logged_once_per_episode),
-          TEST(test_reserve_refuses_telemetry_then_events), TEST(test_seq_of_an_alert_sent_from_memory_survives_a_crash),
+          TEST(test_a_commit_that_only_deletes_wakes_the_sender),
+          TEST(test_failed_commit_logged_once_per_episode), TEST(test_reserve_refuses_telemetry_then_events),
+          TEST(test_seq_of_an_alert_sent_from_memory_survives_a_crash),
           TEST(test_alerts_from_memory_past_the_reservation_survive_a_crash),
-          TEST(test_a_run_that_never_committed_pushes_the_next_one_on), TEST(test_a_busy_commit_leaves_no_gap),
-          TEST(test_quota_bounds_the_files), TEST(test_corrupt_store_is_moved_aside),
-          TEST(test_corrupt_store_reported), TEST(test_add_sync_says_whether_stored))
+          TEST(test_a_run_that_never_committed_pushes_the_next_one_on),
+          TEST(test_a_busy_commit_leaves_no_gap), TEST(test_quota_bounds_the_files),
+          TEST(test_corrupt_store_is_moved_aside), TEST(test_corrupt_store_reported),
+          TEST(test_add_sync_says_whether_stored))

@@ -61,24 +61,26 @@ static void sink(void *userdata, Alert *a)
         }
         if (only && !strstr(only, a->kind))
                 return;
-        snprintf(log_ + n, sizeof log_ - n, "%s%s %s %s", n ? "; " : "", format_rfc3339(t, a->time_usec) + 11,
-                 a->kind, alert_state_name(a->state));
+        snprintf(log_ + n, sizeof log_ - n, "%s%s %s %s", n ? "; " : "",
+                 format_rfc3339(t, a->time_usec) + 11, a->kind, alert_state_name(a->state));
 }
 
 static Config *config(const char *extra)
 {
         char text[4096];
         Config *c;
-        snprintf(text, sizeof text,
-                 "[Sensor \"oximeter\"]\nType=plx\nAddress=A4:C1:38:10:00:03\n"
-                 "[Sensor \"kitchen\"]\nType=bthome\nAddress=A4:C1:38:20:00:03\nRole=kitchen\nExpectedIntervalMinutes=0\n"
-                 "[Sensor \"scale\"]\nType=weight\nAddress=A4:C1:38:10:00:02\n"
-                 "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
-                 "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
-                 "[Input \"dispenser\"]\nChip=gpiochip0\nLine=3\nKind=dispenser-dose-taken\nRole=dispenser\n"
-                 "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n"
-                 "[Patient]\nId=p1\n%s",
-                 extra);
+        snprintf(
+            text, sizeof text,
+            "[Sensor \"oximeter\"]\nType=plx\nAddress=A4:C1:38:10:00:03\n"
+            "[Sensor "
+            "\"kitchen\"]\nType=bthome\nAddress=A4:C1:38:20:00:03\nRole=kitchen\nExpectedIntervalMinutes=0\n"
+            "[Sensor \"scale\"]\nType=weight\nAddress=A4:C1:38:10:00:02\n"
+            "[Input \"door\"]\nChip=gpiochip0\nLine=1\nKind=door\nRole=exit-door\n"
+            "[Input \"bed\"]\nChip=gpiochip0\nLine=2\nKind=bed\nRole=bed\n"
+            "[Input \"dispenser\"]\nChip=gpiochip0\nLine=3\nKind=dispenser-dose-taken\nRole=dispenser\n"
+            "[Input \"button\"]\nChip=gpiochip0\nLine=4\nKind=button\nRole=alarm-button\n"
+            "[Patient]\nId=p1\n%s",
+            extra);
         c = test_config_from_text(text, CONFIG_RULES_ONLY);
         if (!c)
                 abort();
@@ -111,12 +113,15 @@ static void test_spo2_wobble_raises_once_and_clears_with_hysteresis(void)
         Rules *r = engine(c, "2026-03-02T08:00:00Z");
         reading(r, "2026-03-02T08:00:00Z", "oximeter", METRIC_SPO2, 91, "%");
         reading(r, "2026-03-02T08:10:00Z", "oximeter", METRIC_SPO2, 92, "%"); /* scores 2: stays open */
-        reading(r, "2026-03-02T08:20:00Z", "oximeter", METRIC_SPO2, 91, "%"); /* open already: no new alert */
+        reading(r, "2026-03-02T08:20:00Z", "oximeter", METRIC_SPO2, 91,
+                "%"); /* open already: no new alert */
         reading(r, "2026-03-02T08:30:00Z", "oximeter", METRIC_SPO2, 93, "%");
         reading(r, "2026-03-02T08:40:00Z", "oximeter", METRIC_SPO2, 94, "%"); /* scores 1: clears */
         reading(r, "2026-03-02T08:50:00Z", "oximeter", METRIC_SPO2, 90, "%"); /* a new episode */
-        CHECK_STREQ(log_, "08:00:00.000Z news2_single_parameter raised; 08:40:00.000Z news2_single_parameter cleared; "
-                          "08:50:00.000Z news2_single_parameter raised");
+        CHECK_STREQ(
+            log_,
+            "08:00:00.000Z news2_single_parameter raised; 08:40:00.000Z news2_single_parameter cleared; "
+            "08:50:00.000Z news2_single_parameter raised");
         rules_free(r);
         config_free(c);
 }
@@ -125,7 +130,8 @@ static void test_threshold_replaces_news2_for_its_metric(void)
 {
         Config *c = config("SpO2Scale=1\n[Threshold \"spo2\"]\nLow=88\n");
         Rules *r = engine(c, "2026-03-02T08:00:00Z");
-        reading(r, "2026-03-02T08:00:00Z", "oximeter", METRIC_SPO2, 89, "%"); /* NEWS2 3, but above the limit */
+        reading(r, "2026-03-02T08:00:00Z", "oximeter", METRIC_SPO2, 89,
+                "%"); /* NEWS2 3, but above the limit */
         reading(r, "2026-03-02T08:10:00Z", "oximeter", METRIC_SPO2, 87, "%");
         reading(r, "2026-03-02T08:20:00Z", "oximeter", METRIC_SPO2, 89, "%"); /* 89 < 88 + 2 %: still open */
         reading(r, "2026-03-02T08:30:00Z", "oximeter", METRIC_SPO2, 90, "%");
@@ -158,12 +164,12 @@ static void test_night_exit_and_bed_exit_edges(void)
         Config *c = config("NightWindow=23:00-06:00\n[Rules]\nNightExitMinutes=15\nBedExitMinutes=30\n");
         Rules *r = engine(c, "2026-03-02T20:00:00Z");
         only = "night_exit bed_exit_no_return";
-        event(r, "2026-03-02T21:00:00Z", "bed", EVENT_BED, 1);                /* 22:00 local */
+        event(r, "2026-03-02T21:00:00Z", "bed", EVENT_BED, 1); /* 22:00 local */
         /* 02:00 local: up, out of the door, but back inside (movement) within 15 minutes: no night exit. */
         event(r, "2026-03-03T01:00:00Z", "bed", EVENT_BED, 0);
         event(r, "2026-03-03T01:02:00Z", "door", EVENT_DOOR, 1);
         event(r, "2026-03-03T01:10:00Z", "kitchen", EVENT_MOTION, 1);
-        event(r, "2026-03-03T01:20:00Z", "bed", EVENT_BED, 1);                 /* back within 30 min */
+        event(r, "2026-03-03T01:20:00Z", "bed", EVENT_BED, 1); /* back within 30 min */
         CHECK_STREQ(log_, "");
         /* 05:50 local: up for the day; 30 minutes later the night is over: no bed exit alert. */
         event(r, "2026-03-03T04:50:00Z", "bed", EVENT_BED, 0);
@@ -199,10 +205,12 @@ static void test_weight_gain(void)
         only = "weight_gain";
         reading(r, "2026-03-02T06:30:00Z", "scale", METRIC_BODY_WEIGHT, 78.0, "kg");
         reading(r, "2026-03-03T06:30:00Z", "scale", METRIC_BODY_WEIGHT, 78.9, "kg");
-        reading(r, "2026-03-03T18:30:00Z", "scale", METRIC_BODY_WEIGHT, 81.0, "kg"); /* evening: not counted */
+        reading(r, "2026-03-03T18:30:00Z", "scale", METRIC_BODY_WEIGHT, 81.0,
+                "kg"); /* evening: not counted */
         reading(r, "2026-03-04T06:30:00Z", "scale", METRIC_BODY_WEIGHT, 79.9, "kg"); /* +1.9 */
         reading(r, "2026-03-05T06:30:00Z", "scale", METRIC_BODY_WEIGHT, 80.1, "kg"); /* +2.1 over 3 days */
-        reading(r, "2026-03-06T06:30:00Z", "scale", METRIC_BODY_WEIGHT, 80.3, "kg"); /* +1.4 on 78.9: below 1.5, clears */
+        reading(r, "2026-03-06T06:30:00Z", "scale", METRIC_BODY_WEIGHT, 80.3,
+                "kg"); /* +1.4 on 78.9: below 1.5, clears */
         CHECK_STREQ(log_, "06:30:00.000Z weight_gain raised; 06:30:00.000Z weight_gain cleared");
         rules_free(r);
         config_free(c);
@@ -222,7 +230,6 @@ static void test_inactivity_default_then_cleared(void)
         rules_free(r);
         config_free(c);
 }
-
 
 /* The id a raise of kind got (the last one), or NULL. */
 static const char *raised_id(const char *kind, const char *message_part)
@@ -265,7 +272,7 @@ static void test_reconfigure_keeps_alerts_and_deadlines(void)
         CHECK(raised_id("news2_single_parameter", NULL));
         snprintf(spo2_id, sizeof spo2_id, "%s", raised_id("news2_single_parameter", NULL) ?: "");
         event(r, "2026-03-02T21:00:00Z", "bed", EVENT_BED, 1);
-        event(r, "2026-03-03T02:00:00Z", "bed", EVENT_BED, 0);  /* 03:00 local: bed exit pending */
+        event(r, "2026-03-03T02:00:00Z", "bed", EVENT_BED, 0);   /* 03:00 local: bed exit pending */
         event(r, "2026-03-03T02:01:00Z", "door", EVENT_DOOR, 1); /* night exit pending */
         c2 = config(settings);
         CHECK(rules_reconfigure(r, c2) == 0);
@@ -278,7 +285,8 @@ static void test_reconfigure_keeps_alerts_and_deadlines(void)
         log_[0] = '\0';
         rules_advance(r, T("2026-03-03T07:30:00Z"));
         CHECK(rules_reconfigure(r, c2) == 0);
-        reading(r, "2026-03-03T07:40:00Z", "oximeter", METRIC_SPO2, 89, "%"); /* still open: no second raise */
+        reading(r, "2026-03-03T07:40:00Z", "oximeter", METRIC_SPO2, 89,
+                "%"); /* still open: no second raise */
         rules_advance(r, T("2026-03-03T08:30:00Z"));
         reading(r, "2026-03-03T08:40:00Z", "oximeter", METRIC_SPO2, 96, "%");
         CHECK_STREQ(log_, "08:00:00.000Z missed_dose raised; 08:40:00.000Z news2_single_parameter cleared");
@@ -292,7 +300,8 @@ static void test_reconfigure_keeps_alerts_and_deadlines(void)
  * keeps the sensor keeps the alert open. */
 static void test_reconfigure_clears_alerts_of_removed_sensors(void)
 {
-        Config *c = config("[Sensor \"hall\"]\nType=bthome\nAddress=A4:C1:38:20:00:09\nExpectedIntervalMinutes=30\n");
+        Config *c = config(
+            "[Sensor \"hall\"]\nType=bthome\nAddress=A4:C1:38:20:00:09\nExpectedIntervalMinutes=30\n");
         Config *c2 = config("");
         Rules *r = engine(c, "2026-03-02T10:00:00Z");
         only = "sensor_silent";
@@ -344,12 +353,15 @@ static void test_export_import_resumes_after_a_restart(void)
         rules_advance(r2, T("2026-03-03T08:30:00Z"));
         CHECK_STREQ(log_, "08:30:00.000Z missed_dose raised");
         CHECK(raised_id("missed_dose", "dose due at 08:00 not taken within 60 minutes"));
-        CHECK(n_seen > 0 && seen_[n_seen - 1].evidence && strstr(seen_[n_seen - 1].evidence, "2026-03-03T07:00:00"));
+        CHECK(n_seen > 0 && seen_[n_seen - 1].evidence &&
+              strstr(seen_[n_seen - 1].evidence, "2026-03-03T07:00:00"));
         reading(r2, "2026-03-03T08:40:00Z", "oximeter", METRIC_SPO2, 96, "%");
-        CHECK(n_seen > 0 && seen_[n_seen - 1].state == ALERT_CLEARED && streq(seen_[n_seen - 1].id, spo2_id));
+        CHECK(n_seen > 0 && seen_[n_seen - 1].state == ALERT_CLEARED &&
+              streq(seen_[n_seen - 1].id, spo2_id));
         /* The imported export is the same state: exporting it again gives the same baselines. */
         j = rules_export(r2);
-        CHECK(json_integer_value(json_object_get(json_object_get(json_object_get(j, "baselines"), "systolic"), "n")) == 10);
+        CHECK(json_integer_value(
+                  json_object_get(json_object_get(json_object_get(j, "baselines"), "systolic"), "n")) == 10);
         json_decref(j);
         /* Not an export: refused. */
         j = json_pack("{s:i}", "version", 99);
@@ -430,7 +442,9 @@ static void test_alert_json_is_valid_whatever_the_evidence(void)
         Alerts *al = NULL;
         static char big[ALERT_EVIDENCE_MAX + 100];
         const char *bad[] = {big, "[{\"sensor\":\"kitchen\",\"ev", "{}", "[1,2]"};
-        Alert a = {.kind = "test_alarm", .severity = SEVERITY_CRITICAL, .state = ALERT_RAISED,
+        Alert a = {.kind = "test_alarm",
+                   .severity = SEVERITY_CRITICAL,
+                   .state = ALERT_RAISED,
                    .time_usec = T("2026-03-02T10:00:00Z")};
 
         big[0] = '[';
@@ -456,11 +470,12 @@ static void test_alert_json_is_valid_whatever_the_evidence(void)
  * fails on fb6d774: every button press raised a critical alarm_button. */
 static void test_only_the_alarm_button_raises_the_alarm(void)
 {
-        Config *c = config("[Input \"doorbell\"]\nChip=gpiochip0\nLine=5\nKind=button\nRole=hall\n"
-                           "[Input \"bell-2\"]\nChip=gpiochip0\nLine=6\nKind=button\n"
-                           "[Sensor \"switch\"]\nType=bthome\nAddress=A4:C1:38:20:00:08\nRole=kitchen\n"
-                           "[Sensor \"pendant\"]\nType=bthome\nAddress=A4:C1:38:20:00:07\nRole=alarm-button\n"
-                           "[Rules]\nAlarmButtonClearMinutes=30\n");
+        Config *c =
+            config("[Input \"doorbell\"]\nChip=gpiochip0\nLine=5\nKind=button\nRole=hall\n"
+                   "[Input \"bell-2\"]\nChip=gpiochip0\nLine=6\nKind=button\n"
+                   "[Sensor \"switch\"]\nType=bthome\nAddress=A4:C1:38:20:00:08\nRole=kitchen\n"
+                   "[Sensor \"pendant\"]\nType=bthome\nAddress=A4:C1:38:20:00:07\nRole=alarm-button\n"
+                   "[Rules]\nAlarmButtonClearMinutes=30\n");
         Rules *r = engine(c, "2026-03-02T10:00:00Z");
         only = "alarm_button";
         event(r, "2026-03-02T10:00:00Z", "doorbell", EVENT_BUTTON, 1);
@@ -486,8 +501,10 @@ static void test_input_failed_raised_and_cleared(void)
         only = "input_failed";
         event(r, "2026-03-02T10:00:00Z", "button", EVENT_INPUT_FAILED, 1);
         event(r, "2026-03-02T10:00:00Z", "door", EVENT_INPUT_FAILED, 1);
-        event(r, "2026-03-02T10:01:00Z", "button", EVENT_INPUT_FAILED, 1); /* still failed: no second alert */
-        CHECK(n_seen == 2 && seen_[0].severity == SEVERITY_CRITICAL && seen_[1].severity == SEVERITY_WARNING);
+        event(r, "2026-03-02T10:01:00Z", "button", EVENT_INPUT_FAILED,
+              1); /* still failed: no second alert */
+        CHECK(n_seen == 2 && seen_[0].severity == SEVERITY_CRITICAL &&
+              seen_[1].severity == SEVERITY_WARNING);
         id = n_seen ? seen_[0].id : "";
         event(r, "2026-03-02T10:05:00Z", "button", EVENT_INPUT_FAILED, 0);
         CHECK_STREQ(log_, "10:00:00.000Z input_failed raised; 10:00:00.000Z input_failed raised; "
@@ -520,7 +537,9 @@ static void test_alert_ids_unique_across_sources_and_restarts(void)
                 r = engine(c, "2026-03-02T10:00:00Z");
                 event(r, "2026-03-02T10:00:00Z", "button", EVENT_BUTTON, 1);
                 for (int i = 0; i < 90; i++) { /* test alarms, in the same second; more than a block */
-                        Alert a = {.kind = "test_alarm", .severity = SEVERITY_CRITICAL, .state = ALERT_RAISED,
+                        Alert a = {.kind = "test_alarm",
+                                   .severity = SEVERITY_CRITICAL,
+                                   .state = ALERT_RAISED,
                                    .time_usec = T("2026-03-02T10:00:00Z")};
                         CHECK(alerts_emit(al, &a) == 0);
                         all[n++] = strdup(a.id);
@@ -557,11 +576,23 @@ static void setup(void)
 static void test_alert_kind_names_are_the_wire_contract(void)
 {
         static const char *const wire[_ALERT_KIND_MAX] = {
-                "news2_single_parameter", "news2_aggregate", "threshold",     "baseline_deviation",
-                "weight_gain",            "inactivity",      "night_exit",    "bed_exit_no_return",
-                "missed_dose",            "dispenser_fault", "alarm_button",  "sensor_silent",
-                "battery_low",            "input_failed",    "test_alarm",    "store_replaced",
-                "store_unavailable",
+            "news2_single_parameter",
+            "news2_aggregate",
+            "threshold",
+            "baseline_deviation",
+            "weight_gain",
+            "inactivity",
+            "night_exit",
+            "bed_exit_no_return",
+            "missed_dose",
+            "dispenser_fault",
+            "alarm_button",
+            "sensor_silent",
+            "battery_low",
+            "input_failed",
+            "test_alarm",
+            "store_replaced",
+            "store_unavailable",
         };
         AlertKind k = _ALERT_KIND_MAX;
 
@@ -587,16 +618,18 @@ static void test_evidence_text(void)
 {
         const double whole = 72, temp = 36.6, nan_ = NAN, odd = 0.1 + 0.2;
         json_t *items[] = {
-                evidence_item("oximeter", "metric", "pulse_rate", &whole, "/min", 0),
-                evidence_item(NULL, "metric", "body_temperature", &temp, "Cel", 0),
-                evidence_item("", "event", "door", &nan_, NULL, 0),
-                evidence_item("x", "event", "door", NULL, NULL, 0),
+            evidence_item("oximeter", "metric", "pulse_rate", &whole, "/min", 0),
+            evidence_item(NULL, "metric", "body_temperature", &temp, "Cel", 0),
+            evidence_item("", "event", "door", &nan_, NULL, 0),
+            evidence_item("x", "event", "door", NULL, NULL, 0),
         };
         const char *want[] = {
-                "[{\"sensor\":\"oximeter\",\"metric\":\"pulse_rate\",\"value\":72,\"unit\":\"/min\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
-                "[{\"metric\":\"body_temperature\",\"value\":36.6,\"unit\":\"Cel\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
-                "[{\"event\":\"door\",\"value\":null,\"time\":\"1970-01-01T00:00:00.000Z\"}]",
-                "[{\"sensor\":\"x\",\"event\":\"door\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+            "[{\"sensor\":\"oximeter\",\"metric\":\"pulse_rate\",\"value\":72,\"unit\":\"/"
+            "min\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+            "[{\"metric\":\"body_temperature\",\"value\":36.6,\"unit\":\"Cel\",\"time\":\"1970-01-01T00:00:"
+            "00.000Z\"}]",
+            "[{\"event\":\"door\",\"value\":null,\"time\":\"1970-01-01T00:00:00.000Z\"}]",
+            "[{\"sensor\":\"x\",\"event\":\"door\",\"time\":\"1970-01-01T00:00:00.000Z\"}]",
         };
         json_t *mixed = json_array(), *back;
         char *text;
@@ -624,12 +657,14 @@ static void test_evidence_text(void)
                 json_decref(items[i]);
 }
 
-TEST_MAIN(TEST(test_spo2_wobble_raises_once_and_clears_with_hysteresis), TEST(test_threshold_replaces_news2_for_its_metric),
-          TEST(test_dose_grace_edges), TEST(test_night_exit_and_bed_exit_edges),
-          TEST(test_alarm_button_at_once_one_alert_then_clears), TEST(test_weight_gain),
-          TEST(test_inactivity_default_then_cleared), TEST(test_reconfigure_keeps_alerts_and_deadlines),
-          TEST(test_reconfigure_clears_alerts_of_removed_sensors), TEST(test_export_import_resumes_after_a_restart),
-          TEST(test_more_open_alerts_than_the_old_table), TEST(test_huge_evidence_stays_valid_json),
-          TEST(test_alert_json_is_valid_whatever_the_evidence), TEST(test_only_the_alarm_button_raises_the_alarm),
-          TEST(test_input_failed_raised_and_cleared), TEST(test_alert_ids_unique_across_sources_and_restarts),
+TEST_MAIN(TEST(test_spo2_wobble_raises_once_and_clears_with_hysteresis),
+          TEST(test_threshold_replaces_news2_for_its_metric), TEST(test_dose_grace_edges),
+          TEST(test_night_exit_and_bed_exit_edges), TEST(test_alarm_button_at_once_one_alert_then_clears),
+          TEST(test_weight_gain), TEST(test_inactivity_default_then_cleared),
+          TEST(test_reconfigure_keeps_alerts_and_deadlines),
+          TEST(test_reconfigure_clears_alerts_of_removed_sensors),
+          TEST(test_export_import_resumes_after_a_restart), TEST(test_more_open_alerts_than_the_old_table),
+          TEST(test_huge_evidence_stays_valid_json), TEST(test_alert_json_is_valid_whatever_the_evidence),
+          TEST(test_only_the_alarm_button_raises_the_alarm), TEST(test_input_failed_raised_and_cleared),
+          TEST(test_alert_ids_unique_across_sources_and_restarts),
           TEST(test_alert_kind_names_are_the_wire_contract), TEST(test_evidence_text))

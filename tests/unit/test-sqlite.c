@@ -186,9 +186,10 @@ static void test_newer_store_with_wal_refused(void)
         test_remove_store(path);
         snprintf(wal, sizeof wal, "%s-wal", path);
         db = plain();
-        CHECK(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(a); INSERT INTO t VALUES(1);", NULL, NULL,
-                           NULL) == SQLITE_OK);
-        CHECK(sqlite3_exec(db, "PRAGMA user_version=5; INSERT INTO t VALUES(2);", NULL, NULL, NULL) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(a); INSERT INTO t VALUES(1);", NULL,
+                           NULL, NULL) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, "PRAGMA user_version=5; INSERT INTO t VALUES(2);", NULL, NULL, NULL) ==
+              SQLITE_OK);
         /* killed: no checkpoint at close */
         CHECK(sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) == SQLITE_OK);
         sqlite3_close(db);
@@ -354,5 +355,6 @@ static void teardown(void)
 }
 
 TEST_MAIN(TEST(test_new_store_migrated_in_order), TEST(test_old_store_upgraded),
-          TEST(test_failing_migration_rolled_back), TEST(test_newer_store_refused), TEST(test_newer_store_with_wal_refused), TEST(test_foreign_file),
-          TEST(test_corrupt_store), TEST(test_missing_directory_and_memory), TEST(test_errno_mapping))
+          TEST(test_failing_migration_rolled_back), TEST(test_newer_store_refused),
+          TEST(test_newer_store_with_wal_refused), TEST(test_foreign_file), TEST(test_corrupt_store),
+          TEST(test_missing_directory_and_memory), TEST(test_errno_mapping))

@@ -8,22 +8,22 @@
 
 static unsigned test_failed_checks;
 
-#define CHECK(cond)                                                                                        \
-        do {                                                                                               \
-                if (!(cond)) {                                                                             \
-                        fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);           \
-                        test_failed_checks++;                                                              \
-                }                                                                                          \
+#define CHECK(cond)                                                                                         \
+        do {                                                                                                \
+                if (!(cond)) {                                                                              \
+                        fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);            \
+                        test_failed_checks++;                                                               \
+                }                                                                                           \
         } while (0)
 
-#define CHECK_STREQ(a, b)                                                                                  \
-        do {                                                                                               \
-                const char *_a = (a), *_b = (b);                                                           \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                   \
-                        fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" vs \"%s\")\n", __FILE__,    \
-                                __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");                 \
-                        test_failed_checks++;                                                              \
-                }                                                                                          \
+#define CHECK_STREQ(a, b)                                                                                   \
+        do {                                                                                                \
+                const char *_a = (a), *_b = (b);                                                            \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                                    \
+                        fprintf(stderr, "%s:%d: CHECK failed: %s == %s (\"%s\" vs \"%s\")\n", __FILE__,     \
+                                __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");                  \
+                        test_failed_checks++;                                                               \
+                }                                                                                           \
         } while (0)
 
 typedef struct TestCase {
@@ -31,7 +31,10 @@ typedef struct TestCase {
         void (*fn)(void);
 } TestCase;
 
-#define TEST(name) {#name, name}
+#define TEST(name)                                                                                          \
+        {                                                                                                   \
+#name, name                                                                                 \
+        }
 
 static inline int test_run(const TestCase *tests, size_t n)
 {
@@ -50,9 +53,9 @@ static inline int test_run(const TestCase *tests, size_t n)
         printf("%u passed, %u failed\n", passed, failed);
         return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
-#define TEST_MAIN(...)                                                                                     \
-        int main(void)                                                                                     \
-        {                                                                                                  \
-                static const TestCase tests[] = {__VA_ARGS__};                                             \
-                return test_run(tests, sizeof tests / sizeof tests[0]);                                    \
+#define TEST_MAIN(...)                                                                                      \
+        int main(void)                                                                                      \
+        {                                                                                                   \
+                static const TestCase tests[] = {__VA_ARGS__};                                              \
+                return test_run(tests, sizeof tests / sizeof tests[0]);                                     \
         }
