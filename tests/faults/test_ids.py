@@ -33,16 +33,8 @@ from test_reload import SIM_RULES  # noqa: E402
 class Ids(TestCase):
     def setUp(self):
         super().setUp()
-        self.saved_env = {k: os.environ.get(k) for k in ('TZ', 'DBUS_SYSTEM_BUS_ADDRESS')}
-        os.environ.update({'TZ': 'UTC', 'DBUS_SYSTEM_BUS_ADDRESS': 'unix:path=/nonexistent'})
-
-    def tearDown(self):
-        for k, v in self.saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        super().tearDown()
+        # The rules count local time; BLE must not find a real system bus.
+        self.setenv(TZ='UTC', DBUS_SYSTEM_BUS_ADDRESS='unix:path=/nonexistent')
 
     def alerts(self, sub):
         with sub.cond:

@@ -90,17 +90,7 @@ class Reload(TestCase):
     def setUp(self):
         super().setUp()
         # The rules count local time; BLE must not find a real system bus.
-        self.env = {'TZ': 'UTC', 'DBUS_SYSTEM_BUS_ADDRESS': 'unix:path=/nonexistent'}
-        self.saved_env = {k: os.environ.get(k) for k in list(self.env) + ['HCGW_VERBOSE']}
-        os.environ.update(self.env)
-
-    def tearDown(self):
-        for k, v in self.saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        super().tearDown()
+        self.setenv(TZ='UTC', DBUS_SYSTEM_BUS_ADDRESS='unix:path=/nonexistent')
 
     def alerts(self, sub):
         with sub.cond:
@@ -174,7 +164,7 @@ class Reload(TestCase):
         hhmm = time.strftime('%H:%M', time.gmtime(due))
         text = config(b.port, self.state, sim=False,
                       extra='[Patient]\nId=patient-7\n[Medication]\nSchedule=%s\nGraceMinutes=1\n' % hhmm)
-        os.environ['HCGW_VERBOSE'] = '1'  # the debug line that says the state was written
+        self.setenv(HCGW_VERBOSE='1')  # the debug line that says the state was written
         gw = self.gateway(text)
         del os.environ['HCGW_VERBOSE']
         sub.wait(lambda: any(s['state'] == 'online' for s in sub.status), 'online')

@@ -287,6 +287,15 @@ class TestCase(unittest.TestCase):
         if bad:
             raise AssertionError('\n'.join(bad))
 
+    def setenv(self, **values):
+        """Sets environment variables for this test (the gateways it starts inherit them); the old
+        values come back after it, set or unset as they were."""
+        for k, v in values.items():
+            old = os.environ.get(k)
+            self.cleanups.append(lambda k=k, old=old: os.environ.pop(k, None) if old is None
+                                 else os.environ.__setitem__(k, old))
+            os.environ[k] = v
+
     def broker(self, **kw):
         b = Broker(self.dir, **kw).start()
         self.cleanups.append(b.stop)
