@@ -406,6 +406,14 @@ static int store_setup(Manager *m, const char *path)
         floor = outbox_last_seq(m->outbox);
         if (outbox_skipped_at_open(m->outbox, &from, &to) && to > floor)
                 floor = to;
+        if (outbox_memory_reason(m->outbox)) {
+                /* No store on disk, and alerts.json may not be writable either: two runs in the same
+                 * second would count from the same floor. The microseconds of the start set them
+                 * apart (ids are opaque to the service; they only must not repeat). */
+                uint64_t usec = (uint64_t)now_realtime() % (1000ULL * 1000 * 1000 * 1000);
+                if (usec > floor)
+                        floor = usec;
+        }
         if (asprintf(&apath, "%s/alerts.json", c->state_directory) < 0)
                 return log_oom();
         r = alerts_new(&(AlertsOptions){.id_prefix = c->gateway_id,
