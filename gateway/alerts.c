@@ -322,15 +322,19 @@ int alerts_raise_store_unavailable(Alerts *al, const char *patient, const char *
         _cleanup_free_ char *msg = NULL;
         Alert a;
 
+        /* What to do depends on why: a store made by a newer homecare-gw needs that version back. */
+        bool newer = why && strstr(why, "newer homecare-gw");
+
         log_error(
-            "The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; "
-            "what is not acknowledged at the next stop is lost. Free space on the state directory's disk "
-            "(or replace it) and restart.",
-            store, why);
-        if (asprintf(&msg,
-                     "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted "
-                     "with room on its disk",
-                     store, why) < 0)
+            "The store %s cannot be opened (%s): running on a store in memory. Alerts still go out; what is "
+            "not acknowledged at the next stop is lost. %s",
+            store, why,
+            newer ? "Install that homecare-gw again (or move the store aside) and restart."
+                  : "Free space on the state directory's disk (or replace it) and restart.");
+        if (asprintf(
+                &msg,
+                "%s cannot be opened (%s); the gateway runs on a store in memory until it is restarted %s",
+                store, why, newer ? "with the newer homecare-gw" : "with room on its disk") < 0)
                 msg = NULL;
         a = own_alert(ALERT_KIND_STORE_UNAVAILABLE, patient, msg, now_usec);
         return alerts_emit(al, &a);
