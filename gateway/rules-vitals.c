@@ -18,6 +18,7 @@
 #define BASELINE_MIN_SESSIONS 5
 #define BASELINE_SESSION (2 * HOUR)      /* readings within this of a session's first are one session */
 #define BASELINE_OUTLIER_Z 3.0           /* a session this many spreads off does not move the normal */
+#define BASELINE_SUSPICIOUS 1.0          /* a CUSUM over this stops learning, for a while */
 #define BASELINE_FREEZE 7                /* sessions at most not learned from while suspicious */
 #define BASELINE_CORROBORATE (12 * HOUR) /* another sign's session this recent corroborates */
 #define BASELINE_LARGE_Z 4.0             /* a single session this far off (and 2 min shifts) alerts */
@@ -223,7 +224,7 @@ static void baseline_session_start(Rules *r, Baseline *b)
 /* The session's mean v taken into the baseline, once per session: recomputed from the state before
  * the session at each of its readings. The first sessions are averaged alike (1/n), later ones
  * exponentially (BASELINE_ALPHA). Not learned from: an outlier, a session while the alert is open,
- * and (for up to BASELINE_FREEZE sessions) one after the sum had grown past half its limit, so that
+ * and (for up to BASELINE_FREEZE sessions) one after the sum had grown past BASELINE_SUSPICIOUS, so that
  * a decline over days is not taken for the new normal while it is being detected. */
 static void baseline_learn(Baseline *b, double v, double z, bool alert_open)
 {
@@ -240,11 +241,9 @@ static void baseline_learn(Baseline *b, double v, double z, bool alert_open)
         }
         if (fabs(z) >= BASELINE_OUTLIER_Z || alert_open)
                 return;
-        if (b->cusum0 > CUSUM_H / 2 && b->frozen0 < BASELINE_FREEZE) {
-                b->frozen = b->frozen0 + 1;
+        b->frozen = b->cusum0 > BASELINE_SUSPICIOUS ? b->frozen0 + 1 : 0;
+        if (b->frozen > 0 && b->frozen <= BASELINE_FREEZE)
                 return;
-        }
-        b->frozen = 0;
         a = fmax(BASELINE_ALPHA, 1.0 / (k + 1));
         d = v - b->mean0;
         b->mean = b->mean0 + a * d;
@@ -311,7 +310,8 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
                 b->cusum = 0;
                 return;
         }
-        b->cusum = fmax(0, b->cusum0 + z * b->dir - CUSUM_K);
+        /* A session counts at most BASELINE_LARGE_Z spreads: one look alone never makes a drift. */
+        b->cusum = fmax(0, b->cusum0 + fmin(z * b->dir, BASELINE_LARGE_Z) - CUSUM_K);
         with = baseline_half_way(r, b) ? baseline_corroborated(r, b) : _METRIC_MAX;
         if ((shift >= b->min_shift &&
              (b->cusum > CUSUM_H || (shift >= 2 * b->min_shift && z * b->dir >= BASELINE_LARGE_Z))) ||
@@ -323,7 +323,7 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
                          with != _METRIC_MAX && shift < b->min_shift ? metric_name(with) : "");
                 json_auto_t *ev = baseline_evidence(r, m, x, rd, b, v, sd);
                 rules_raise(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg, ev);
-        } else if (b->cusum == 0)
+        } else if (b->cusum == 0 || (b->cusum <= CUSUM_H && shift < b->min_shift / 2))
                 rules_clear(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m),
                             "back to the personal baseline", evidence);
 }
