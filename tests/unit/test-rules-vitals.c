@@ -329,7 +329,7 @@ static Rules *steady_pulse(Config *c, Count *cnt, int64_t *ret_day)
 }
 
 /* Statistically unusual but clinically small: pulse 80 for days against a steady 70 (z 2.5, the CUSUM
- * far over its limit), never 15 /min: no alert. fails on e1f1119: raised on the third morning. */
+ * far over its limit), never 15 /min: no alert. On e1f1119 (the CUSUM alone) it was raised. */
 static void test_small_shift_is_not_an_alert(void)
 {
         Config *c = config("");
@@ -344,8 +344,8 @@ static void test_small_shift_is_not_an_alert(void)
 }
 
 /* One reading 16 /min up is not enough; the second morning at it is. Two readings of one morning
- * (two devices, five minutes apart) are one look, not two. fails on e1f1119: raised at once on the
- * second reading of the first morning (z 4, CUSUM 7). */
+ * (two devices, five minutes apart) are one look, not two. On e1f1119 it was raised at once on the
+ * second reading of the first morning (by its CUSUM; not run there). */
 static void test_persistence_over_mornings(void)
 {
         Config *c = config("");
@@ -433,7 +433,7 @@ static void test_two_signs_corroborate(void)
 }
 
 /* A gain of 0.5 kg a day never makes 2 kg within 3 days, but the trend rule sees it; a steady weight
- * with ordinary day-to-day noise does not. fails on e1f1119: no alert at all. */
+ * with ordinary day-to-day noise does not. On e1f1119 the fixed rule alone raised nothing. */
 static void test_weight_trend(void)
 {
         static const double noise[] = {0.3, -0.4, 0.1,  0.5, -0.2, -0.5, 0.2,
