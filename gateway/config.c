@@ -352,6 +352,12 @@ static int parse_weight_gain(Parser *p, const char *key, const char *value, void
         return parse_double_in(p, key, value, 0.1, 50, field);
 }
 
+/* A baseline's least clinically meaningful change, or the weight trend's limit: 0 turns it off. */
+static int parse_min_shift(Parser *p, const char *key, const char *value, void *field)
+{
+        return parse_double_in(p, key, value, 0, 1000, field);
+}
+
 static int parse_limit_low(Parser *p, const char *key, const char *value, void *field)
 {
         ThresholdConfig *t = field;
@@ -519,6 +525,14 @@ static const KeyDef keys[] = {
     {SEC_RULES, "BaselineMinDays", parse_days, F(baseline_min_days), false},
     {SEC_RULES, "BatteryLowPercent", parse_percent, F(battery_low_percent), false},
     {SEC_RULES, "AlarmButtonClearMinutes", parse_minutes, F(alarm_clear_min), false},
+    {SEC_RULES, "BaselineMinShiftSystolic", parse_min_shift, F(baseline_min_shift_systolic), false},
+    {SEC_RULES, "BaselineMinShiftDiastolic", parse_min_shift, F(baseline_min_shift_diastolic), false},
+    {SEC_RULES, "BaselineMinShiftPulse", parse_min_shift, F(baseline_min_shift_pulse), false},
+    {SEC_RULES, "BaselineMinShiftSpO2", parse_min_shift, F(baseline_min_shift_spo2), false},
+    {SEC_RULES, "BaselineMinShiftTemperature", parse_min_shift, F(baseline_min_shift_temperature), false},
+    {SEC_RULES, "BaselineMinShiftRespiration", parse_min_shift, F(baseline_min_shift_respiration), false},
+    {SEC_RULES, "BaselineMinShiftGlucose", parse_min_shift, F(baseline_min_shift_glucose), false},
+    {SEC_RULES, "WeightTrendKg", parse_min_shift, F(weight_trend_kg), false},
     {SEC_THRESHOLD, "Low", parse_limit_low, 0, false},
     {SEC_THRESHOLD, "High", parse_limit_high, 0, false},
     {SEC_SENSOR, "Type", parse_sensor_type, 0, true},
@@ -636,6 +650,14 @@ static int set_defaults(Config *c)
         c->baseline_min_days = 7;
         c->battery_low_percent = 15;
         c->alarm_clear_min = 30;
+        c->baseline_min_shift_systolic = 15;
+        c->baseline_min_shift_diastolic = 10;
+        c->baseline_min_shift_pulse = 15;
+        c->baseline_min_shift_spo2 = 3;
+        c->baseline_min_shift_temperature = 0.8;
+        c->baseline_min_shift_respiration = 5;
+        c->baseline_min_shift_glucose = 45;
+        c->weight_trend_kg = 1.0;
         return 0;
 }
 

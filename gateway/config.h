@@ -108,6 +108,17 @@ typedef struct Config {
         unsigned baseline_min_days;      /* BaselineMinDays= */
         unsigned battery_low_percent;    /* BatteryLowPercent= */
         unsigned alarm_clear_min;        /* AlarmButtonClearMinutes= */
+        /* [Rules], the personal baselines and the weight trend (docs/rules.md, "baseline_deviation",
+         * "weight_gain"): the least change from the person's own normal that is clinically meaningful,
+         * in the chart's unit (mmHg, /min, percentage points, Cel, mg/dL); 0 turns the rule off. */
+        double baseline_min_shift_systolic;    /* BaselineMinShiftSystolic= */
+        double baseline_min_shift_diastolic;   /* BaselineMinShiftDiastolic= */
+        double baseline_min_shift_pulse;       /* BaselineMinShiftPulse= (pulse and heart rate) */
+        double baseline_min_shift_spo2;        /* BaselineMinShiftSpO2= */
+        double baseline_min_shift_temperature; /* BaselineMinShiftTemperature= */
+        double baseline_min_shift_respiration; /* BaselineMinShiftRespiration= */
+        double baseline_min_shift_glucose;     /* BaselineMinShiftGlucose= */
+        double weight_trend_kg;                /* WeightTrendKg=: 0 turns the trend rule off */
 
         SensorConfig *sensors;
         size_t n_sensors;

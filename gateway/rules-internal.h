@@ -75,12 +75,31 @@ typedef struct Param {
 } Param;
 
 typedef struct Baseline {
-        int dir; /* +1: rising is bad, -1: falling is bad */
+        int dir;  /* +1: rising is bad, -1: falling is bad */
+        int sign; /* the sign of deterioration it is part of (pulse, SpO2, temperature, respiration);
+                   * two different ones drifting together corroborate each other; 0: none */
         double sd_min;
-        unsigned n;
-        double mean, var, cusum;
+        double min_shift;        /* the least clinically meaningful change (setting); 0: off */
+        unsigned n;              /* readings seen */
+        unsigned sessions;       /* sessions seen, the open one too (readings within 2 h are one) */
+        unsigned frozen;         /* sessions in a row not learned from while suspicious */
+        double mean, var, cusum; /* now, with the open session in them */
         int64_t first;
+        /* The open session: readings close together are one look at the person (two devices' pulse
+         * five minutes apart), judged and learned once, by their mean. */
+        int64_t sess_at; /* its first reading; 0: none */
+        double sess_sum;
+        unsigned sess_n;
+        double mean0, var0, cusum0; /* as before the session */
+        unsigned frozen0;
 } Baseline;
+
+/* The individualised weight rule: a short and a long moving average of the morning weights. */
+typedef struct WeightTrend {
+        unsigned n; /* mornings seen */
+        int64_t first;
+        double short_avg, long_avg;
+} WeightTrend;
 
 typedef struct Due {
         int64_t at;
@@ -114,6 +133,7 @@ struct Rules {
             alarm_clear;
         double weight_gain_kg;
         unsigned weight_gain_days, baseline_min_days, battery_low;
+        double weight_trend_kg;
         struct {
                 bool set, has_low, has_high;
                 double low, high;
@@ -135,6 +155,7 @@ struct Rules {
                 double kg;
         } weights[MAX_WEIGHTS];
         size_t n_weights;
+        WeightTrend weight_trend;
 
         /* activity */
         int64_t last_activity;
@@ -207,6 +228,8 @@ int64_t next_night_end(Rules *r, int64_t t);
 
 /* rules-vitals.c */
 void vitals_init(Rules *r);
+/* The vital-sign settings from c (the baselines' least meaningful changes, the weight trend). */
+void vitals_settings(Rules *r, const Config *c);
 /* A measurement of m in unit; rd and evidence are the reading's, or NULL for a nurse's observation. */
 void vitals_measured(Rules *r, Metric m, double v, const char *unit, const Reading *rd,
                      const json_t *evidence);

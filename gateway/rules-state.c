@@ -87,6 +87,25 @@ static bool kind_of_rules(AlertKind k)
                         goto oom;                                                                           \
         } while (0)
 
+/* A baseline's session (added after the first state files: an older file has none, and its next
+ * reading starts one). */
+static int export_session(json_t *o, const Baseline *b)
+{
+        json_t *sess;
+
+        if (!o || json_object_set_new(o, "sessions", json_integer(b->sessions)) < 0 ||
+            json_object_set_new(o, "frozen", json_integer(b->frozen)) < 0)
+                return -ENOMEM;
+        if (b->sess_at == 0)
+                return 0;
+        sess = json_pack("{s:I, s:f, s:i, s:f, s:f, s:f, s:i}", "at", (json_int_t)b->sess_at, "sum",
+                         b->sess_sum, "n", (int)b->sess_n, "mean0", b->mean0, "var0", b->var0, "cusum0",
+                         b->cusum0, "frozen0", (int)b->frozen0);
+        if (json_object_set_new(o, "session", sess) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 json_t *rules_export(Rules *r)
 {
         json_t *root = json_object(), *a, *o;
@@ -140,11 +159,19 @@ json_t *rules_export(Rules *r)
         SET(root, "baselines", a = json_object());
         for (Metric m = 0; m < _METRIC_MAX; m++) {
                 const Baseline *b = &r->baseline[m];
-                if (b->dir && b->n > 0)
+                if (b->dir && b->n > 0) {
                         SET(a, metric_name(m),
-                            json_pack("{s:i, s:f, s:f, s:f, s:I}", "n", (int)b->n, "mean", b->mean, "var",
-                                      b->var, "cusum", b->cusum, "first", (json_int_t)b->first));
+                            o = json_pack("{s:i, s:f, s:f, s:f, s:I}", "n", (int)b->n, "mean", b->mean,
+                                          "var", b->var, "cusum", b->cusum, "first", (json_int_t)b->first));
+                        if (export_session(o, b) < 0)
+                                goto oom;
+                }
         }
+        if (r->weight_trend.n > 0)
+                SET(root, "weight_trend",
+                    json_pack("{s:i, s:I, s:f, s:f}", "n", (int)r->weight_trend.n, "first",
+                              (json_int_t)r->weight_trend.first, "short", r->weight_trend.short_avg, "long",
+                              r->weight_trend.long_avg));
 
         SET(root, "weights", a = json_array());
         for (size_t i = 0; i < r->n_weights; i++)
@@ -262,8 +289,39 @@ static void import_activity(Rules *r, const json_t *o)
                 }
 }
 
-/* The last NEWS2 parameters, the personal baselines and the morning weights. */
-static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines, const json_t *weights)
+/* The open session of a baseline; none (the next reading starts one) if absent or damaged. */
+static void import_session(Baseline *b, const json_t *o)
+{
+        b->sess_at = 0;
+        b->sess_n = 0;
+        b->sess_sum = 0;
+        if (!json_is_object(o) || get_time(o, "at", 0) <= 0)
+                return;
+        b->sess_at = get_time(o, "at", 0);
+        b->sess_sum = get_num(o, "sum", NAN);
+        b->sess_n = (unsigned)MIN_MAX(get_i64(o, "n", 0), 0, 1000000);
+        b->mean0 = get_num(o, "mean0", NAN);
+        b->var0 = get_num(o, "var0", NAN);
+        b->cusum0 = get_num(o, "cusum0", NAN);
+        b->frozen0 = (unsigned)MIN_MAX(get_i64(o, "frozen0", 0), 0, 1000);
+        if (b->sess_n == 0 || !isfinite(b->sess_sum) || !isfinite(b->mean0) || !isfinite(b->var0) ||
+            b->var0 < 0 || !isfinite(b->cusum0) || b->cusum0 < 0)
+                b->sess_at = 0, b->sess_n = 0, b->sess_sum = 0;
+}
+
+/* The weight trend's averages; absent in older files, which learn it again. */
+static void import_weight_trend(Rules *r, const json_t *o)
+{
+        WeightTrend w = {.n = (unsigned)MIN_MAX(get_i64(o, "n", 0), 0, 1000000000),
+                         .first = get_time(o, "first", 0),
+                         .short_avg = get_num(o, "short", NAN),
+                         .long_avg = get_num(o, "long", NAN)};
+        r->weight_trend = w.n > 0 && isfinite(w.short_avg) && isfinite(w.long_avg) ? w : (WeightTrend){0};
+}
+
+/* The last NEWS2 parameters, the personal baselines, the morning weights and their trend. */
+static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines, const json_t *weights,
+                          const json_t *j_weight_trend)
 {
         const json_t *o, *v;
         const char *name;
@@ -292,10 +350,15 @@ static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines
                 b->var = get_num(v, "var", b->sd_min * b->sd_min);
                 b->cusum = get_num(v, "cusum", 0);
                 b->first = get_time(v, "first", r->now);
+                /* A file from before sessions: its readings were learned one by one, so as many sessions. */
+                b->sessions = (unsigned)MIN_MAX(get_i64(v, "sessions", b->n), 0, 1000000000);
+                b->frozen = (unsigned)MIN_MAX(get_i64(v, "frozen", 0), 0, 1000);
+                import_session(b, json_object_get(v, "session"));
                 if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) ||
                     b->cusum < 0)
-                        b->n = 0; /* learn it again */
+                        *b = (Baseline){.dir = b->dir, .sd_min = b->sd_min, .min_shift = b->min_shift};
         }
+        import_weight_trend(r, j_weight_trend);
 
         r->n_weights = 0;
         json_array_foreach(weights, i,
@@ -320,7 +383,7 @@ int rules_import(Rules *r, const json_t *j)
         import_medication(r, json_object_get(j, "dues"), json_object_get(j, "next_schedule"));
         import_activity(r, json_object_get(j, "activity"));
         import_vitals(r, json_object_get(j, "news2"), json_object_get(j, "baselines"),
-                      json_object_get(j, "weights"));
+                      json_object_get(j, "weights"), json_object_get(j, "weight_trend"));
         rules_note_pending(r);
         return 0;
 }

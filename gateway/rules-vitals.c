@@ -13,28 +13,53 @@
 
 #define CUSUM_K 0.5
 #define CUSUM_H 5.0
-#define BASELINE_ALPHA 0.1
+#define BASELINE_ALPHA 0.05 /* about the last twenty sessions */
 #define BASELINE_MIN_READINGS 7
+#define BASELINE_MIN_SESSIONS 5
+#define BASELINE_SESSION (2 * HOUR)      /* readings within this of a session's first are one session */
+#define BASELINE_OUTLIER_Z 3.0           /* a session this many spreads off does not move the normal */
+#define BASELINE_SUSPICIOUS 1.0          /* a CUSUM over this stops learning, for a while */
+#define BASELINE_FREEZE 7                /* sessions at most not learned from while suspicious */
+#define BASELINE_CORROBORATE (12 * HOUR) /* another sign's session this recent corroborates */
+#define BASELINE_LARGE_Z 4.0             /* a single session this far off (and 2 min shifts) alerts */
+#define WEIGHT_SHORT_ALPHA 0.5           /* the last two or three mornings */
+#define WEIGHT_LONG_ALPHA 0.05           /* about the last three weeks */
 
-/* Which metrics have a personal baseline, which way is bad, and the clinical floor of their spread. */
+/* Which metrics have a personal baseline, which way is bad, the sign of deterioration each is part
+ * of (the picture of an infection, a chest or heart getting worse: pulse up, SpO2 down, temperature
+ * up, breathing faster; blood pressure and glucose are not part of it), and the clinical floor of
+ * their spread. */
 void vitals_init(Rules *r)
 {
         static const struct {
                 Metric m;
-                int dir;
+                int dir, sign;
                 double sd_min;
         } b[] = {
-            {METRIC_SYSTOLIC, +1, 6},
-            {METRIC_DIASTOLIC, +1, 4},
-            {METRIC_PULSE_RATE, +1, 4},
-            {METRIC_HEART_RATE, +1, 4},
-            {METRIC_SPO2, -1, 1.0},
-            {METRIC_BODY_TEMPERATURE, +1, 0.2},
-            {METRIC_RESPIRATORY_RATE, +1, 1.5},
-            {METRIC_GLUCOSE, +1, 0},
+            {METRIC_SYSTOLIC, +1, 0, 6},
+            {METRIC_DIASTOLIC, +1, 0, 4},
+            {METRIC_PULSE_RATE, +1, 1, 4},
+            {METRIC_HEART_RATE, +1, 1, 4},
+            {METRIC_SPO2, -1, 2, 1.0},
+            {METRIC_BODY_TEMPERATURE, +1, 3, 0.2},
+            {METRIC_RESPIRATORY_RATE, +1, 4, 1.5},
+            {METRIC_GLUCOSE, +1, 0, 0},
         };
         for (size_t i = 0; i < ELEMENTSOF(b); i++)
-                r->baseline[b[i].m] = (Baseline){.dir = b[i].dir, .sd_min = b[i].sd_min};
+                r->baseline[b[i].m] = (Baseline){.dir = b[i].dir, .sign = b[i].sign, .sd_min = b[i].sd_min};
+}
+
+void vitals_settings(Rules *r, const Config *c)
+{
+        r->baseline[METRIC_SYSTOLIC].min_shift = c->baseline_min_shift_systolic;
+        r->baseline[METRIC_DIASTOLIC].min_shift = c->baseline_min_shift_diastolic;
+        r->baseline[METRIC_PULSE_RATE].min_shift = c->baseline_min_shift_pulse;
+        r->baseline[METRIC_HEART_RATE].min_shift = c->baseline_min_shift_pulse;
+        r->baseline[METRIC_SPO2].min_shift = c->baseline_min_shift_spo2;
+        r->baseline[METRIC_BODY_TEMPERATURE].min_shift = c->baseline_min_shift_temperature;
+        r->baseline[METRIC_RESPIRATORY_RATE].min_shift = c->baseline_min_shift_respiration;
+        r->baseline[METRIC_GLUCOSE].min_shift = c->baseline_min_shift_glucose;
+        r->weight_trend_kg = c->weight_trend_kg;
 }
 
 static bool news2_param_of(Metric m, News2Param *ret)
@@ -168,70 +193,173 @@ static void threshold_check(Rules *r, Metric m, double v, const json_t *evidence
                             evidence);
 }
 
-/* The measurement and the baseline it left, rounded to what a nurse reads. */
+/* The measurement and the baseline it was judged against, rounded to what a nurse reads. */
 static json_t *baseline_evidence(Rules *r, Metric m, double x, const Reading *rd, const Baseline *b,
-                                 double sd)
+                                 double session, double sd)
 {
         json_t *item = evidence_item(rd->sensor, "metric", metric_name(m), &x, rd->unit, r->now);
 
-        if (evidence_add(item, "baseline_mean", evidence_number(round(b->mean * 100) / 100)) < 0 ||
+        if (evidence_add(item, "baseline_mean", evidence_number(round(b->mean0 * 100) / 100)) < 0 ||
             evidence_add(item, "baseline_sd", evidence_number(round(sd * 100) / 100)) < 0 ||
+            evidence_add(item, "session_mean", evidence_number(round(session * 100) / 100)) < 0 ||
+            evidence_add(item, "shift", evidence_number(round((session - b->mean0) * 100) / 100)) < 0 ||
             evidence_add(item, "cusum", evidence_number(round(b->cusum * 100) / 100)) < 0)
                 return json_decref(item), NULL;
         return evidence_of(item);
 }
 
+/* A new session: what the baseline was before it is what the session is judged against. */
+static void baseline_session_start(Rules *r, Baseline *b)
+{
+        b->sess_at = r->now;
+        b->sess_sum = 0;
+        b->sess_n = 0;
+        b->mean0 = b->mean;
+        b->var0 = b->var;
+        b->cusum0 = b->cusum;
+        b->frozen0 = b->frozen;
+        b->sessions++;
+}
+
+/* The session's mean v taken into the baseline, once per session: recomputed from the state before
+ * the session at each of its readings. The first sessions are averaged alike (1/n), later ones
+ * exponentially (BASELINE_ALPHA). Not learned from: an outlier, a session while the alert is open,
+ * and (for up to BASELINE_FREEZE sessions) one after the sum had grown past BASELINE_SUSPICIOUS, so that
+ * a decline over days is not taken for the new normal while it is being detected. */
+static void baseline_learn(Baseline *b, double v, double z, bool alert_open)
+{
+        unsigned k = b->sessions - 1; /* sessions before this one */
+        double a, d;
+
+        b->mean = b->mean0;
+        b->var = b->var0;
+        b->frozen = b->frozen0;
+        if (k == 0) {
+                b->mean = v;
+                b->var = b->sd_min * b->sd_min;
+                return;
+        }
+        if (fabs(z) >= BASELINE_OUTLIER_Z || alert_open)
+                return;
+        b->frozen = b->cusum0 > BASELINE_SUSPICIOUS ? b->frozen0 + 1 : 0;
+        if (b->frozen > 0 && b->frozen <= BASELINE_FREEZE)
+                return;
+        a = fmax(BASELINE_ALPHA, 1.0 / (k + 1));
+        d = v - b->mean0;
+        b->mean = b->mean0 + a * d;
+        b->var = (1 - a) * (b->var0 + a * d * d);
+}
+
+/* Whether the latest session of a baseline is past the CUSUM limit and at least half its least
+ * meaningful change off, within BASELINE_CORROBORATE of now. */
+static bool baseline_half_way(Rules *r, const Baseline *b)
+{
+        double shift;
+
+        if (b->min_shift <= 0 || b->sess_n == 0 || r->now - b->sess_at > BASELINE_CORROBORATE ||
+            b->cusum <= CUSUM_H)
+                return false;
+        shift = (b->sess_sum / b->sess_n - b->mean0) * b->dir;
+        return shift >= b->min_shift / 2;
+}
+
+/* Another sign of the same deterioration drifting with b: the metric, or _METRIC_MAX if none. */
+static Metric baseline_corroborated(Rules *r, const Baseline *b)
+{
+        if (!b->sign)
+                return _METRIC_MAX;
+        for (Metric m = 0; m < _METRIC_MAX; m++)
+                if (r->baseline[m].sign && r->baseline[m].sign != b->sign &&
+                    baseline_half_way(r, &r->baseline[m]))
+                        return m;
+        return _METRIC_MAX;
+}
+
+/* A personal baseline per metric, judged per session (docs/rules.md, "baseline_deviation"): an alert
+ * needs a statistically unusual drift (the one-sided CUSUM of the session means past CUSUM_H) and a
+ * session at least min_shift from the person's normal in the bad direction, or a single session so
+ * far off (2 min_shift, and BASELINE_LARGE_Z spreads) that waiting for a second look is not right. */
 static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, const json_t *evidence)
 {
         Baseline *b = &r->baseline[m];
-        double sd, z;
-        bool learning;
-        char msg[160];
+        double sd, z, v, shift;
+        bool learning, alert_open;
+        Metric with;
+        char msg[192];
 
         if (!b->dir)
                 return;
-        if (b->n == 0) {
-                b->mean = x;
-                b->var = b->sd_min * b->sd_min;
+        if (b->sess_at == 0 || r->now - b->sess_at > BASELINE_SESSION || r->now < b->sess_at)
+                baseline_session_start(r, b);
+        if (b->n == 0)
                 b->first = r->now;
-                b->n = 1;
-                return;
-        }
-        sd = sqrt(b->var);
-        if (sd < b->sd_min)
-                sd = b->sd_min;
+        b->n++;
+        b->sess_sum += x;
+        b->sess_n++;
+        v = b->sess_sum / b->sess_n;
+        sd = fmax(sqrt(b->var0), b->sd_min);
         if (sd <= 0)
                 sd = 1e-9;
-        z = (x - b->mean) / sd * b->dir;
-        learning = b->n < BASELINE_MIN_READINGS || r->now - b->first < (int64_t)r->baseline_min_days * DAY;
-        if (!learning) {
-                b->cusum = fmax(0, b->cusum + z - CUSUM_K);
-                if (b->cusum > CUSUM_H) {
-                        snprintf(msg, sizeof msg,
-                                 "%s %g is %s the personal baseline %.1f (sd %.1f) for a while",
-                                 metric_name(m), x, b->dir > 0 ? "above" : "below", b->mean, sd);
-                        json_auto_t *ev = baseline_evidence(r, m, x, rd, b, sd);
-                        rules_raise(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg,
-                                    ev);
-                } else if (b->cusum == 0)
-                        rules_clear(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m),
-                                    "back to the personal baseline", evidence);
+        z = b->sessions > 1 ? (v - b->mean0) / sd : 0;
+        shift = (v - b->mean0) * b->dir;
+        alert_open = rules_find_open(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m));
+        learning = b->sessions < BASELINE_MIN_SESSIONS || b->n < BASELINE_MIN_READINGS ||
+                   r->now - b->first < (int64_t)r->baseline_min_days * DAY;
+        baseline_learn(b, v, z, alert_open);
+        if (learning || b->min_shift <= 0) {
+                b->cusum = 0;
+                return;
         }
-        /* Learn from ordinary readings only: an outlier or an open deviation does not move the baseline. */
-        if (fabs(z) < 2.5 && !rules_find_open(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m))) {
-                double d = x - b->mean;
-                b->mean += BASELINE_ALPHA * d;
-                b->var = (1 - BASELINE_ALPHA) * (b->var + BASELINE_ALPHA * d * d);
-                b->n++;
+        /* A session counts at most BASELINE_LARGE_Z spreads: one look alone never makes a drift. */
+        b->cusum = fmax(0, b->cusum0 + fmin(z * b->dir, BASELINE_LARGE_Z) - CUSUM_K);
+        with = baseline_half_way(r, b) ? baseline_corroborated(r, b) : _METRIC_MAX;
+        if ((shift >= b->min_shift &&
+             (b->cusum > CUSUM_H || (shift >= 2 * b->min_shift && z * b->dir >= BASELINE_LARGE_Z))) ||
+            with != _METRIC_MAX) {
+                snprintf(msg, sizeof msg, "%s %g is %.1f %s the personal baseline %.1f (sd %.1f)%s%s%s",
+                         metric_name(m), x, fabs(v - b->mean0), b->dir > 0 ? "above" : "below", b->mean0, sd,
+                         b->cusum > CUSUM_H ? " for a while" : "",
+                         with != _METRIC_MAX && shift < b->min_shift ? ", and so is " : "",
+                         with != _METRIC_MAX && shift < b->min_shift ? metric_name(with) : "");
+                json_auto_t *ev = baseline_evidence(r, m, x, rd, b, v, sd);
+                rules_raise(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m), SEVERITY_WARNING, msg, ev);
+        } else if (b->cusum == 0 || (b->cusum <= CUSUM_H && shift < b->min_shift / 2))
+                rules_clear(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m),
+                            "back to the personal baseline", evidence);
+}
+
+/* The individualised weight rule (after the MACD rule of Zhang et al., TEN-HMS, 2009): the short
+ * moving average of the morning weights (the last two or three days) above the long one (about three
+ * weeks), which follows the person's own dry weight. It sees a slow, steady gain that never makes
+ * WeightGainKg within WeightGainDays. Returns how far the short average is above the long one
+ * (NAN while learning); the long average does not learn while the alert is open. */
+static double weight_trend_update(Rules *r, int64_t day, double kg)
+{
+        WeightTrend *w = &r->weight_trend;
+        bool learning;
+        double a, gain;
+
+        if (w->n == 0) {
+                *w = (WeightTrend){.n = 1, .first = day, .short_avg = kg, .long_avg = kg};
+                return NAN;
         }
+        learning = w->n < BASELINE_MIN_READINGS || day - w->first < (int64_t)r->baseline_min_days * DAY;
+        w->short_avg += WEIGHT_SHORT_ALPHA * (kg - w->short_avg);
+        gain = w->short_avg - w->long_avg;
+        a = fmax(WEIGHT_LONG_ALPHA, 1.0 / (w->n + 1));
+        if (!rules_find_open(r, ALERT_KIND_WEIGHT_GAIN, ""))
+                w->long_avg += a * (kg - w->long_avg);
+        w->n++;
+        return learning ? NAN : gain;
 }
 
 static void weight_update(Rules *r, double kg, const json_t *evidence)
 {
         int64_t day = local_day_start(r, r->now);
         int m = minute_of_day(r, r->now);
-        double min_prev = INFINITY;
-        char msg[160];
+        double min_prev = INFINITY, trend;
+        bool fixed_over, fixed_under, trend_over, trend_under;
+        char msg[192];
 
         if (m < 4 * 60 || m >= 12 * 60)
                 return; /* morning weights only: the same time of day, before breakfast */
@@ -250,14 +378,33 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
         r->weights[r->n_weights].day = day;
         r->weights[r->n_weights].kg = kg;
         r->n_weights++;
-        if (!isfinite(min_prev))
-                return;
-        if (kg - min_prev > r->weight_gain_kg) {
+        trend = weight_trend_update(r, day, kg);
+
+        fixed_over = isfinite(min_prev) && kg - min_prev > r->weight_gain_kg;
+        fixed_under = !isfinite(min_prev) || kg - min_prev < r->weight_gain_kg - 0.5;
+        trend_over = r->weight_trend_kg > 0 && isfinite(trend) && trend > r->weight_trend_kg;
+        trend_under = r->weight_trend_kg <= 0 || !isfinite(trend) || trend < r->weight_trend_kg / 2;
+        if (fixed_over) {
                 snprintf(msg, sizeof msg, "weight up %.1f kg in %u days (%.1f to %.1f kg)", kg - min_prev,
                          r->weight_gain_days, min_prev, kg);
                 rules_raise(r, ALERT_KIND_WEIGHT_GAIN, "", SEVERITY_WARNING, msg, evidence);
-        } else if (kg - min_prev < r->weight_gain_kg - 0.5)
-                rules_clear(r, ALERT_KIND_WEIGHT_GAIN, "", "weight gain below the limit", evidence);
+        } else if (trend_over) {
+                json_t *item =
+                    evidence_item(NULL, "metric", metric_name(METRIC_BODY_WEIGHT), &kg, "kg", r->now);
+                json_auto_t *ev = NULL;
+                if (evidence_add(item, "recent_average",
+                                 evidence_number(round(r->weight_trend.short_avg * 10) / 10)) >= 0 &&
+                    evidence_add(item, "usual_average",
+                                 evidence_number(round(r->weight_trend.long_avg * 10) / 10)) >= 0)
+                        ev = evidence_of(item);
+                else
+                        json_decref(item);
+                snprintf(msg, sizeof msg,
+                         "weight rising: the last days' average %.1f kg is %.1f kg over the usual %.1f kg",
+                         r->weight_trend.short_avg, trend, r->weight_trend.long_avg);
+                rules_raise(r, ALERT_KIND_WEIGHT_GAIN, "", SEVERITY_WARNING, msg, ev);
+        } else if (fixed_under && trend_under)
+                rules_clear(r, ALERT_KIND_WEIGHT_GAIN, "", "weight gain below the limits", evidence);
 }
 
 /* rd and evidence (the reading's): NULL for a nurse's observation. */

@@ -170,6 +170,7 @@ static void apply_settings(Rules *r, const Config *c)
         r->weight_gain_days = c->weight_gain_days;
         r->baseline_min_days = c->baseline_min_days;
         r->battery_low = c->battery_low_percent;
+        vitals_settings(r, c);
         memset(r->threshold, 0, sizeof r->threshold);
         for (size_t i = 0; i < c->n_thresholds; i++) {
                 Metric m;
@@ -216,12 +217,12 @@ int rules_new(const Config *c, int64_t start, rules_alert_fn fn, void *userdata,
         r->fn = fn;
         r->userdata = userdata;
         r->now = start;
+        vitals_init(r);
         apply_settings(r, c);
         if (apply_sensors(r, c, NULL, 0) < 0) {
                 rules_free(r);
                 return -ENOMEM;
         }
-        vitals_init(r);
         r->last_activity = start;
         r->learn_day = local_day_start(r, start);
         r->next_schedule = medication_next_scheduled(r, start);
@@ -525,9 +526,14 @@ void rules_clock_step(Rules *r, int64_t delta)
         for (News2Param p = 0; p < _NEWS2_MAX; p++)
                 if (r->param[p].have)
                         r->param[p].time += delta;
-        for (Metric m = 0; m < _METRIC_MAX; m++)
+        for (Metric m = 0; m < _METRIC_MAX; m++) {
                 if (r->baseline[m].n > 0)
                         r->baseline[m].first += delta;
+                if (r->baseline[m].sess_at)
+                        r->baseline[m].sess_at += delta;
+        }
+        if (r->weight_trend.n > 0)
+                r->weight_trend.first = local_day_start(r, r->weight_trend.first + delta);
         for (size_t i = 0; i < r->n_weights; i++)
                 r->weights[i].day = local_day_start(r, r->weights[i].day + delta);
         r->learn_day = local_day_start(r, r->learn_day + delta);
