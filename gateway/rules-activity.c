@@ -14,26 +14,13 @@
  * last two weeks or so speak. For an hour, the spells of that hour and its neighbours (a nap an
  * hour late is still a nap), with SPELL_PRIOR spells' weight of the person's whole day mixed in (so
  * that an hour with few spells borrows the person's habits rather than alarming at the floor), give
- * a distribution; the limit is its SPELL_QUANTILE quantile times SPELL_MARGIN, between the floor
- * and the ceiling. The numbers and why: docs/rules.md, "inactivity". */
-#ifndef SPELL_LEARN_MIN
-#define SPELL_LEARN_MIN 20
-#endif
-#ifndef SPELL_DECAY
+ * a distribution; the limit is its SPELL_QUANTILE quantile times SPELL_MARGIN plus SPELL_EXTRA
+ * minutes, between the floor and the ceiling. The numbers and why: docs/rules.md, "inactivity". */
 #define SPELL_DECAY 0.93f
-#endif
-#ifndef SPELL_PRIOR
 #define SPELL_PRIOR 1.0
-#endif
-#ifndef SPELL_QUANTILE
 #define SPELL_QUANTILE 0.95
-#endif
-#ifndef SPELL_MARGIN
 #define SPELL_MARGIN 1.25
-#endif
-#ifndef SPELL_EXTRA
-#define SPELL_EXTRA 0
-#endif
+#define SPELL_EXTRA 30         /* minutes: a nap a little longer than any seen, a stir the PIR missed */
 #define EVENING_BED (4 * HOUR) /* in bed this long before the night window: gone to bed for the night */
 #define RISE_CONFIRM HOUR      /* out of bed this long, and moving: up for the day */
 #define COMPANY_MAX (4 * HOUR) /* a visitor is gone after this long, whatever the doors said */
@@ -93,8 +80,7 @@ static bool asleep_at(Rules *r, int64_t t)
 {
         if (asleep_maybe(r) && in_night(r, t))
                 return true;
-        return r->bed_known && r->in_bed && in_night(r, t + EVENING_BED) &&
-               r->bed_since >= t - EVENING_BED;
+        return r->bed_known && r->in_bed && in_night(r, t + EVENING_BED) && r->bed_since >= t - EVENING_BED;
 }
 
 /* When the current quiet spell began: in bed over the night, it begins when the night ends. */

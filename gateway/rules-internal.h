@@ -41,6 +41,7 @@
 #define LEARN_DAYS 14         /* risings are learned over this many days */
 #define SPELL_BIN_MIN 10      /* quiet spells are counted in bins of this many minutes */
 #define SPELL_BINS 72         /* up to 12 h; longer ones count in the last bin */
+#define SPELL_LEARN_MIN 20    /* shorter quiet spells are ordinary life between two movements */
 #define MAX_DUES 16
 #define MAX_WEIGHTS 64
 
@@ -146,8 +147,8 @@ struct Rules {
         bool away;
         int64_t door_at; /* last exit-door event; 0: none pending */
         bool night_exit_pending;
-        int64_t bed_exit_at;               /* out of bed in the night window; 0: not pending */
-        int64_t learn_day; /* local day of the last quiet spell learned */
+        int64_t bed_exit_at; /* out of bed in the night window; 0: not pending */
+        int64_t learn_day;   /* local day of the last quiet spell learned */
         unsigned learned_days;
         /* Quiet spells at home and awake, per local hour they covered: how many (decayed by
          * SPELL_DECAY a day) ended in each SPELL_BIN_MIN-minute bin of length. See rules-activity.c. */

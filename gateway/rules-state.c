@@ -101,20 +101,23 @@ static int export_activity_learned(Rules *r, json_t *o)
                 if (json_array_append_new(a, hour) < 0)
                         return -ENOMEM;
                 for (int b = 0; b < SPELL_BINS; b++)
-                        if (json_array_append_new(hour, json_real(round(r->spells[h][b] * 1000.0) / 1000.0)) < 0)
+                        if (json_array_append_new(hour,
+                                                  json_real(round(r->spells[h][b] * 1000.0) / 1000.0)) < 0)
                                 return -ENOMEM;
         }
         if (json_object_set_new(o, "rises", a = json_array()) < 0)
                 return -ENOMEM;
         for (int i = 0; i < LEARN_DAYS; i++)
                 if (r->rise[i].day) {
-                        v = json_pack("{s:I, s:i}", "day", (json_int_t)r->rise[i].day, "early", (int)r->rise[i].early);
+                        v = json_pack("{s:I, s:i}", "day", (json_int_t)r->rise[i].day, "early",
+                                      (int)r->rise[i].early);
                         if (json_array_append_new(a, v) < 0)
                                 return -ENOMEM;
                 }
-        v = json_pack("{s:I, s:b, s:i, s:b, s:I, s:b}", "company_at", (json_int_t)r->company_at, "quiet_unsure", r->quiet_unsure,
-                      "door_opens", (int)r->door_opens, "door_from_away", r->door_from_away, "left_bed_at",
-                      (json_int_t)r->left_bed_at, "left_bed_alerted", r->left_bed_alerted);
+        v = json_pack("{s:I, s:b, s:i, s:b, s:I, s:b}", "company_at", (json_int_t)r->company_at,
+                      "quiet_unsure", r->quiet_unsure, "door_opens", (int)r->door_opens, "door_from_away",
+                      r->door_from_away, "left_bed_at", (json_int_t)r->left_bed_at, "left_bed_alerted",
+                      r->left_bed_alerted);
         if (!v || json_object_update_new(o, v) < 0)
                 return -ENOMEM;
         return 0;
@@ -288,7 +291,7 @@ static void import_spells(Rules *r, const json_t *o)
                         json_int_t m;
                         v = json_array_get(json_array_get(old, (size_t)d), (size_t)h);
                         m = json_is_integer(v) ? json_integer_value(v) : 0;
-                        if (m >= 20 && m < 100000)
+                        if (m >= SPELL_LEARN_MIN && m < 100000)
                                 r->spells[h][MIN_MAX(m / SPELL_BIN_MIN, 0, SPELL_BINS - 1)] += 1.0f;
                 }
 }
@@ -324,7 +327,8 @@ static void import_activity(Rules *r, const json_t *o)
                 int64_t day = get_time(v, "day", 0);
                 if (day > 0)
                         r->rise[(day / DAY) % LEARN_DAYS] = (typeof(r->rise[0])){
-                            .day = day, .early = (int16_t)MIN_MAX(get_i64(v, "early", 0), -24 * 60, 24 * 60)};
+                            .day = day,
+                            .early = (int16_t)MIN_MAX(get_i64(v, "early", 0), -24 * 60, 24 * 60)};
         }
 }
 
