@@ -212,7 +212,10 @@ static bool company(Rules *r)
 void activity_seen(Rules *r, bool indoor, const json_t *evidence)
 {
         int64_t s = quiet_since(r, r->now);
-        if (!r->away && !r->quiet_unsure && !asleep_at(r, r->now) && r->now > s)
+        /* Learned only at home and up: not away, not after a visitor left (perhaps with the
+         * person), not in bed (a lie-in has its own limit). */
+        if (!r->away && !r->quiet_unsure && !(r->bed_known && r->in_bed) && !asleep_at(r, r->now) &&
+            r->now > s)
                 learn_spell(r, s, r->now);
         r->last_activity = r->now;
         if (r->left_bed_at && !r->in_bed && r->now - r->left_bed_at >= RISE_CONFIRM) {
@@ -293,8 +296,9 @@ int64_t activity_next_deadline(Rules *r)
                 d = earliest(d, r->door_at + r->night_exit);
         if (r->bed_exit_at)
                 d = earliest(d, r->bed_exit_at + r->bed_exit);
+        /* (At the very minute the night ends, next_night_end() is tomorrow's: clear now.) */
         if (rules_find_open(r, ALERT_KIND_BED_EXIT_NO_RETURN, ""))
-                d = earliest(d, next_night_end(r, r->now));
+                d = earliest(d, in_night(r, r->now) ? next_night_end(r, r->now) : r->now);
         return d;
 }
 
