@@ -38,7 +38,10 @@
 #define HOUR (60 * MIN)
 #define DAY (24 * HOUR)
 #define AWAY_QUIET (10 * MIN) /* after the exit door, this long without indoor motion means "gone out" */
-#define LEARN_DAYS 14         /* quiet spells are learned over this many days */
+#define LEARN_DAYS 14         /* risings are learned over this many days */
+#define SPELL_BIN_MIN 10      /* quiet spells are counted in bins of this many minutes */
+#define SPELL_BINS 72         /* up to 12 h; longer ones count in the last bin */
+#define SPELL_LEARN_MIN 20    /* shorter quiet spells are ordinary life between two movements */
 #define MAX_DUES 16
 #define MAX_WEIGHTS 64
 
@@ -165,10 +168,23 @@ struct Rules {
         bool away;
         int64_t door_at; /* last exit-door event; 0: none pending */
         bool night_exit_pending;
-        int64_t bed_exit_at;               /* out of bed in the night window; 0: not pending */
-        unsigned maxspell[LEARN_DAYS][24]; /* longest quiet spell (minutes) seen during each local hour */
-        int64_t learn_day;                 /* local day of the current slot */
+        int64_t bed_exit_at; /* out of bed in the night window; 0: not pending */
+        int64_t learn_day;   /* local day of the last quiet spell learned */
         unsigned learned_days;
+        /* Quiet spells at home and awake, per local hour they covered: how many (decayed by
+         * SPELL_DECAY a day) ended in each SPELL_BIN_MIN-minute bin of length. See rules-activity.c. */
+        float spells[24][SPELL_BINS];
+        unsigned limit_cache[24]; /* minutes; 0: to be computed from spells */
+        int64_t company_at;       /* someone came in by the exit door then; 0: nobody */
+        bool quiet_unsure;        /* the spell began when a visitor left: do not learn it */
+        unsigned door_opens;      /* exit-door openings since the last movement indoors */
+        bool door_from_away;      /* the first of them came while the person was out */
+        int64_t left_bed_at;      /* the last time the bed was left and not yet returned to; 0: none */
+        bool left_bed_alerted;    /* an alert about this absence from bed: no rising time to learn */
+        struct {
+                int64_t day;   /* local day of the rising; 0: none */
+                int16_t early; /* minutes before the night window's end (<= 0: after it) */
+        } rise[LEARN_DAYS];
 
         /* medication */
         Due dues[MAX_DUES];

@@ -44,27 +44,46 @@ static void register_due(Rules *r, int64_t at, const char *why)
         (void)why;
 }
 
+/* Until when a dose taken late still counts for the missed due d: until the early hour of the next
+ * scheduled dose begins. From then on a dose belongs to the coming one (a dose near its due time is
+ * that dose), and d stays a miss. Without a schedule (the dispenser's own signals), until d is
+ * settled (two days). */
+static int64_t credit_end(Rules *r, const Due *d)
+{
+        int64_t next = medication_next_scheduled(r, d->at);
+        return next == INT64_MAX ? INT64_MAX : next - HOUR;
+}
+
 void medication_taken(Rules *r, const json_t *evidence)
 {
-        Due *best = NULL;
-        /* The latest due that has come (or comes within the hour) and is not taken is the one taken:
-         * an old miss stays a miss, and is closed by the newer dose (see fire_due). */
+        Due *late = NULL;
+
+        /* 1. A due in its grace period: this is its dose. */
         for (size_t i = 0; i < r->n_dues; i++) {
                 Due *d = &r->dues[i];
-                if (!d->taken && d->at - HOUR <= r->now && (!best || d->at > best->at))
-                        best = d;
+                if (!d->taken && !d->reported && d->at - HOUR <= r->now) {
+                        d->taken = true;
+                        return;
+                }
         }
-        if (best) {
-                best->taken = true;
-                if (best->reported)
-                        rules_clear(r, ALERT_KIND_MISSED_DOSE, best->key, "dose taken late", evidence);
-                return;
-        }
-        /* Taken before the dose is due (within the hour before): it counts for that dose. */
+        /* 2. Up to an hour before a scheduled dose: taken early, it counts for that dose (and not for a
+         * miss of hours before: "19:55 taken as the 08:00 dose, 12 h late" left 20:00 unaccounted). */
         if (r->next_schedule != INT64_MAX && r->next_schedule - HOUR <= r->now) {
                 register_due(r, r->next_schedule, "schedule");
                 r->dues[r->n_dues - 1].taken = true;
                 r->next_schedule = medication_next_scheduled(r, r->next_schedule);
+                return;
+        }
+        /* 3. A missed dose taken late, while it can still be that dose: the latest one. */
+        for (size_t i = 0; i < r->n_dues; i++) {
+                Due *d = &r->dues[i];
+                if (!d->taken && d->at <= r->now && (!late || d->at > late->at))
+                        late = d;
+        }
+        if (late && r->now < credit_end(r, late)) {
+                late->taken = true;
+                if (late->reported)
+                        rules_clear(r, ALERT_KIND_MISSED_DOSE, late->key, "dose taken late", evidence);
         }
 }
 

@@ -106,6 +106,42 @@ static int export_session(json_t *o, const Baseline *b)
         return 0;
 }
 
+/* The quiet spells per hour (decayed counts per length bin, rounded to a thousandth), the risings
+ * and the presence guesses. */
+static int export_activity_learned(Rules *r, json_t *o)
+{
+        json_t *a, *v;
+
+        if (json_object_set_new(o, "spell_bin_min", json_integer(SPELL_BIN_MIN)) < 0 ||
+            json_object_set_new(o, "spells", a = json_array()) < 0)
+                return -ENOMEM;
+        for (int h = 0; h < 24; h++) {
+                json_t *hour = json_array();
+                if (json_array_append_new(a, hour) < 0)
+                        return -ENOMEM;
+                for (int b = 0; b < SPELL_BINS; b++)
+                        if (json_array_append_new(hour,
+                                                  json_real(round(r->spells[h][b] * 1000.0) / 1000.0)) < 0)
+                                return -ENOMEM;
+        }
+        if (json_object_set_new(o, "rises", a = json_array()) < 0)
+                return -ENOMEM;
+        for (int i = 0; i < LEARN_DAYS; i++)
+                if (r->rise[i].day) {
+                        v = json_pack("{s:I, s:i}", "day", (json_int_t)r->rise[i].day, "early",
+                                      (int)r->rise[i].early);
+                        if (json_array_append_new(a, v) < 0)
+                                return -ENOMEM;
+                }
+        v = json_pack("{s:I, s:b, s:i, s:b, s:I, s:b}", "company_at", (json_int_t)r->company_at,
+                      "quiet_unsure", r->quiet_unsure, "door_opens", (int)r->door_opens, "door_from_away",
+                      r->door_from_away, "left_bed_at", (json_int_t)r->left_bed_at, "left_bed_alerted",
+                      r->left_bed_alerted);
+        if (!v || json_object_update_new(o, v) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 json_t *rules_export(Rules *r)
 {
         json_t *root = json_object(), *a, *o;
@@ -141,13 +177,8 @@ json_t *rules_export(Rules *r)
                           (int)r->learned_days));
         if (!o)
                 goto oom;
-        SET(o, "maxspell", a = json_array());
-        for (int d = 0; d < LEARN_DAYS; d++) {
-                json_t *day = json_array();
-                APPEND(a, day);
-                for (int h = 0; h < 24; h++)
-                        APPEND(day, json_integer(r->maxspell[d][h]));
-        }
+        if (export_activity_learned(r, o) < 0)
+                goto oom;
 
         SET(root, "news2", a = json_object());
         for (News2Param p = 0; p < _NEWS2_MAX; p++)
@@ -263,10 +294,40 @@ static void import_medication(Rules *r, const json_t *dues, const json_t *next_s
         }
 }
 
+/* The quiet spells learned. A file from before the histograms has "maxspell", the longest spell of
+ * each hour on each of 14 days: each becomes one spell of that length in that hour, so an upgrade
+ * keeps what was learned. */
+static void import_spells(Rules *r, const json_t *o)
+{
+        const json_t *a = json_object_get(o, "spells"), *old = json_object_get(o, "maxspell"), *v;
+
+        memset(r->spells, 0, sizeof r->spells);
+        memset(r->limit_cache, 0, sizeof r->limit_cache);
+        if (json_is_array(a) && get_i64(o, "spell_bin_min", 0) == SPELL_BIN_MIN) {
+                for (int h = 0; h < 24; h++)
+                        for (int b = 0; b < SPELL_BINS; b++) {
+                                double x;
+                                v = json_array_get(json_array_get(a, (size_t)h), (size_t)b);
+                                x = json_is_number(v) ? json_number_value(v) : 0;
+                                r->spells[h][b] = isfinite(x) ? (float)MIN_MAX(x, 0, 1e6) : 0;
+                        }
+                return;
+        }
+        for (int d = 0; d < LEARN_DAYS; d++)
+                for (int h = 0; h < 24; h++) {
+                        json_int_t m;
+                        v = json_array_get(json_array_get(old, (size_t)d), (size_t)h);
+                        m = json_is_integer(v) ? json_integer_value(v) : 0;
+                        if (m >= SPELL_LEARN_MIN && m < 100000)
+                                r->spells[h][MIN_MAX(m / SPELL_BIN_MIN, 0, SPELL_BINS - 1)] += 1.0f;
+                }
+}
+
 /* Where the person is, what is pending (door, bed), and the quiet spells learned. */
 static void import_activity(Rules *r, const json_t *o)
 {
         const json_t *a, *v;
+        size_t i;
 
         if (!json_is_object(o))
                 return;
@@ -280,13 +341,22 @@ static void import_activity(Rules *r, const json_t *o)
         r->bed_exit_at = get_time(o, "bed_exit_at", 0);
         r->learn_day = get_time(o, "learn_day", r->learn_day);
         r->learned_days = (unsigned)MIN_MAX(get_i64(o, "learned_days", 0), 0, 100000);
-        a = json_object_get(o, "maxspell");
-        for (int d = 0; d < LEARN_DAYS; d++)
-                for (int h = 0; h < 24; h++) {
-                        v = json_array_get(json_array_get(a, (size_t)d), (size_t)h);
-                        r->maxspell[d][h] =
-                            (unsigned)MIN_MAX(json_is_integer(v) ? json_integer_value(v) : 0, 0, 10000000);
-                }
+        r->company_at = get_time(o, "company_at", 0);
+        r->quiet_unsure = get_bool(o, "quiet_unsure");
+        r->door_opens = (unsigned)MIN_MAX(get_i64(o, "door_opens", 0), 0, 1000);
+        r->door_from_away = get_bool(o, "door_from_away");
+        r->left_bed_at = get_time(o, "left_bed_at", 0);
+        r->left_bed_alerted = get_bool(o, "left_bed_alerted");
+        import_spells(r, o);
+        a = json_object_get(o, "rises");
+        json_array_foreach(a, i, v)
+        {
+                int64_t day = get_time(v, "day", 0);
+                if (day > 0)
+                        r->rise[(day / DAY) % LEARN_DAYS] = (typeof(r->rise[0])){
+                            .day = day,
+                            .early = (int16_t)MIN_MAX(get_i64(v, "early", 0), -24 * 60, 24 * 60)};
+        }
 }
 
 /* The open session of a baseline; none (the next reading starts one) if absent or damaged. */

@@ -519,6 +519,13 @@ void rules_clock_step(Rules *r, int64_t delta)
                 r->door_at += delta;
         if (r->bed_exit_at)
                 r->bed_exit_at += delta;
+        if (r->left_bed_at)
+                r->left_bed_at += delta;
+        if (r->company_at)
+                r->company_at += delta;
+        for (size_t i = 0; i < ELEMENTSOF(r->rise); i++)
+                if (r->rise[i].day)
+                        r->rise[i].day = local_day_start(r, r->rise[i].day + delta);
         for (size_t i = 0; i < r->n_sensors; i++)
                 r->sensors[i].last_seen += delta;
         for (size_t i = 0; i < r->n_open; i++)
