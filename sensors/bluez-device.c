@@ -266,6 +266,52 @@ void bluez_char_value(Bluez *b, BluezChar *c, const void *data, size_t len)
 void bluez_char_stop(BluezChar *c)
 {
         c->io = sd_event_source_disable_unref(c->io);
+        c->resubscribe = sd_event_source_disable_unref(c->resubscribe);
+}
+
+static void subscribe_char(Bluez *b, BluezChar *c);
+
+/* bluetoothd 5.66 answers NotPermitted for three things, told apart by the message: "Not paired"
+ * (bonding helps), "Read/Write not permitted", and "Notify acquired": an AcquireNotify session it
+ * still holds for the characteristic (its socket not yet closed after a reconnect or a restart).
+ * Pairing cannot help with the last one (it led a strap into a Pair/disconnect loop); waiting can. */
+static bool notify_still_held(const sd_bus_error *e)
+{
+        return sd_bus_error_has_name(e, "org.bluez.Error.NotPermitted") && e->message &&
+               strstr(e->message, "Notify acquired");
+}
+
+static int on_resubscribe(sd_event_source *s, uint64_t usec, void *userdata)
+{
+        BluezChar *c = userdata; /* the timer is the characteristic's own: it is attached */
+        Bluez *b = c->bluez;
+        BluezDevice *d = bluez_device_of_char(b, c);
+
+        c->resubscribe = sd_event_source_disable_unref(c->resubscribe);
+        if (d && d->connected)
+                subscribe_char(b, c);
+        return 0;
+}
+
+/* Our own socket for it goes (it may be the session bluetoothd holds), and we ask again later. */
+static void subscribe_later(Bluez *b, BluezChar *c, const char *what)
+{
+        uint64_t delay;
+        bool first = c->held.attempt == 0;
+
+        bluez_char_stop(c);
+        c->acquire_failed = false; /* the session ends; AcquireNotify may work then */
+        delay = backoff_next_ceiling(&c->held);
+        if (first)
+                bluez_log(b, LOG_NOTICE,
+                          "%s: notifications of %s are still held by an earlier session (%s); subscribing "
+                          "again in "
+                          "%.0f s",
+                          bluez_device_id(b, bluez_device_of_char(b, c)), c->path, what,
+                          (double)delay / 1e6);
+        if (sd_event_add_time_relative(b->event, &c->resubscribe, CLOCK_MONOTONIC, delay, 0, on_resubscribe,
+                                       c) < 0)
+                bluez_log(b, LOG_WARNING, "Could not schedule a subscription to %s", c->path);
 }
 
 static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -281,8 +327,13 @@ static int on_start_notify(sd_bus_message *m, void *userdata, sd_bus_error *ret_
                 /* bluetoothd signals Notifying=true only when it changes: a session it kept over a
                  * reconnect answers this call with no signal at all. */
                 c->notifying = true;
+                backoff_reset(&c->held);
                 bluez_log(b, LOG_INFO, "Subscribed to %s of %s", c->path + strlen(d->path) + 1,
                           bluez_device_id(b, d));
+                return 0;
+        }
+        if (notify_still_held(e)) {
+                subscribe_later(b, c, "StartNotify");
                 return 0;
         }
         /* Measurements of many devices need an encrypted link: bond, then subscribe again. */
@@ -353,6 +404,11 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
                 bluez_log(b, LOG_INFO, "AcquireNotify on %s answered after a disconnect; ignored", c->path);
                 return 0;
         }
+        if (e && notify_still_held(e)) {
+                if (bluez_device_of_char(b, c))
+                        subscribe_later(b, c, "AcquireNotify");
+                return 0;
+        }
         if (e) {
                 /* NotSupported, NotPermitted (bonding), Failed: StartNotify handles those cases. */
                 bluez_log(b, LOG_INFO, "AcquireNotify on %s refused (%s); using StartNotify", c->path,
@@ -379,6 +435,7 @@ static int on_acquire_notify(sd_bus_message *m, void *userdata, sd_bus_error *re
                 return 0;
         }
         (void)sd_event_source_set_io_fd_own(c->io, 1);
+        backoff_reset(&c->held);
         bluez_log(b, LOG_INFO, "Acquired notifications from %s (MTU %u)", c->path, mtu);
         return 0;
 }

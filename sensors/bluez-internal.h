@@ -102,6 +102,9 @@ struct BluezChar {
         bool can_notify;     /* Flags has "notify" (not only "indicate"): AcquireNotify may work */
         bool acquire_failed; /* AcquireNotify was refused once: StartNotify from now on */
         sd_event_source *io; /* owned: the AcquireNotify socket, one notification per packet */
+        sd_event_source *resubscribe; /* owned: subscribes again while bluetoothd still holds an
+                                       * earlier session ("Notify acquired"); its userdata is this */
+        Backoff held;                 /* "Notify acquired" answers since the last subscription */
 };
 
 struct Bluez {

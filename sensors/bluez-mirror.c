@@ -98,7 +98,7 @@ BluezChar *bluez_char_unref(BluezChar *c)
 {
         if (!c || --c->n_ref > 0)
                 return NULL;
-        assert(!c->bluez && !c->io);
+        assert(!c->bluez && !c->io && !c->resubscribe);
         free(c->path);
         free(c);
         return NULL;
@@ -151,6 +151,7 @@ static BluezChar *add_char(Bluez *b, const char *path)
         }
         c->n_ref = 1;
         c->bluez = b;
+        c->held = BLUEZ_BACKOFF;
         BLUEZ_LIST_APPEND(b->chars, c);
         return c;
 }

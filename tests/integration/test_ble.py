@@ -2,6 +2,7 @@
 """The gateway's BlueZ client against a private dbus-daemon with a fake org.bluez (python3-dbusmock's
 bluez5 template), and a real mosquitto."""
 import os
+import re
 import signal
 import subprocess
 import time
@@ -134,18 +135,25 @@ class FakeBluez:
                               ('Written', '', 'ay', 'ret = dbus.Array(getattr(self, "written", b""), signature="y")')])
         return dev, ch
 
-    def add_strap(self, addr, flap=False, device=True):
+    def add_strap(self, addr, flap=False, device=True, held=0):
         """A heart-rate strap whose measurement notifies; AcquireNotify hands out a socket, as bluetoothd
         does, and Push (ours) writes one notification to the latest one; DropFirst (ours) closes the
         first, as bluetoothd does when that link is gone. With flap, the first
         AcquireNotify sees the link drop and come back before it answers, as a strap at the edge of
-        range does: the gateway asks again while the first answer is on its way."""
+        range does: the gateway asks again while the first answer is on its way. With held=N, the first
+        N subscriptions (AcquireNotify or StartNotify) are refused as bluetoothd refuses them while it
+        still holds an earlier AcquireNotify session: NotPermitted "Notify acquired"."""
+        refuse = ('self.refused = getattr(self, "refused", 0) + 1\n'
+                  'if self.refused <= %d:\n'
+                  '    raise dbus.exceptions.DBusException("Notify acquired", name="org.bluez.Error.NotPermitted")\n'
+                  % held)
         if device:  # else: only its GATT objects, for a device that is there already
             bluez = self.bus.get_object('org.bluez', '/org/bluez')
             bluez.AddDevice('hci0', addr, 'hr-strap', dbus_interface='org.bluez.Mock')
         dev = dev_path(addr)
         ch = self.add_service(dev, 0x20, '180d', '2a37', ['notify'],
                               [('AcquireNotify', 'a{sv}', 'hq',
+                                refuse +
                                 'import socket\n'
                                 'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n'
                                 'self.peers = getattr(self, "peers", []) + [b]\n'
@@ -161,7 +169,8 @@ class FakeBluez:
                                 'a.close()\n' % (flap, dev)),
                                ('Push', 'ay', '', 'self.peers[-1].send(bytes(args[0]))'),
                                ('DropFirst', '', '', 'self.peers[0].close()'),
-                               ('StartNotify', '', '', 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')])
+                               ('StartNotify', '', '',
+                                refuse + 'self.Set("org.bluez.GattCharacteristic1", "Notifying", True)')])
         return dev, ch
 
     def add_service(self, dev, handle, service16, char16, flags, methods):
@@ -246,7 +255,7 @@ Adapter=hci0
 
 class Ble(TestCase):
     def start(self, key=KEY, fail_discovery_once=False, cuff=False, strap=False, difficult=False, flap=False,
-              bond=False, silent_connect=False, held_cuff=False):
+              bond=False, silent_connect=False, held_cuff=False, strap_held=0):
         self.b = self.broker()
         self.sub = self.subscriber(self.b.port)
         self.fake = FakeBluez(self.dir)
@@ -257,7 +266,7 @@ class Ble(TestCase):
         if cuff:
             self.cuff, self.cuff_char = self.fake.add_cuff(CUFF, difficult=difficult)
         if strap:
-            self.strap, self.strap_char = self.fake.add_strap(STRAP, flap=flap)
+            self.strap, self.strap_char = self.fake.add_strap(STRAP, flap=flap, held=strap_held)
             if silent_connect:
                 self.fake.bus.get_object('org.bluez', self.strap).AddMethod(
                     'org.bluez.Device1', 'Connect', '', '', '', dbus_interface='org.freedesktop.DBus.Mock')
@@ -611,6 +620,24 @@ class Ble(TestCase):
         self.sub.wait(lambda: len(self.items('hr-strap')) >= 3, 'the notifications')
         self.assertEqual([(i['metric'], i['value']) for i in self.items('hr-strap')],
                          [('heart_rate', 72), ('heart_rate', 73), ('rr_interval', 1)])
+
+    def test_notify_still_held_is_waited_out_not_paired(self):
+        """fails on c28a02e: bluetoothd refuses a subscription with NotPermitted "Notify acquired" while it
+        still holds an earlier AcquireNotify session (after a reconnect or its own restart); the gateway
+        read every NotPermitted as "needs bonding" and called Pair (a strap went into a Pair,
+        AuthenticationFailed, disconnect loop once a second in the VM tier). Now it waits and
+        subscribes again, and never pairs."""
+        self.start(strap=True, strap_held=2)
+        self.gw.log.wait(r'Connected to hr-strap')
+        self.fake.set(self.strap, 'org.bluez.Device1', 'ServicesResolved', True)
+        self.gw.log.wait(r'hr-strap: notifications of .*char0021 are still held by an earlier session')
+        self.gw.log.wait(r'(Acquired notifications from|Subscribed to) .*char0021', timeout=30)
+        strap = self.fake.bus.get_object('org.bluez', self.strap_char)
+        strap.Push(dbus.Array(bytes.fromhex('00 48'), signature='y'), dbus_interface='org.bluez.GattCharacteristic1')
+        self.sub.wait(lambda: len(self.items('hr-strap')) >= 1, 'a notification')
+        self.assertNotRegex(self.gw.log.text(), r'needs bonding|Pairing with')
+        self.assertEqual(len(re.findall(r'still held by an earlier session', self.gw.log.text())), 1,
+                         'said once per episode')
 
     def test_link_lost_is_connected_again_after_a_grace_second(self):
         # fails on fb6d774: Connect went out at once on Connected=false. When the link drops because
