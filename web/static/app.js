@@ -16,21 +16,24 @@
 
   // ---- the API ----
 
-  async function api(method, path, body) {
+  // timeoutMs: give up on an answer that does not come (the gateway promises one within 10 s even for
+  // the test alarm); status 0 then, as for a network error.
+  async function api(method, path, body, timeoutMs = 20000) {
     const headers = { Accept: 'application/json' };
-    const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store', redirect: 'error',
+      signal: AbortSignal.timeout(timeoutMs) };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     if (method !== 'GET' && csrf) headers['X-CSRF-Token'] = csrf;
-    let res;
+    let res, text;
     try {
       res = await fetch(path, init);
+      text = await res.text();
     } catch (e) {
       return { status: 0, data: null, retryAfter: null };
     }
-    const text = await res.text();
     let data = null;
     if (text) {
       try { data = JSON.parse(text); } catch (e) { data = null; }
