@@ -51,7 +51,7 @@ function createMock(opts = {}) {
           battery: 64, last_value: { event: 'motion', value: 1 }, frames: 40, rejected: 1 },
       },
       inputs: { 'bed-mat': { state: t % 2 }, 'front-door': { state: 0 }, dispenser: { error: 'line busy' } },
-      alerts: [{ alert_id: 'home-0042-a-17', kind: 'missed_dose', severity: 'warning',
+      open_alerts: [{ alert_id: 'home-0042-a-17', kind: 'missed_dose', severity: 'warning',
         raised_at: new Date(Date.now() - 3600000).toISOString(), sensor: 'dispenser' }],
     };
   }
