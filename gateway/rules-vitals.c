@@ -328,6 +328,14 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
                             "back to the personal baseline", evidence);
 }
 
+/* Whether the trend rule judges the morning weights of day (it is on and has learned). */
+static bool weight_trend_watching(Rules *r, int64_t day)
+{
+        const WeightTrend *w = &r->weight_trend;
+        return r->weight_trend_kg > 0 && w->n >= BASELINE_MIN_READINGS &&
+               day - w->first >= (int64_t)r->baseline_min_days * DAY;
+}
+
 /* The individualised weight rule (after the MACD rule of Zhang et al., TEN-HMS, 2009): the short
  * moving average of the morning weights (the last two or three days) above the long one (about three
  * weeks), which follows the person's own dry weight. It sees a slow, steady gain that never makes
@@ -358,7 +366,7 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
         int64_t day = local_day_start(r, r->now);
         int m = minute_of_day(r, r->now);
         double min_prev = INFINITY, trend;
-        bool fixed_over, fixed_under, trend_over, trend_under;
+        bool held, fixed_over, fixed_under, trend_over, trend_under;
         char msg[192];
 
         if (m < 4 * 60 || m >= 12 * 60)
@@ -366,11 +374,18 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
         for (size_t i = 0; i < r->n_weights; i++)
                 if (r->weights[i].day == day)
                         return; /* the first morning weight of the day counts */
+        /* Against the lowest morning weight of the window. Once the trend rule watches the slow
+         * gains, the fixed rule is there for a sudden one, against the lowest weight the person held:
+         * each morning's, or the morning's before it if that was higher. A single low morning that
+         * the next one does not confirm (the scale on the carpet, a missed supper) is not a weight to
+         * gain from, and the lowest of a few noisy mornings is low by chance (docs/rules.md). */
+        held = weight_trend_watching(r, day);
         for (size_t i = 0; i < r->n_weights; i++)
                 if (r->weights[i].day < day &&
-                    r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR &&
-                    r->weights[i].kg < min_prev)
-                        min_prev = r->weights[i].kg;
+                    r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR)
+                        min_prev =
+                            fmin(min_prev, held && i > 0 ? fmax(r->weights[i].kg, r->weights[i - 1].kg)
+                                                         : r->weights[i].kg);
         if (r->n_weights == MAX_WEIGHTS) {
                 memmove(r->weights, r->weights + 1, (MAX_WEIGHTS - 1) * sizeof r->weights[0]);
                 r->n_weights--;
