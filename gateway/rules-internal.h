@@ -82,6 +82,7 @@ typedef struct Baseline {
         int sign; /* the sign of deterioration it is part of (pulse, SpO2, temperature, respiration);
                    * two different ones drifting together corroborate each other; 0: none */
         double sd_min;
+        double sd_prior;         /* the usual spread of home readings, before the person's own is known */
         double min_shift;        /* the least clinically meaningful change (setting); 0: off */
         unsigned n;              /* readings seen */
         unsigned sessions;       /* sessions seen, the open one too (readings within 2 h are one) */
@@ -94,6 +95,7 @@ typedef struct Baseline {
         double sess_sum;
         unsigned sess_n;
         double mean0, var0, cusum0; /* as before the session */
+        double prev, prev2; /* the means of the session before and the one before that; NAN: not known */
         unsigned frozen0;
 } Baseline;
 

@@ -96,6 +96,10 @@ static int export_session(json_t *o, const Baseline *b)
         if (!o || json_object_set_new(o, "sessions", json_integer(b->sessions)) < 0 ||
             json_object_set_new(o, "frozen", json_integer(b->frozen)) < 0)
                 return -ENOMEM;
+        /* The sessions before (added later still: without them the next alert needs no second look). */
+        if ((isfinite(b->prev) && json_object_set_new(o, "prev", json_real(b->prev)) < 0) ||
+            (isfinite(b->prev2) && json_object_set_new(o, "prev2", json_real(b->prev2)) < 0))
+                return -ENOMEM;
         if (b->sess_at == 0)
                 return 0;
         sess = json_pack("{s:I, s:f, s:i, s:f, s:f, s:f, s:i}", "at", (json_int_t)b->sess_at, "sum",
@@ -423,10 +427,18 @@ static void import_vitals(Rules *r, const json_t *news2, const json_t *baselines
                 /* A file from before sessions: its readings were learned one by one, so as many sessions. */
                 b->sessions = (unsigned)MIN_MAX(get_i64(v, "sessions", b->n), 0, 1000000000);
                 b->frozen = (unsigned)MIN_MAX(get_i64(v, "frozen", 0), 0, 1000);
+                b->prev = get_num(v, "prev", NAN);
+                b->prev2 = get_num(v, "prev2", NAN);
                 import_session(b, json_object_get(v, "session"));
                 if (!isfinite(b->mean) || !isfinite(b->var) || b->var < 0 || !isfinite(b->cusum) ||
                     b->cusum < 0)
-                        *b = (Baseline){.dir = b->dir, .sd_min = b->sd_min, .min_shift = b->min_shift};
+                        *b = (Baseline){.dir = b->dir,
+                                        .sign = b->sign,
+                                        .sd_min = b->sd_min,
+                                        .sd_prior = b->sd_prior,
+                                        .min_shift = b->min_shift,
+                                        .prev = NAN,
+                                        .prev2 = NAN};
         }
         import_weight_trend(r, j_weight_trend);
 

@@ -13,7 +13,8 @@
 
 #define CUSUM_K 0.5
 #define CUSUM_H 5.0
-#define BASELINE_ALPHA 0.05 /* about the last twenty sessions */
+#define BASELINE_ALPHA 0.05     /* about the last twenty sessions */
+#define BASELINE_PRIOR_WEIGHT 7 /* the usual spread counts as a week of sessions */
 #define BASELINE_MIN_READINGS 7
 #define BASELINE_MIN_SESSIONS 5
 #define BASELINE_SESSION (2 * HOUR)      /* readings within this of a session's first are one session */
@@ -27,26 +28,32 @@
 
 /* Which metrics have a personal baseline, which way is bad, the sign of deterioration each is part
  * of (the picture of an infection, a chest or heart getting worse: pulse up, SpO2 down, temperature
- * up, breathing faster; blood pressure and glucose are not part of it), and the clinical floor of
- * their spread. */
+ * up, breathing faster; blood pressure and glucose are not part of it), the clinical floor of
+ * their spread, and the usual day-to-day spread of a morning's home readings (issue 19's home
+ * devices), which a person's first week is weighed against (docs/rules.md). */
 void vitals_init(Rules *r)
 {
         static const struct {
                 Metric m;
                 int dir, sign;
-                double sd_min;
+                double sd_min, sd_prior;
         } b[] = {
-            {METRIC_SYSTOLIC, +1, 0, 6},
-            {METRIC_DIASTOLIC, +1, 0, 4},
-            {METRIC_PULSE_RATE, +1, 1, 4},
-            {METRIC_HEART_RATE, +1, 1, 4},
-            {METRIC_SPO2, -1, 2, 1.0},
-            {METRIC_BODY_TEMPERATURE, +1, 3, 0.2},
-            {METRIC_RESPIRATORY_RATE, +1, 4, 1.5},
-            {METRIC_GLUCOSE, +1, 0, 0},
+            {METRIC_SYSTOLIC, +1, 0, 6, 10},            /* mmHg */
+            {METRIC_DIASTOLIC, +1, 0, 4, 7},            /* mmHg */
+            {METRIC_PULSE_RATE, +1, 1, 4, 6},           /* /min */
+            {METRIC_HEART_RATE, +1, 1, 4, 6},           /* /min */
+            {METRIC_SPO2, -1, 2, 1.0, 1.0},             /* percentage points */
+            {METRIC_BODY_TEMPERATURE, +1, 3, 0.2, 0.3}, /* Cel */
+            {METRIC_RESPIRATORY_RATE, +1, 4, 1.5, 2},   /* /min */
+            {METRIC_GLUCOSE, +1, 0, 0, 0},              /* mg/dL: no floor, no usual spread */
         };
         for (size_t i = 0; i < ELEMENTSOF(b); i++)
-                r->baseline[b[i].m] = (Baseline){.dir = b[i].dir, .sign = b[i].sign, .sd_min = b[i].sd_min};
+                r->baseline[b[i].m] = (Baseline){.dir = b[i].dir,
+                                                 .sign = b[i].sign,
+                                                 .sd_min = b[i].sd_min,
+                                                 .sd_prior = b[i].sd_prior,
+                                                 .prev = NAN,
+                                                 .prev2 = NAN};
 }
 
 void vitals_settings(Rules *r, const Config *c)
@@ -211,6 +218,10 @@ static json_t *baseline_evidence(Rules *r, Metric m, double x, const Reading *rd
 /* A new session: what the baseline was before it is what the session is judged against. */
 static void baseline_session_start(Rules *r, Baseline *b)
 {
+        if (b->sess_n > 0) {
+                b->prev2 = b->prev;
+                b->prev = b->sess_sum / b->sess_n;
+        }
         b->sess_at = r->now;
         b->sess_sum = 0;
         b->sess_n = 0;
@@ -223,20 +234,23 @@ static void baseline_session_start(Rules *r, Baseline *b)
 
 /* The session's mean v taken into the baseline, once per session: recomputed from the state before
  * the session at each of its readings. The first sessions are averaged alike (1/n), later ones
- * exponentially (BASELINE_ALPHA). Not learned from: an outlier, a session while the alert is open,
- * and (for up to BASELINE_FREEZE sessions) one after the sum had grown past BASELINE_SUSPICIOUS, so that
- * a decline over days is not taken for the new normal while it is being detected. */
+ * exponentially (BASELINE_ALPHA). The spread starts from the usual one (sd_prior), which counts as
+ * BASELINE_PRIOR_WEIGHT sessions: six or seven mornings cannot tell a person's spread, and one
+ * learned too small by chance makes the sum grow on ordinary mornings. Not learned from: an
+ * outlier, a session while the alert is open, and (for up to BASELINE_FREEZE sessions) one after
+ * the sum had grown past BASELINE_SUSPICIOUS, so that a decline over days is not taken for the new
+ * normal while it is being detected. */
 static void baseline_learn(Baseline *b, double v, double z, bool alert_open)
 {
         unsigned k = b->sessions - 1; /* sessions before this one */
-        double a, d;
+        double a, av, d, nu = b->sd_prior > 0 ? BASELINE_PRIOR_WEIGHT : 1;
 
         b->mean = b->mean0;
         b->var = b->var0;
         b->frozen = b->frozen0;
         if (k == 0) {
                 b->mean = v;
-                b->var = b->sd_min * b->sd_min;
+                b->var = b->sd_prior > 0 ? b->sd_prior * b->sd_prior : b->sd_min * b->sd_min;
                 return;
         }
         if (fabs(z) >= BASELINE_OUTLIER_Z || alert_open)
@@ -245,34 +259,45 @@ static void baseline_learn(Baseline *b, double v, double z, bool alert_open)
         if (b->frozen > 0 && b->frozen <= BASELINE_FREEZE)
                 return;
         a = fmax(BASELINE_ALPHA, 1.0 / (k + 1));
+        av = fmax(BASELINE_ALPHA, 1.0 / (k + nu));
         d = v - b->mean0;
         b->mean = b->mean0 + a * d;
-        b->var = (1 - a) * (b->var0 + a * d * d);
+        b->var = (1 - av) * b->var0 + av * (1 - a) * d * d;
 }
 
-/* Whether the latest session of a baseline is past the CUSUM limit and at least half its least
- * meaningful change off, within BASELINE_CORROBORATE of now. */
-static bool baseline_half_way(Rules *r, const Baseline *b)
+/* Whether the latest session of a baseline is at least half its least meaningful change off, within
+ * BASELINE_CORROBORATE of now, with its sum past limit. */
+static bool baseline_half_way(Rules *r, const Baseline *b, double limit)
 {
         double shift;
 
         if (b->min_shift <= 0 || b->sess_n == 0 || r->now - b->sess_at > BASELINE_CORROBORATE ||
-            b->cusum <= CUSUM_H)
+            b->cusum <= limit)
                 return false;
         shift = (b->sess_sum / b->sess_n - b->mean0) * b->dir;
         return shift >= b->min_shift / 2;
 }
 
-/* Another sign of the same deterioration drifting with b: the metric, or _METRIC_MAX if none. */
+/* Another sign of the same deterioration drifting with b (half way: at least half its least change,
+ * its sum at least half its limit; b itself is past its limit): the metric, or _METRIC_MAX if none. */
 static Metric baseline_corroborated(Rules *r, const Baseline *b)
 {
         if (!b->sign)
                 return _METRIC_MAX;
         for (Metric m = 0; m < _METRIC_MAX; m++)
                 if (r->baseline[m].sign && r->baseline[m].sign != b->sign &&
-                    baseline_half_way(r, &r->baseline[m]))
+                    baseline_half_way(r, &r->baseline[m], CUSUM_H / 2))
                         return m;
         return _METRIC_MAX;
+}
+
+/* Whether an earlier look (a session's mean, NAN if not known) saw at least half the least meaningful
+ * change. One of the two looks before the one at the change must have: a single meaningful session on
+ * top of a week of small ones is not a change that has lasted, while one ordinary morning amid a
+ * decline (a pulse 15 up reads under 7.5 up on about one morning in eight) does not hide it. */
+static bool baseline_seen_before(const Baseline *b, double prev)
+{
+        return !isfinite(prev) || (prev - b->mean0) * b->dir >= b->min_shift / 2;
 }
 
 /* A personal baseline per metric, judged per session (docs/rules.md, "baseline_deviation"): an alert
@@ -283,7 +308,7 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
 {
         Baseline *b = &r->baseline[m];
         double sd, z, v, shift;
-        bool learning, alert_open;
+        bool learning, alert_open, again;
         Metric with;
         char msg[192];
 
@@ -312,9 +337,10 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
         }
         /* A session counts at most BASELINE_LARGE_Z spreads: one look alone never makes a drift. */
         b->cusum = fmax(0, b->cusum0 + fmin(z * b->dir, BASELINE_LARGE_Z) - CUSUM_K);
-        with = baseline_half_way(r, b) ? baseline_corroborated(r, b) : _METRIC_MAX;
-        if ((shift >= b->min_shift &&
-             (b->cusum > CUSUM_H || (shift >= 2 * b->min_shift && z * b->dir >= BASELINE_LARGE_Z))) ||
+        with = baseline_half_way(r, b, CUSUM_H) ? baseline_corroborated(r, b) : _METRIC_MAX;
+        again = baseline_seen_before(b, b->prev) || baseline_seen_before(b, b->prev2);
+        if ((shift >= b->min_shift && ((b->cusum > CUSUM_H && again) ||
+                                       (shift >= 2 * b->min_shift && z * b->dir >= BASELINE_LARGE_Z))) ||
             with != _METRIC_MAX) {
                 snprintf(msg, sizeof msg, "%s %g is %.1f %s the personal baseline %.1f (sd %.1f)%s%s%s",
                          metric_name(m), x, fabs(v - b->mean0), b->dir > 0 ? "above" : "below", b->mean0, sd,
@@ -326,6 +352,14 @@ static void baseline_update(Rules *r, Metric m, double x, const Reading *rd, con
         } else if (b->cusum == 0 || (b->cusum <= CUSUM_H && shift < b->min_shift / 2))
                 rules_clear(r, ALERT_KIND_BASELINE_DEVIATION, metric_name(m),
                             "back to the personal baseline", evidence);
+}
+
+/* Whether the trend rule judges the morning weights of day (it is on and has learned). */
+static bool weight_trend_watching(Rules *r, int64_t day)
+{
+        const WeightTrend *w = &r->weight_trend;
+        return r->weight_trend_kg > 0 && w->n >= BASELINE_MIN_READINGS &&
+               day - w->first >= (int64_t)r->baseline_min_days * DAY;
 }
 
 /* The individualised weight rule (after the MACD rule of Zhang et al., TEN-HMS, 2009): the short
@@ -358,7 +392,7 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
         int64_t day = local_day_start(r, r->now);
         int m = minute_of_day(r, r->now);
         double min_prev = INFINITY, trend;
-        bool fixed_over, fixed_under, trend_over, trend_under;
+        bool held, fixed_over, fixed_under, trend_over, trend_under;
         char msg[192];
 
         if (m < 4 * 60 || m >= 12 * 60)
@@ -366,11 +400,18 @@ static void weight_update(Rules *r, double kg, const json_t *evidence)
         for (size_t i = 0; i < r->n_weights; i++)
                 if (r->weights[i].day == day)
                         return; /* the first morning weight of the day counts */
+        /* Against the lowest morning weight of the window. Once the trend rule watches the slow
+         * gains, the fixed rule is there for a sudden one, against the lowest weight the person held:
+         * each morning's, or the morning's before it if that was higher. A single low morning that
+         * the next one does not confirm (the scale on the carpet, a missed supper) is not a weight to
+         * gain from, and the lowest of a few noisy mornings is low by chance (docs/rules.md). */
+        held = weight_trend_watching(r, day);
         for (size_t i = 0; i < r->n_weights; i++)
                 if (r->weights[i].day < day &&
-                    r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR &&
-                    r->weights[i].kg < min_prev)
-                        min_prev = r->weights[i].kg;
+                    r->weights[i].day >= day - (int64_t)r->weight_gain_days * DAY - HOUR)
+                        min_prev =
+                            fmin(min_prev, held && i > 0 ? fmax(r->weights[i].kg, r->weights[i - 1].kg)
+                                                         : r->weights[i].kg);
         if (r->n_weights == MAX_WEIGHTS) {
                 memmove(r->weights, r->weights + 1, (MAX_WEIGHTS - 1) * sizeof r->weights[0]);
                 r->n_weights--;

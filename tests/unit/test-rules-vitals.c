@@ -229,14 +229,59 @@ static void test_in_control_false_alerts_per_year(void)
 {
         double rate[_C_MAX], noisy[_C_MAX];
         simulate_in_control(1.0, rate);
+        /* weight_gain too: with the trend rule watching, the fixed rule measures from a weight held
+         * (0.14 a year for both; 622f5e9 made 1.27, 1.1 of them the fixed rule against the lowest of a
+         * few noisy mornings; alone, HCGW_SIM_CONFIG='[Rules] WeightTrendKg=0', it still makes 1.2). */
         for (int s = 0; s < _C_MAX; s++)
-                if (s != C_WEIGHT)
-                        CHECK(rate[s] <= 1.0);
-        /* weight_gain is two rules: the fixed 2 kg within 3 days alone makes about 1.1 a year on a day to
-         * day SD of 0.5 kg (HCGW_SIM_CONFIG='[Rules] WeightTrendKg=0'); the trend adds about 0.15. */
-        CHECK(rate[C_WEIGHT] <= 1.5);
+                CHECK(rate[s] <= 1.0);
         /* A person a fifth noisier than that (reported, not a target). */
         simulate_in_control(1.2, noisy);
+}
+
+/* The first four weeks after the learning week, as in the varied homes (7 days learned, 28 counted),
+ * over many seeded people: what a baseline learned from one week does. A week is too short to know a
+ * person's spread (six or seven sessions), and a spread learned too small makes the sum grow on
+ * ordinary mornings; the false alerts per metric per 100 patient-days. */
+static void simulate_first_weeks(unsigned people, double ret_per_100_days[static _C_MAX])
+{
+        const int64_t start = T("2026-01-05T00:00:00Z") - HOURS;
+        Count total = {0};
+        Config *c = config(getenv("HCGW_SIM_CONFIG") ?: "");
+
+        for (unsigned i = 0; i < people; i++) {
+                Rng g = {.s = 90000 + i};
+                Person p = person(&g, 1.0);
+                Count cnt = {0};
+                Rules *r = NULL;
+
+                CHECK(rules_new(c, start, sink, &cnt, &r) == 0);
+                for (unsigned d = 0; d < 35; d++) {
+                        if (d == 7)
+                                memset(&cnt, 0, sizeof cnt);
+                        morning(r, &g, start + (int64_t)d * DAYS, &p, &(Shift){0});
+                }
+                for (int s = 0; s < _C_MAX; s++)
+                        total.raised[s] += cnt.raised[s];
+                rules_free(r);
+        }
+        for (int s = 0; s < _C_MAX; s++)
+                ret_per_100_days[s] = 100.0 * total.raised[s] / (people * 28);
+        printf("first 4 weeks after learning, %u people:", people);
+        for (int s = 0; s < _C_MAX; s++)
+                printf(" %s %.3f", c_name[s], ret_per_100_days[s]);
+        printf(" per 100 patient-days\n");
+        config_free(c);
+}
+
+/* In the first four weeks a baseline's false alerts stay under half a one per 100 patient-days per
+ * metric. Fails on 622f5e9: systolic 0.78, diastolic 1.04, pulse 0.50 (a spread learned from the week
+ * alone, often too small, and one meaningful session on top of a sum grown on ordinary mornings). */
+static void test_first_weeks_false_alerts(void)
+{
+        double rate[_C_MAX];
+        simulate_first_weeks(2000, rate);
+        for (int s = 0; s < _C_MAX; s++)
+                CHECK(rate[s] <= 0.5);
 }
 
 /* A decline starting on day d0 of a simulated person, `rate` a day for `days` days, then held: the
@@ -311,6 +356,7 @@ static void test_declines_are_flagged_within_about_two_days(void)
         declines("pulse +3 /min/day", C_PULSE, 3.0, 6, 15.0, 0.65);
         declines("pulse +2.5 /min/day", C_PULSE, 2.5, 7, 15.0, 0.65);
         declines("weight +0.5 kg/day", C_WEIGHT, 0.5, 5, 2.0, 0.95);
+        declines("weight +1 kg/day", C_WEIGHT, 1.0, 3, 2.0, 0.95);
 }
 
 /* ---- the edges, at exact values ---- */
@@ -361,6 +407,57 @@ static void test_persistence_over_mornings(void)
         for (int d = 2; d < 12; d++)
                 reading(r, day + d * DAYS + 7 * HOURS, "oximeter", METRIC_PULSE_RATE, 70, "/min");
         CHECK_STREQ(cnt.log, "baseline_deviation raised; baseline_deviation cleared");
+        rules_free(r);
+        config_free(c);
+}
+
+/* An engine taken through rules_export()/rules_import(), as over a restart. */
+static Rules *restart(Config *c, Rules *r, int64_t now, Count *cnt)
+{
+        json_t *j = rules_export(r);
+        Rules *r2 = NULL;
+        CHECK(rules_new(c, now, sink, cnt, &r2) == 0);
+        CHECK(rules_import(r2, j) == 0);
+        json_decref(j);
+        rules_free(r);
+        return r2;
+}
+
+/* A week a little high (+7: the sum past its limit, never half the least change), then one morning
+ * 16 up: not yet, neither of the two looks before saw half of it; the next morning still 16 up is
+ * the change lasting. A restart between that morning's two readings keeps the looks before. Fails
+ * on 622f5e9: raised on the first morning 16 up. */
+static void test_second_look(void)
+{
+        Config *c = config("");
+        Count cnt = {0};
+        int64_t day;
+        Rules *r = steady_pulse(c, &cnt, &day);
+        for (int d = 0; d < 6; d++)
+                reading(r, day + d * DAYS + 7 * HOURS, "oximeter", METRIC_PULSE_RATE, 77, "/min");
+        reading(r, day + 6 * DAYS + 7 * HOURS, "bp-cuff", METRIC_PULSE_RATE, 86, "/min");
+        r = restart(c, r, day + 6 * DAYS + 7 * HOURS + MINUTE, &cnt);
+        reading(r, day + 6 * DAYS + 7 * HOURS + 5 * MINUTE, "oximeter", METRIC_PULSE_RATE, 86, "/min");
+        CHECK_STREQ(cnt.log, "");
+        reading(r, day + 7 * DAYS + 7 * HOURS, "oximeter", METRIC_PULSE_RATE, 86, "/min");
+        CHECK_STREQ(cnt.log, "baseline_deviation raised");
+        rules_free(r);
+        config_free(c);
+}
+
+/* A decline with one ordinary morning in it: +12, then 70 (home readings are noisy), then +17 with the
+ * sum past its limit. The look before the one before saw half the change: raised. */
+static void test_second_look_ordinary_morning_between(void)
+{
+        Config *c = config("");
+        Count cnt = {0};
+        int64_t day;
+        Rules *r = steady_pulse(c, &cnt, &day);
+        reading(r, day + 7 * HOURS, "oximeter", METRIC_PULSE_RATE, 82, "/min");
+        reading(r, day + DAYS + 7 * HOURS, "oximeter", METRIC_PULSE_RATE, 70, "/min");
+        CHECK_STREQ(cnt.log, "");
+        reading(r, day + 2 * DAYS + 7 * HOURS, "oximeter", METRIC_PULSE_RATE, 87, "/min");
+        CHECK_STREQ(cnt.log, "baseline_deviation raised");
         rules_free(r);
         config_free(c);
 }
@@ -432,6 +529,39 @@ static void test_two_signs_corroborate(void)
         config_free(c);
 }
 
+/* Temperature up 0.5 for three mornings (its sum past the limit) and, on the third, pulse 14 up after
+ * two ordinary mornings (its sum only half way to the limit): two signs of an infection together,
+ * raised. Fails on 622f5e9, where the other sign had to be past its whole limit too (the old
+ * scenario infection-pulse-temperature then waited a day more, for a pulse of 99). */
+static void test_two_signs_other_half_way(void)
+{
+        const int64_t start = T("2026-03-01T23:00:00Z");
+        static const double pulse[] = {70, 70, 84}, temp[] = {37.2, 37.2, 37.2};
+        Config *c = config("");
+        Count cnt = {0};
+        Rules *r = NULL;
+
+        CHECK(rules_new(c, start, sink, &cnt, &r) == 0);
+        for (int d = 0; d < 17; d++) {
+                int64_t t = start + d * DAYS + 7 * HOURS;
+                reading(r, t, "oximeter", METRIC_PULSE_RATE,
+                        d >= 14 ? pulse[d - 14]
+                        : d % 2 ? 68
+                                : 72,
+                        "/min");
+                if (d == 16)
+                        CHECK_STREQ(cnt.log, "");
+                reading(r, t + MINUTE, "thermometer", METRIC_BODY_TEMPERATURE,
+                        d >= 14 ? temp[d - 14]
+                        : d % 2 ? 36.6
+                                : 36.8,
+                        "Cel");
+        }
+        CHECK_STREQ(cnt.log, "baseline_deviation raised");
+        rules_free(r);
+        config_free(c);
+}
+
 /* A gain of 0.5 kg a day never makes 2 kg within 3 days, but the trend rule sees it; a steady weight
  * with ordinary day-to-day noise does not. On e1f1119 the fixed rule alone raised nothing. */
 static void test_weight_trend(void)
@@ -458,6 +588,29 @@ static void test_weight_trend(void)
         for (int k = 0; k < 4; k++, d++)
                 reading(r, start + d * DAYS + 7 * HOURS, "scale", METRIC_BODY_WEIGHT, 80, "kg");
         CHECK_STREQ(cnt.log, "weight_gain raised; weight_gain cleared");
+        rules_free(r);
+        config_free(c);
+}
+
+/* Once the trend rule has learned, the fixed rule measures from a weight the person held: a single
+ * low morning (78.0 between 80s) is not one, a sudden gain of 2.4 kg on the held 80 is. Fails on
+ * 622f5e9: "weight up 2.2 kg in 3 days (78.0 to 80.2 kg)" two mornings after the low one. */
+static void test_weight_single_low_morning(void)
+{
+        static const double w[] = {80.0, 80.2, 79.9, 80.1, 79.8, 80.0, 80.2, 79.9,
+                                   80.1, 80.0, 78.0, 80.0, 80.2, 80.1, 82.5};
+        const int64_t start = T("2026-03-01T23:00:00Z");
+        Config *c = config("");
+        Count cnt = {0};
+        Rules *r = NULL;
+
+        CHECK(rules_new(c, start, sink, &cnt, &r) == 0);
+        for (size_t d = 0; d < ELEMENTSOF(w) - 1; d++)
+                reading(r, start + (int64_t)d * DAYS + 7 * HOURS, "scale", METRIC_BODY_WEIGHT, w[d], "kg");
+        CHECK_STREQ(cnt.log, "");
+        reading(r, start + (int64_t)(ELEMENTSOF(w) - 1) * DAYS + 7 * HOURS, "scale", METRIC_BODY_WEIGHT,
+                w[ELEMENTSOF(w) - 1], "kg");
+        CHECK_STREQ(cnt.log, "weight_gain raised");
         rules_free(r);
         config_free(c);
 }
@@ -492,15 +645,22 @@ static void test_imports_older_state(void)
 
 int main(void)
 {
-        static const TestCase tests[] = {TEST(test_two_signs_corroborate),
-                                         TEST(test_small_shift_is_not_an_alert),
-                                         TEST(test_persistence_over_mornings),
-                                         TEST(test_large_change_alone),
-                                         TEST(test_min_shift_settings),
-                                         TEST(test_weight_trend),
-                                         TEST(test_imports_older_state),
-                                         TEST(test_in_control_false_alerts_per_year),
-                                         TEST(test_declines_are_flagged_within_about_two_days)};
+        static const TestCase tests[] = {
+            TEST(test_two_signs_corroborate),
+            TEST(test_two_signs_other_half_way),
+            TEST(test_small_shift_is_not_an_alert),
+            TEST(test_persistence_over_mornings),
+            TEST(test_second_look),
+            TEST(test_second_look_ordinary_morning_between),
+            TEST(test_large_change_alone),
+            TEST(test_min_shift_settings),
+            TEST(test_weight_trend),
+            TEST(test_weight_single_low_morning),
+            TEST(test_imports_older_state),
+            TEST(test_in_control_false_alerts_per_year),
+            TEST(test_first_weeks_false_alerts),
+            TEST(test_declines_are_flagged_within_about_two_days),
+        };
         setenv("TZ", "CET-1", 1);
         tzset();
         return test_run(tests, ELEMENTSOF(tests));
