@@ -93,7 +93,7 @@ static char *on_mqtt_status(void *userdata, bool online)
         return status_json(m, online ? "online" : "offline", online ? NULL : "shutdown", true);
 }
 
-static void on_mqtt_acked(void *userdata, size_t n)
+static void on_mqtt_acked(void *userdata, Lane lane, const uint64_t *seqs, size_t n)
 {
         Manager *m = userdata;
         if (m->ingest)
