@@ -233,6 +233,21 @@ static int add_inputs(json_t *o, const StatusSources *s)
         return r < 0 ? -ENOMEM : 0;
 }
 
+/* The technician's page: where, and why it is down. */
+static int add_web(json_t *o, const StatusSources *s)
+{
+        json_t *web = set_object(o, "web");
+        int r = 0;
+
+        if (!web)
+                return -ENOMEM;
+        r |= set(web, "url", s->web_url ? text(s->web_url) : json_null());
+        r |= set(web, "up", json_boolean(s->web_url && !s->web_error));
+        if (s->web_error || !s->web_url)
+                r |= set(web, "error", text(s->web_error ?: "off: Listen= is empty"));
+        return r < 0 ? -ENOMEM : 0;
+}
+
 json_t *status_build(const StatusSources *s, const char *state, const char *reason, bool full)
 {
         json_t *o = json_object();
@@ -247,7 +262,7 @@ json_t *status_build(const StatusSources *s, const char *state, const char *reas
                 r |= set(o, "reason", text(reason));
         if (r >= 0 && full && s->outbox) {
                 if (add_queue(o, s) < 0 || add_store(o, s) < 0 || add_bluetooth(o, s) < 0 ||
-                    add_radio_sensors(o, s) < 0 || add_inputs(o, s) < 0)
+                    add_radio_sensors(o, s) < 0 || add_inputs(o, s) < 0 || add_web(o, s) < 0)
                         r = -ENOMEM;
                 else
                         r = set(o, "uptime_s", json_integer((json_int_t)(s->uptime_usec / 1000000)));

@@ -28,6 +28,8 @@ typedef struct StatusSources {
         Bluez *bluez;         /* BLE running: its adapter, the sensors' links, unprovisioned devices */
         const char *bluez_error; /* or why BLE does not run */
         GpioInputs *gpio;        /* the wired inputs' states and errors */
+        const char *web_url;     /* the technician's page, "https://0.0.0.0:8443"; NULL: it is off */
+        const char *web_error;   /* why the page is down, or NULL */
         int64_t now_usec;        /* CLOCK_REALTIME, for "time" */
         uint64_t uptime_usec;    /* since the gateway started */
 } StatusSources;
