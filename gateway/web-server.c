@@ -26,6 +26,7 @@
 #define STREAM_KEEPALIVE_USEC (25ULL * 1000 * 1000)
 #define STREAM_COALESCE_USEC (250ULL * 1000)
 #define STREAM_BUFFER_MAX (1024 * 1024) /* a stream that does not read this much is closed */
+#define BODY_DISCARD_MAX (1024 * 1024)  /* read and dropped before a 413; a larger one is not read */
 #define RETRY_FIRST_USEC (1000ULL * 1000)
 #define RETRY_MAX_USEC (300ULL * 1000 * 1000)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -430,6 +431,7 @@ static WebRequest make_request(Request *q, const char *url, const char *method, 
 {
         struct MHD_Connection *c = q->connection;
         const char *length = header(c, "Content-Length");
+        unsigned long long limit = headers_only ? BODY_DISCARD_MAX : WEB_BODY_MAX;
         uint64_t now = 0;
 
         (void)sd_event_now(q->web->event, CLOCK_MONOTONIC, &now);
@@ -443,8 +445,9 @@ static WebRequest make_request(Request *q, const char *url, const char *method, 
                             .client = q->client,
                             .body = q->body,
                             .body_len = q->len,
-                            .body_too_large =
-                                q->too_large || (length && strtoull(length, NULL, 10) > WEB_BODY_MAX),
+                            /* A body a little too large is read and dropped, so that the client reads
+                             * the 413 rather than a reset; a huge one is refused before it is sent. */
+                            .body_too_large = q->too_large || (length && strtoull(length, NULL, 10) > limit),
                             .headers_only = headers_only,
                             .now_usec = now};
 }
