@@ -263,7 +263,7 @@ int web_password_verify(const char *dir, const char *password)
 
 int web_password_reset(const char *dir, char ret[static WEB_SETUP_CODE_MAX])
 {
-        _cleanup_free_ char *pw = path_in(dir, PASSWORD_FILE), *line = NULL;
+        _cleanup_free_ char *pw = path_in(dir, PASSWORD_FILE);
         char code[WEB_SETUP_CODE_MAX];
         int r;
 
