@@ -144,8 +144,11 @@ static char *pem_of(int (*write_fn)(BIO *, const void *), const void *obj)
         char *data, *s = NULL;
         long n;
 
-        if (b && write_fn(b, obj) && (n = BIO_get_mem_data(b, &data)) > 0)
-                s = strndup(data, (size_t)n);
+        /* The BIO's data has no NUL: copied with one (not strndup(), which may read past it). */
+        if (b && write_fn(b, obj) && (n = BIO_get_mem_data(b, &data)) > 0 && (s = malloc((size_t)n + 1))) {
+                memcpy(s, data, (size_t)n);
+                s[n] = '\0';
+        }
         BIO_free(b);
         return s;
 }
