@@ -352,6 +352,27 @@ class TestApi(PageCase):
         self.assertGreater(elapsed, 9)
         self.assertLess(elapsed, 30)
 
+    def test_stop_with_a_stream_open_and_an_alarm_waiting(self):
+        # SIGTERM while a page listens to its event stream (suspended between events) and another waits
+        # for a test alarm's acknowledgement: the gateway stops cleanly (exit 0; under ASan, no leak).
+        p = self.page
+        c = p.connect(timeout=30)
+        c.request('GET', '/api/events', headers={'Cookie': 'hcgw_session=' + p.cookie})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        while not r.fp.readline().startswith(b'event: status'):  # past the chunk sizes
+            pass
+        self.broker_.stop()
+        self.gw.log.wait(r'Disconnected from broker', timeout=60)
+        waiting = p.connect(timeout=30)
+        waiting.request('POST', '/api/test-alarm', body=b'{"message":"at shutdown"}',
+                        headers={'Cookie': 'hcgw_session=' + p.cookie, 'X-CSRF-Token': p.csrf,
+                                 'Content-Type': 'application/json'})
+        self.gw.log.wait(r'Alert \S+ raised: test_alarm \(at shutdown\)')
+        self.assertEqual(self.gw.stop(), 0)
+        c.close()
+        waiting.close()
+
     def test_lockout(self):
         p = self.page
         for i in range(5):
