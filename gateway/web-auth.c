@@ -423,6 +423,11 @@ bool web_auth_session(WebAuth *a, const char *token, uint64_t now_usec)
         return true;
 }
 
+bool web_auth_session_alive(WebAuth *a, const char *token, uint64_t now_usec)
+{
+        return find_session(a, token, now_usec) != NULL;
+}
+
 bool web_auth_csrf_ok(WebAuth *a, const char *token, const char *csrf)
 {
         /* Found by the token without regard to idleness: web_auth_session() has just judged that. */

@@ -80,6 +80,8 @@ int web_auth_login(WebAuth *a, uint64_t now_usec, char ret_token[static WEB_TOKE
  * its limit: true, and it counts as used at now. Its CSRF token is then compared by
  * web_auth_csrf_ok(). */
 bool web_auth_session(WebAuth *a, const char *token, uint64_t now_usec);
+/* Whether that session still exists at now, without counting as a use (an open event stream). */
+bool web_auth_session_alive(WebAuth *a, const char *token, uint64_t now_usec);
 bool web_auth_csrf_ok(WebAuth *a, const char *token, const char *csrf);
 void web_auth_logout(WebAuth *a, const char *token);
 size_t web_auth_sessions(const WebAuth *a);

@@ -45,7 +45,8 @@ struct Stream {
         char *buf;
         size_t len, off, cap;
         bool suspended;
-        bool closing; /* end the stream once buf is written */
+        bool closing;              /* end the stream once buf is written */
+        char token[WEB_TOKEN_MAX]; /* its session's: the stream ends with the session */
         Stream *prev, *next;
 };
 
@@ -59,6 +60,7 @@ struct Request {
         bool too_large;
         /* A test alarm waiting for its acknowledgement (suspended), then its answer. */
         bool waiting;
+        bool raised; /* the test alarm was raised: this request is never handled again */
         uint64_t seq;
         char alert_id[ALERT_ID_MAX];
         char *answer; /* set when the wait is over */
@@ -226,10 +228,20 @@ static char *status_event(Web *w)
         return ev;
 }
 
+/* Appends text to every stream. A stream whose session ended (logout, idle, a password reset) ends
+ * instead: an unattended page does not go on showing the home. */
 static void push_to_streams(Web *w, const char *text)
 {
+        WebAuth *auth = web_api_auth(w->api);
+        uint64_t now = 0;
+
+        (void)sd_event_now(w->event, CLOCK_MONOTONIC, &now);
+        (void)web_auth_refresh(auth);
         for (Stream *s = w->streams; s; s = s->next) {
-                (void)stream_append(s, text, strlen(text));
+                if (!web_auth_session_alive(auth, s->token, now))
+                        s->closing = true;
+                else
+                        (void)stream_append(s, text, strlen(text));
                 stream_wake(s);
         }
 }
@@ -279,6 +291,8 @@ static enum MHD_Result start_stream(Web *w, struct MHD_Connection *c, WebRespons
         }
         s->web = w;
         s->connection = c;
+        (void)web_cookie_get(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie"), WEB_COOKIE_NAME,
+                             s->token, sizeof s->token);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_free);
         if (!resp) {
                 free(s->buf);
@@ -464,6 +478,7 @@ static enum MHD_Result answer(Request *q, const WebRequest *req, WebResponse *wr
         case WEB_ACTION_EVENTS:
                 return start_stream(w, q->connection, wr);
         case WEB_ACTION_AWAIT_ACK:
+                q->raised = true;
                 q->seq = wr->seq;
                 memcpy(q->alert_id, wr->alert_id, sizeof q->alert_id);
                 if (sd_event_add_time_relative(w->event, &q->deadline, CLOCK_MONOTONIC, WEB_ACK_TIMEOUT_USEC,
@@ -517,6 +532,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 web_response_done(&wr);
                 return r;
         }
+        if (q->raised) /* resumed without an answer: the Web is stopping, the connection goes */
+                return MHD_NO;
         if (*upload_data_size > 0) {
                 if (q->len + *upload_data_size > WEB_BODY_MAX)
                         q->too_large = true; /* the rest is read and dropped, then 413 */

@@ -319,6 +319,16 @@ class TestApi(PageCase):
         self.assertIn('open_alerts', events[0])
         self.assertNotEqual(events[0]['time'], events[2]['time'])
 
+        # The stream ends with its session: after logout, at the next change, the server closes it.
+        c = p.connect(timeout=60)
+        c.request('GET', '/api/events', headers={'Cookie': 'hcgw_session=' + p.cookie})
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(p.request('POST', '/api/logout')[0], 204)
+        # read() returns at the end of the chunked body (a timeout fails the test).
+        self.assertIn(b'event: status', r.read())
+        c.close()
+
     def test_test_alarm_acknowledged(self):
         p = self.page
         sub = self.subscriber(self.broker_.port)
