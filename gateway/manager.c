@@ -87,6 +87,7 @@ static json_t *on_web_status(void *userdata)
         Manager *m = userdata;
         StatusSources s = status_sources(m);
         bool connected = m->mqtt && mqtt_connected(m->mqtt);
+        s.all_devices = true;
         json_t *j = status_build(&s, connected ? "online" : "offline",
                                  connected ? NULL : "broker unreachable", true),
                *open = json_array(),

@@ -308,16 +308,20 @@ class TestApi(PageCase):
         self.assertEqual(r.getheader('Cache-Control'), 'no-store')
         events = []
         deadline = time.monotonic() + 60
-        while len(events) < 3 and time.monotonic() < deadline:
+        heard = lambda e: any(v.get('last_seen') for v in e.get('sensors', {}).values())
+        while (len(events) < 3 or not heard(events[-1])) and time.monotonic() < deadline:
             line = r.fp.readline().decode()
             if line.startswith('data: '):
                 events.append(json.loads(line[6:]))
             elif line.startswith('event: '):
                 self.assertEqual(line.strip(), 'event: status')
         c.close()
-        self.assertEqual(len(events), 3, 'fewer than 3 status events within 60 s')
+        self.assertGreaterEqual(len(events), 3, 'fewer than 3 status events within 60 s')
+        # Each sensor of the simulated home, as the device registry heard it.
+        self.assertTrue(heard(events[-1]), 'no sensor heard within 60 s: %s' % events[-1].get('sensors'))
+        self.assertIn('last_value', next(v for v in events[-1]['sensors'].values() if v.get('last_seen')))
         self.assertIn('open_alerts', events[0])
-        self.assertNotEqual(events[0]['time'], events[2]['time'])
+        self.assertNotEqual(events[0]['time'], events[-1]['time'])
 
         # The stream ends with its session: after logout, at the next change, the server closes it.
         c = p.connect(timeout=60)
