@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -453,6 +454,51 @@ class TestDown(PageCase):
         gw.log.wait(r"Technician's page is up again", timeout=120)
         gw.log.wait(r"Technician's page on https://127.0.0.1:%d" % self.port)
         self.assertEqual(Page(self.port).json('GET', '/api/setup')[2], {'needed': True})
+
+    def test_bad_certificate_retried_and_reload(self):
+        # CertFile= that is not a certificate: TLS cannot be set up, said and retried; a good pair put
+        # in its place is taken at the next try, without a restart. Then SIGHUP moves the page.
+        cert, key = os.path.join(self.dir, 'web.pem'), os.path.join(self.dir, 'web.key')
+        with open(cert, 'w') as f:
+            f.write('not a certificate\n')
+        with open(key, 'w') as f:
+            f.write('not a key\n')
+        self.port = harness.free_port()
+        b = self.broker()
+        text = harness.config(b.port, self.state, speed='600',
+                              extra='[Web]\nListen=127.0.0.1:%d\nCertFile=%s\nKeyFile=%s\n' % (self.port, cert, key))
+        gw = self.gateway(text)
+        gw.log.wait(r"<3>Technician's page is down: TLS cannot be set up: %s: no PEM certificate.*; retrying in 1 s"
+                    % re.escape(cert))
+        gw.log.wait(r'running as home-0042')  # the alarm path runs
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+                        '-keyout', key + '.new', '-out', cert + '.new', '-days', '30', '-subj', '/CN=gw-test'],
+                       check=True, capture_output=True)
+        os.rename(key + '.new', key)
+        os.rename(cert + '.new', cert)
+        line = gw.log.wait(r"Technician's page on https://127.0.0.1:%d, certificate SHA-256" % self.port, timeout=120)
+        der = ssl.PEM_cert_to_DER_cert(open(cert).read())
+        self.assertIn(':'.join('%02X' % x for x in hashlib.sha256(der).digest()), line)
+        self.assertEqual(len(os.listdir('/proc/%d/task' % gw.proc.pid)), 1, 'a thread appeared')
+
+        # SIGHUP with another port: the page moves; the old port is let go.
+        new_port = harness.free_port()
+        with open(gw.config, 'w') as f:
+            f.write(text.replace('Listen=127.0.0.1:%d' % self.port, 'Listen=127.0.0.1:%d' % new_port))
+        mark = gw.log.count()
+        gw.signal(signal.SIGHUP)
+        gw.log.wait(r"Technician's page on https://127.0.0.1:%d" % new_port, start=mark)
+        self.assertEqual(Page(new_port).json('GET', '/api/setup')[0], 200)
+        with self.assertRaises(OSError):
+            Page(self.port).request('GET', '/api/setup', timeout=5)
+        # Listen= empty: the page is off, and status says so.
+        with open(gw.config, 'w') as f:
+            f.write(text.replace('Listen=127.0.0.1:%d' % self.port, 'Listen='))
+        mark = gw.log.count()
+        gw.signal(signal.SIGHUP)
+        gw.log.wait(r"Technician's page is off \(Listen= is empty\)", start=mark)
+        with self.assertRaises(OSError):
+            Page(new_port).request('GET', '/api/setup', timeout=5)
 
 
 if __name__ == '__main__':
