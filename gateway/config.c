@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -35,6 +36,7 @@ typedef enum SectionId {
         SEC_THRESHOLD,
         SEC_SENSOR,
         SEC_INPUT,
+        SEC_WEB,
         _SEC_MAX,
 } SectionId;
 
@@ -482,6 +484,53 @@ DEFINE_UINT_PARSER(parse_days, unsigned, 1, 60, 1)
 DEFINE_UINT_PARSER(parse_percent, unsigned, 1, 99, 1)
 DEFINE_UINT_PARSER(parse_debounce, unsigned, 0, 10000, 1)
 
+/* [Web] Listen=: an IPv4 address:port or [IPv6 address]:port; empty turns the page off. A name is
+ * not taken: the page binds before any resolver may work, and a literal says which interface. */
+static int parse_listen(Parser *p, const char *key, const char *value, void *field)
+{
+        Config *c = field;
+        _cleanup_free_ char *host = NULL, *listen = NULL;
+        const char *colon, *end;
+        unsigned char addr[sizeof(struct in6_addr)];
+        uint64_t port;
+
+        if (value[0] == '\0') {
+                c->web_listen = mfree(c->web_listen);
+                c->web_host = mfree(c->web_host);
+                c->web_port = 0;
+                return 0;
+        }
+        if (value[0] == '[') {
+                const char *close = strchr(value, ']');
+                if (!close || close[1] != ':')
+                        return fail(p, key, "'%s' is not [IPv6 address]:port", value);
+                host = strndup(value + 1, (size_t)(close - value - 1));
+                colon = close + 1;
+        } else {
+                colon = strrchr(value, ':');
+                if (!colon)
+                        return fail(p, key, "'%s' has no port (address:port, e.g. 0.0.0.0:8443)", value);
+                host = strndup(value, (size_t)(colon - value));
+        }
+        if (!host)
+                return -ENOMEM;
+        if (inet_pton(value[0] == '[' ? AF_INET6 : AF_INET, host, addr) != 1)
+                return fail(p, key,
+                            "'%s' is not an IP address (a literal such as 0.0.0.0, 192.168.1.10 or [::])",
+                            host);
+        if (parse_u64_raw(colon + 1, &port, &end) < 0 || *end != '\0' || port < 1 || port > 65535)
+                return fail(p, key, "'%s' has an invalid port (1 to 65535)", value);
+        listen = strdup(value);
+        if (!listen)
+                return -ENOMEM;
+        free(c->web_listen);
+        c->web_listen = TAKE_PTR(listen);
+        free(c->web_host);
+        c->web_host = TAKE_PTR(host);
+        c->web_port = (uint16_t)port;
+        return 0;
+}
+
 #define F(field) offsetof(Config, field)
 #define S(field) offsetof(SensorConfig, field)
 #define I(field) offsetof(InputConfig, field)
@@ -548,6 +597,11 @@ static const KeyDef keys[] = {
     {SEC_INPUT, "ActiveLow", parse_bool, I(active_low), false},
     {SEC_INPUT, "DebounceMs", parse_debounce, I(debounce_ms), false},
     {SEC_INPUT, "Role", parse_role, I(role), false},
+    {SEC_WEB, "Listen", parse_listen, WHOLE, false},
+    {SEC_WEB, "CertFile", parse_path, F(web_cert_file), false},
+    {SEC_WEB, "KeyFile", parse_path, F(web_key_file), false},
+    {SEC_WEB, "Plain", parse_bool, F(web_plain), false},
+    {SEC_WEB, "SessionIdleMinutes", parse_minutes, F(web_session_idle_min), false},
 };
 #undef F
 #undef S
@@ -569,6 +623,7 @@ static const struct {
     [SEC_THRESHOLD] = {"Threshold", true},
     [SEC_SENSOR] = {"Sensor", true},
     [SEC_INPUT] = {"Input", true},
+    [SEC_WEB] = {"Web", false},
 };
 
 Config *config_free(Config *c)
@@ -587,6 +642,10 @@ Config *config_free(Config *c)
         free(c->password_file);
         free(c->patient_id);
         free(c->bt_adapter);
+        free(c->web_listen);
+        free(c->web_host);
+        free(c->web_cert_file);
+        free(c->web_key_file);
         for (size_t i = 0; i < c->n_sensors; i++) {
                 free(c->sensors[i].id);
                 free(c->sensors[i].type);
@@ -658,6 +717,13 @@ static int set_defaults(Config *c)
         c->baseline_min_shift_respiration = 5;
         c->baseline_min_shift_glucose = 45;
         c->weight_trend_kg = 1.0;
+        /* The page is on by default: a gateway is set up through it. */
+        c->web_listen = strdup("0.0.0.0:8443");
+        c->web_host = strdup("0.0.0.0");
+        if (!c->web_listen || !c->web_host)
+                return -ENOMEM;
+        c->web_port = 8443;
+        c->web_session_idle_min = 30;
         return 0;
 }
 
@@ -950,7 +1016,7 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                         r = fail(&p, key, "set twice (first on line %u)", (elem ? elem_set_on : set_on)[k]);
                         break;
                 }
-                if (value[0] == '\0') {
+                if (value[0] == '\0' && keys[k].parse != parse_listen) { /* Listen= empty: no page */
                         r = fail(&p, key, "empty value");
                         break;
                 }
@@ -1001,6 +1067,12 @@ int config_parse_mode(FILE *f, const char *name, ConfigMode mode, Config **ret, 
                 p.line = section_line[SEC_UPLINK];
                 snprintf(section, sizeof section, "Uplink");
                 r = fail(&p, c->cert_file ? "KeyFile" : "CertFile", "CertFile= and KeyFile= go together");
+        }
+        if (r == 0 && (!c->web_cert_file) != (!c->web_key_file)) {
+                p.line = section_line[SEC_WEB];
+                snprintf(section, sizeof section, "Web");
+                r = fail(&p, c->web_cert_file ? "KeyFile" : "CertFile",
+                         "CertFile= and KeyFile= go together");
         }
         for (size_t i = 0; r == 0 && i < c->n_sensors; i++) {
                 SensorConfig *sc = &c->sensors[i];

@@ -120,6 +120,15 @@ typedef struct Config {
         double baseline_min_shift_glucose;     /* BaselineMinShiftGlucose= */
         double weight_trend_kg;                /* WeightTrendKg=: 0 turns the trend rule off */
 
+        /* [Web]: the technician's page */
+        char *web_listen;              /* Listen= as written; NULL: Listen= empty, the page is off */
+        char *web_host;                /* its address part: an IPv4 or IPv6 literal */
+        uint16_t web_port;             /* its port */
+        char *web_cert_file;           /* CertFile=, PEM; NULL: a self-signed one in StateDirectory */
+        char *web_key_file;            /* KeyFile=, PEM; set with CertFile= */
+        bool web_plain;                /* Plain=: HTTP without TLS (behind a reverse proxy) */
+        unsigned web_session_idle_min; /* SessionIdleMinutes= */
+
         SensorConfig *sensors;
         size_t n_sensors;
         InputConfig *inputs;

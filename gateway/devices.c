@@ -188,6 +188,11 @@ size_t devices_count(const Devices *d)
         return d->n;
 }
 
+Device *devices_at(Devices *d, size_t i)
+{
+        return i < d->n ? &d->devs[i] : NULL;
+}
+
 int devices_flush(Devices *d)
 {
         sqlite3_stmt *st = NULL;

@@ -55,6 +55,8 @@ int devices_add(Devices *d, const char *id, Profile p, const uint8_t address[6],
  * (the table may move) or devices_free(). */
 Device *devices_find(Devices *d, const char *id);
 size_t devices_count(const Devices *d);
+/* The i-th device (i < devices_count()), borrowed as devices_find()'s. */
+Device *devices_at(Devices *d, size_t i);
 
 /* Decodes a frame from device id with its profile (or, for a GATT device, the profile of the
  * characteristic uuid16 when it is not 0), key and state. A time-stamped measurement that the

@@ -2,6 +2,8 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "common/macro.h"
@@ -9,6 +11,7 @@
 #include "gateway/cli-decode.h"
 #include "gateway/cli-replay.h"
 #include "gateway/manager.h"
+#include "gateway/web-auth.h"
 
 static void help(void)
 {
@@ -23,6 +26,10 @@ static void help(void)
                "  decode PROFILE HEX...   Decode what a device sends (see decode --help)\n"
                "  replay --config FILE [--until TIME] LOG.jsonl\n"
                "                          Run the rules over a recorded home log; print the alerts\n"
+               "  setup-code --config FILE\n"
+               "                          Print the technician's page's setup code\n"
+               "  reset-password --config FILE\n"
+               "                          Forget the page's password; print a new setup code\n"
                "\n"
                "Options:\n"
                "  -c, --config FILE       Configuration file (default /etc/homecare-gw/gateway.conf)\n"
@@ -67,6 +74,74 @@ static int cmd_run(const char *path)
                 r = manager_run(m);
         manager_free(m);
         return r < 0 ? EXIT_FAILURE : r;
+}
+
+/* The page's secrets live in StateDirectory=, which the gateway makes at its first start (as its own
+ * user): made here by root, it would be root's. */
+static int load_state_directory(const char *path, Config **ret)
+{
+        _cleanup_free_ char *error = NULL;
+        Config *c = NULL;
+        struct stat st;
+        int r = config_load(path, &c, &error);
+
+        if (r < 0) {
+                fprintf(stderr, "%s\n", error ?: "out of memory");
+                return EXIT_FAILURE;
+        }
+        if (stat(c->state_directory, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "StateDirectory=%s does not exist yet: start the gateway once first.\n",
+                        c->state_directory);
+                config_free(c);
+                return EXIT_FAILURE;
+        }
+        *ret = c;
+        return -1;
+}
+
+static int cmd_setup_code(const char *path)
+{
+        char code[WEB_SETUP_CODE_MAX];
+        Config *c = NULL;
+        int r = load_state_directory(path, &c);
+
+        if (r >= 0)
+                return r;
+        r = web_setup_code_get(c->state_directory, code, NULL);
+        if (r == -EEXIST)
+                fprintf(stderr,
+                        "The technician's page has a password: its setup code is spent. To set a new "
+                        "password: homecare-gw reset-password --config %s\n",
+                        path);
+        else if (r < 0)
+                fprintf(stderr, "Failed to read or make the setup code in %s: %s\n", c->state_directory,
+                        strerror(-r));
+        else
+                printf("%s\n", code);
+        explicit_bzero(code, sizeof code);
+        config_free(c);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int cmd_reset_password(const char *path)
+{
+        char code[WEB_SETUP_CODE_MAX];
+        Config *c = NULL;
+        int r = load_state_directory(path, &c);
+
+        if (r >= 0)
+                return r;
+        r = web_password_reset(c->state_directory, code);
+        if (r < 0)
+                fprintf(stderr, "Failed to reset the page's password in %s: %s\n", c->state_directory,
+                        strerror(-r));
+        else
+                printf("The technician's page's password is forgotten (its sessions end too). New setup "
+                       "code:\n%s\n",
+                       code);
+        explicit_bzero(code, sizeof code);
+        config_free(c);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 enum { ARG_VERSION = 0x100 };
@@ -141,6 +216,13 @@ int main(int argc, char *argv[])
                         return 2;
                 }
                 return cmd_check_config(config);
+        }
+        if (streq(command, "setup-code") || streq(command, "reset-password")) {
+                if (optind != argc) {
+                        fprintf(stderr, "%s takes no arguments besides --config FILE\n", command);
+                        return 2;
+                }
+                return streq(command, "setup-code") ? cmd_setup_code(config) : cmd_reset_password(config);
         }
         fprintf(stderr, "Unknown command '%s'. See homecare-gw --help.\n", command);
         return 2;

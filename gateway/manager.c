@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/time-util.h"
+#include "common/timefmt.h"
 #include "gateway/alerts.h"
 #include "gateway/commands.h"
 #include "gateway/devices.h"
@@ -23,6 +24,7 @@
 #include "gateway/ingest.h"
 #include "gateway/manager.h"
 #include "gateway/status.h"
+#include "gateway/web-server.h"
 #include "uplink/mqtt.h"
 #include "uplink/outbox.h"
 
@@ -41,33 +43,90 @@ struct Manager {
         Commands *commands; /* the downlink commands */
         Mqtt *mqtt;
         Devices *devices; /* the device registry (sensors.db) */
+        Web *web;         /* the technician's page */
 
         int lock_fd; /* StateDirectory/lock, flock()ed for our lifetime, or -EBADF */
         sd_event_source *sig_term, *sig_int, *sig_hup, *status_timer;
         uint64_t start_usec; /* CLOCK_MONOTONIC */
         uint64_t last_dropped;
+        int64_t last_puback_usec; /* CLOCK_REALTIME of the broker's last acknowledgement, or 0 */
         bool stopping;
 };
 
 /* ---- status ---- */
 
-/* The status as it is now (see gateway/status.h). Returns a malloc'd string, or NULL on ENOMEM. */
-static char *status_json(Manager *m, const char *state, const char *reason, bool full)
+static StatusSources status_sources(Manager *m)
 {
         uint64_t now = 0;
 
         (void)sd_event_now(m->event, CLOCK_MONOTONIC, &now);
-        return status_format(
-            &(StatusSources){.config = m->config,
-                             .outbox = m->outbox,
-                             .mqtt = m->mqtt,
-                             .devices = m->devices,
-                             .bluez = m->ingest ? ingest_bluez(m->ingest) : NULL,
-                             .bluez_error = m->ingest ? ingest_bluez_error(m->ingest) : NULL,
-                             .gpio = m->ingest ? ingest_gpio(m->ingest) : NULL,
-                             .now_usec = now_realtime(),
-                             .uptime_usec = now - m->start_usec},
-            state, reason, full);
+        return (StatusSources){.config = m->config,
+                               .outbox = m->outbox,
+                               .mqtt = m->mqtt,
+                               .devices = m->devices,
+                               .bluez = m->ingest ? ingest_bluez(m->ingest) : NULL,
+                               .bluez_error = m->ingest ? ingest_bluez_error(m->ingest) : NULL,
+                               .gpio = m->ingest ? ingest_gpio(m->ingest) : NULL,
+                               .web_url = web_url(m->web),
+                               .web_error = web_error(m->web),
+                               .now_usec = now_realtime(),
+                               .uptime_usec = now - m->start_usec};
+}
+
+/* The status as it is now (see gateway/status.h). Returns a malloc'd string, or NULL on ENOMEM. */
+static char *status_json(Manager *m, const char *state, const char *reason, bool full)
+{
+        StatusSources s = status_sources(m);
+        return status_format(&s, state, reason, full);
+}
+
+/* The page's status: MQTT's, with the uplink's connection and last acknowledgement, and the open
+ * alerts as the rules last saved them. A new reference, or NULL on ENOMEM. */
+static json_t *on_web_status(void *userdata)
+{
+        Manager *m = userdata;
+        StatusSources s = status_sources(m);
+        bool connected = m->mqtt && mqtt_connected(m->mqtt);
+        s.all_devices = true;
+        json_t *j = status_build(&s, connected ? "online" : "offline",
+                                 connected ? NULL : "broker unreachable", true),
+               *open = json_array(),
+               *saved = m->alerts ? json_object_get(alerts_loaded_state(m->alerts), "open") : NULL, *v;
+        char buf[RFC3339_MAX];
+        size_t i;
+        int r = 0;
+
+        if (!j || !open) {
+                json_decref(j);
+                json_decref(open);
+                return NULL;
+        }
+        r |= json_object_set_new(j, "open_alerts", open);
+        json_array_foreach(saved, i, v)
+        {
+                json_t *a = json_deep_copy(v);
+                json_int_t raised = json_integer_value(json_object_get(v, "raised"));
+                if (!a || json_array_append_new(open, a) < 0)
+                        r = -1;
+                else if (raised)
+                        r |= json_object_set_new(a, "raised", json_string(format_rfc3339(buf, raised)));
+        }
+        r |= json_object_set_new(j, "uplink",
+                                 json_pack("{s:b, s:o}", "connected", connected, "last_puback",
+                                           m->last_puback_usec
+                                               ? json_string(format_rfc3339(buf, m->last_puback_usec))
+                                               : json_null()));
+        if (r < 0) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
+static uint64_t on_web_last_alert_seq(void *userdata)
+{
+        Manager *m = userdata;
+        return outbox_last_alert_seq(m->outbox);
 }
 
 /* ---- uplink ---- */
@@ -83,6 +142,7 @@ static void on_mqtt_state(void *userdata, bool connected)
         (void)sd_notifyf(false, "STATUS=%s, backlog %llu",
                          connected ? "Connected to broker" : "Broker unreachable",
                          (unsigned long long)outbox_backlog_total(m->outbox));
+        web_status_changed(m->web);
 }
 
 static char *on_mqtt_status(void *userdata, bool online)
@@ -93,11 +153,14 @@ static char *on_mqtt_status(void *userdata, bool online)
         return status_json(m, online ? "online" : "offline", online ? NULL : "shutdown", true);
 }
 
-static void on_mqtt_acked(void *userdata, size_t n)
+static void on_mqtt_acked(void *userdata, Lane lane, const uint64_t *seqs, size_t n)
 {
         Manager *m = userdata;
+        m->last_puback_usec = now_realtime();
         if (m->ingest)
                 ingest_uplink_acked(m->ingest);
+        web_uplink_acked(m->web, lane, seqs, n); /* a test alarm from the page waits for its seq */
+        web_status_changed(m->web);
 }
 
 static void on_mqtt_stopped(void *userdata)
@@ -194,6 +257,7 @@ static void on_outbox_committed(Outbox *o, void *userdata)
         if (outbox_dropped(o) != m->last_dropped)
                 publish_status_if_changed(m);
         mqtt_kick(m->mqtt);
+        web_status_changed(m->web); /* the backlog moved: open pages are told */
 }
 
 static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
@@ -263,6 +327,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 log_error_errno(r, "Failed to apply the new broker settings: %m");
         /* The rules keep their state; changed inputs, sensors and the simulation are set up again. */
         ingest_reload(m->ingest, n);
+        if (m->web)
+                web_reload(m->web, n);
         config_free(old);
         log_info("Configuration reloaded; nothing buffered was lost (backlog %llu).",
                  (unsigned long long)(outbox_backlog_total(m->outbox) + outbox_pending(m->outbox)));
@@ -297,6 +363,7 @@ Manager *manager_free(Manager *m)
         if (!m)
                 return NULL;
         /* Reverse of manager_start(). */
+        m->web = web_free(m->web);
         sd_event_source_disable_unref(m->status_timer);
         m->ingest = ingest_free(m->ingest);
         m->commands = commands_free(m->commands);
@@ -502,6 +569,22 @@ static int sensors_setup(Manager *m)
         return ingest_start(m->ingest, m->devices, m->alerts);
 }
 
+/* 4. The technician's page: last, so that it shows modules that run. Its failures (a port taken,
+ * TLS that cannot be set up) are retried by itself and never stop the gateway. */
+static int web_setup(Manager *m)
+{
+        int r = web_new(&(WebOptions){.event = m->event,
+                                      .config = m->config,
+                                      .commands = m->commands,
+                                      .status = on_web_status,
+                                      .last_alert_seq = on_web_last_alert_seq,
+                                      .userdata = m},
+                        &m->web);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the technician's page: %m");
+        return web_start(m->web);
+}
+
 int manager_start(Manager *m)
 {
         _cleanup_free_ char *path = NULL;
@@ -520,6 +603,9 @@ int manager_start(Manager *m)
         if (r < 0)
                 return r;
         r = sensors_setup(m);
+        if (r < 0)
+                return r;
+        r = web_setup(m);
         if (r < 0)
                 return r;
 

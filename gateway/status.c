@@ -195,12 +195,41 @@ static int add_unprovisioned(json_t *o, const StatusSources *s)
         return r < 0 ? -ENOMEM : 0;
 }
 
+/* Without BLE (the simulated home, or BLE down): what the device registry heard, for the page. */
+static int add_registry_sensors(json_t *o, const StatusSources *s)
+{
+        json_t *sensors = set_object(o, "sensors");
+        int r = 0;
+
+        if (!sensors)
+                return -ENOMEM;
+        for (size_t i = 0; i < devices_count(s->devices); i++) {
+                Device *dev = devices_at(s->devices, i);
+                json_t *j = set_object(sensors, dev->id), *last;
+                if (!j)
+                        return -ENOMEM;
+                r |= set(j, "last_seen", dev->last_seen_usec ? time_text(dev->last_seen_usec) : json_null());
+                if (dev->has_battery)
+                        r |= set(j, "battery", number(dev->battery));
+                if (dev->last_metric[0]) {
+                        last = set_object(j, "last_value");
+                        if (!last)
+                                return -ENOMEM;
+                        r |= set(last, dev->last_is_event ? "event" : "metric", text(dev->last_metric));
+                        r |= set(last, "value", number(dev->last_value));
+                }
+                r |= set(j, "frames", json_integer((json_int_t)dev->frames));
+                r |= set(j, "rejected", json_integer((json_int_t)dev->rejected));
+        }
+        return r < 0 ? -ENOMEM : 0;
+}
+
 static int add_radio_sensors(json_t *o, const StatusSources *s)
 {
         json_t *sensors;
 
         if (!s->bluez)
-                return 0;
+                return s->all_devices && s->devices ? add_registry_sensors(o, s) : 0;
         sensors = set_object(o, "sensors");
         if (!sensors)
                 return -ENOMEM;
@@ -233,6 +262,21 @@ static int add_inputs(json_t *o, const StatusSources *s)
         return r < 0 ? -ENOMEM : 0;
 }
 
+/* The technician's page: where, and why it is down. */
+static int add_web(json_t *o, const StatusSources *s)
+{
+        json_t *web = set_object(o, "web");
+        int r = 0;
+
+        if (!web)
+                return -ENOMEM;
+        r |= set(web, "url", s->web_url ? text(s->web_url) : json_null());
+        r |= set(web, "up", json_boolean(s->web_url && !s->web_error));
+        if (s->web_error || !s->web_url)
+                r |= set(web, "error", text(s->web_error ?: "off: Listen= is empty"));
+        return r < 0 ? -ENOMEM : 0;
+}
+
 json_t *status_build(const StatusSources *s, const char *state, const char *reason, bool full)
 {
         json_t *o = json_object();
@@ -247,7 +291,7 @@ json_t *status_build(const StatusSources *s, const char *state, const char *reas
                 r |= set(o, "reason", text(reason));
         if (r >= 0 && full && s->outbox) {
                 if (add_queue(o, s) < 0 || add_store(o, s) < 0 || add_bluetooth(o, s) < 0 ||
-                    add_radio_sensors(o, s) < 0 || add_inputs(o, s) < 0)
+                    add_radio_sensors(o, s) < 0 || add_inputs(o, s) < 0 || add_web(o, s) < 0)
                         r = -ENOMEM;
                 else
                         r = set(o, "uptime_s", json_integer((json_int_t)(s->uptime_usec / 1000000)));

@@ -28,8 +28,12 @@ typedef struct StatusSources {
         Bluez *bluez;         /* BLE running: its adapter, the sensors' links, unprovisioned devices */
         const char *bluez_error; /* or why BLE does not run */
         GpioInputs *gpio;        /* the wired inputs' states and errors */
-        int64_t now_usec;        /* CLOCK_REALTIME, for "time" */
-        uint64_t uptime_usec;    /* since the gateway started */
+        const char *web_url;     /* the technician's page, "https://0.0.0.0:8443"; NULL: it is off */
+        const char *web_error;   /* why the page is down, or NULL */
+        bool
+            all_devices; /* without BLE, "sensors" from the device registry (the page: the simulated home) */
+        int64_t now_usec;     /* CLOCK_REALTIME, for "time" */
+        uint64_t uptime_usec; /* since the gateway started */
 } StatusSources;
 
 /* state: "online" or "offline"; reason: why offline ("shutdown", "connection lost") or NULL. full: with

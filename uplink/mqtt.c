@@ -696,7 +696,7 @@ static void on_publish(struct mosquitto *mosq, void *userdata, int mid, int reas
                         (void)outbox_ack(m->outbox, f->seqs, f->n);
                         m->published += f->n;
                         if (m->cb.acked)
-                                m->cb.acked(m->cb.userdata, f->n);
+                                m->cb.acked(m->cb.userdata, f->lane, f->seqs, f->n);
                 }
                 ls->inflight--;
                 if (f->lane == LANE_ALERTS)

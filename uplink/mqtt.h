@@ -41,8 +41,8 @@ typedef struct MqttCallbacks {
         /* The retained status payload to publish now (malloc'd; NULL: out of memory): online on every
          * connect, and offline once at shutdown, after what was in flight has been acknowledged. */
         char *(*status)(void *userdata, bool online);
-        /* The broker acknowledged n items. */
-        void (*acked)(void *userdata, size_t n);
+        /* The broker acknowledged the n items of lane with these seqs (borrowed for the call). */
+        void (*acked)(void *userdata, Lane lane, const uint64_t *seqs, size_t n);
         /* Shutdown finished: everything in flight was acknowledged or the deadline passed. */
         void (*stopped)(void *userdata);
         void *userdata;

@@ -1190,6 +1190,11 @@ uint64_t outbox_last_seq(const Outbox *o)
         return o->last_seq;
 }
 
+uint64_t outbox_last_alert_seq(const Outbox *o)
+{
+        return o->alert_seq_max;
+}
+
 const char *outbox_last_error(const Outbox *o)
 {
         return o->failing_since ? o->last_error : NULL;

@@ -102,6 +102,9 @@ uint64_t outbox_pending_alerts(const Outbox *o); /* ... of which alerts (offered
 uint64_t outbox_dropped(const Outbox *o);        /* thinned, refused or lost, since the store was made */
 uint64_t outbox_epoch(const Outbox *o);          /* random id of this store: seq restarts with it */
 uint64_t outbox_last_seq(const Outbox *o);       /* highest seq ever committed */
+/* The highest seq handed to an alert, stored or waiting in memory: right after outbox_add() of an alert,
+ * that alert's seq (an alert commits at once, and gets its seq even when the commit fails). */
+uint64_t outbox_last_alert_seq(const Outbox *o);
 /* The strings below are the outbox's: outbox_last_error() valid until the next commit, outbox_refusing()
  * static, the others until outbox_free(). */
 const char *outbox_last_error(const Outbox *o); /* the current commit failure, or NULL */

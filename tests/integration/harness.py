@@ -260,6 +260,10 @@ def config(port, state, broker=None, sim=True, speed='max', limit=0, extra=''):
         text += '[Simulation]\nEnabled=yes\nSpeed=%s\nStart=2026-03-02T06:00:00Z\n' % speed
         if limit:
             text += 'Limit=%d\n' % limit
+    if '[Web]' not in extra:
+        # The technician's page is on by default (0.0.0.0:8443); tests that do not test it run without,
+        # so that gateways running side by side do not compete for its port.
+        text += '[Web]\nListen=\n'
     return text + extra
 
 
