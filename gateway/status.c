@@ -262,12 +262,16 @@ static int add_inputs(json_t *o, const StatusSources *s)
         return r < 0 ? -ENOMEM : 0;
 }
 
-/* The technician's page: where, and why it is down. */
+/* The technician's page: where, and why it is down. Absent when it is turned off (Listen= empty):
+ * nothing is down then, and the status stays small for brokers with a small maximum packet. */
 static int add_web(json_t *o, const StatusSources *s)
 {
-        json_t *web = set_object(o, "web");
+        json_t *web;
         int r = 0;
 
+        if (!s->web_url && !s->web_error)
+                return 0;
+        web = set_object(o, "web");
         if (!web)
                 return -ENOMEM;
         r |= set(web, "url", s->web_url ? text(s->web_url) : json_null());
